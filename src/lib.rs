@@ -1,0 +1,2 @@
+//! elbsim: a deterministic simulator of a Huawei Cloud ELB master/slave backend pool.
+pub mod api;
