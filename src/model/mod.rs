@@ -1,0 +1,8 @@
+//! Sans-IO state machines of the load balancer's data plane.
+//!
+//! Nothing here knows the engine, the clock or a random generator: each machine is handed `now`
+//! and any random draw, and answers with what it wants done next. The discrete-event engine
+//! (`crate::sim`) drives them in simulated time; a real-time driver could drive the same code.
+pub mod health;
+pub mod probe;
+pub mod router;

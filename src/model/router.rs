@@ -1,0 +1,187 @@
+//! The router of one LB node: where new connections go (spec/model.md section 4).
+//!
+//! Sans-IO: fed health changes (already delayed by `route_update_delay` by the engine), it answers
+//! with the route change, if any. Master while the master is ONLINE, else the slave while the slave
+//! is ONLINE, else the all-down policy. `failback` decides whether a recovered master takes the
+//! traffic back at once (`preemptive`) or only when the slave fails (`sticky`).
+
+use super::health::Health;
+use serde::{Deserialize, Serialize};
+
+/// A member of the pool by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Slave,
+}
+
+impl Role {
+    pub const BOTH: [Role; 2] = [Role::Master, Role::Slave];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Slave => "slave",
+        }
+    }
+}
+
+/// Where new connections go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Master,
+    Slave,
+    /// Nowhere: both members are OFFLINE and `all_down = "drop"`.
+    Drop,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Master => "master",
+            Target::Slave => "slave",
+            Target::Drop => "drop",
+        }
+    }
+
+    pub fn member(self) -> Option<Role> {
+        match self {
+            Target::Master => Some(Role::Master),
+            Target::Slave => Some(Role::Slave),
+            Target::Drop => None,
+        }
+    }
+}
+
+/// Both members OFFLINE: drop new connections or fail open to the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllDown {
+    Drop,
+    Master,
+}
+
+/// What happens when the master is ONLINE again while the slave carries the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failback {
+    Preemptive,
+    Sticky,
+}
+
+/// A change of route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteChange {
+    pub from: Target,
+    pub to: Target,
+}
+
+/// One LB node's routing state.
+#[derive(Debug, Clone, Copy)]
+pub struct Router {
+    health: [Health; 2],
+    target: Target,
+    all_down: AllDown,
+    failback: Failback,
+}
+
+impl Router {
+    pub fn new(master: Health, slave: Health, all_down: AllDown, failback: Failback) -> Self {
+        let mut r = Router {
+            health: [master, slave],
+            target: Target::Drop,
+            all_down,
+            failback,
+        };
+        r.target = r.preferred();
+        r
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    pub fn health(&self, role: Role) -> Health {
+        self.health[role.index()]
+    }
+
+    fn preferred(&self) -> Target {
+        let [m, s] = self.health;
+        if self.failback == Failback::Sticky && self.target == Target::Slave && s == Health::Online
+        {
+            return Target::Slave;
+        }
+        match (m, s) {
+            (Health::Online, _) => Target::Master,
+            (_, Health::Online) => Target::Slave,
+            _ => match self.all_down {
+                AllDown::Drop => Target::Drop,
+                AllDown::Master => Target::Master,
+            },
+        }
+    }
+
+    /// The data plane learns that `role` is now `health`.
+    pub fn on_health(&mut self, role: Role, health: Health) -> Option<RouteChange> {
+        self.health[role.index()] = health;
+        let to = self.preferred();
+        let from = self.target;
+        self.target = to;
+        (from != to).then_some(RouteChange { from, to })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Health::*;
+
+    fn router(failback: Failback, all_down: AllDown) -> Router {
+        Router::new(Online, Online, all_down, failback)
+    }
+
+    #[test]
+    fn fails_over_to_the_slave_and_back_preemptively() {
+        let mut r = router(Failback::Preemptive, AllDown::Drop);
+        assert_eq!(r.target(), Target::Master);
+        let c = r.on_health(Role::Master, Offline).unwrap();
+        assert_eq!((c.from, c.to), (Target::Master, Target::Slave));
+        let c = r.on_health(Role::Master, Online).unwrap();
+        assert_eq!((c.from, c.to), (Target::Slave, Target::Master));
+    }
+
+    #[test]
+    fn sticky_stays_on_the_slave_until_it_fails() {
+        let mut r = router(Failback::Sticky, AllDown::Drop);
+        r.on_health(Role::Master, Offline);
+        assert_eq!(r.on_health(Role::Master, Online), None);
+        assert_eq!(r.target(), Target::Slave);
+        let c = r.on_health(Role::Slave, Offline).unwrap();
+        assert_eq!(c.to, Target::Master);
+    }
+
+    #[test]
+    fn all_down_drops_or_fails_open() {
+        let mut r = router(Failback::Preemptive, AllDown::Drop);
+        r.on_health(Role::Slave, Offline);
+        assert_eq!(r.target(), Target::Master);
+        assert_eq!(r.on_health(Role::Master, Offline).unwrap().to, Target::Drop);
+        let mut r = router(Failback::Preemptive, AllDown::Master);
+        r.on_health(Role::Slave, Offline);
+        assert_eq!(r.on_health(Role::Master, Offline), None);
+        assert_eq!(r.target(), Target::Master);
+    }
+
+    #[test]
+    fn slave_failure_alone_changes_nothing() {
+        let mut r = router(Failback::Preemptive, AllDown::Drop);
+        assert_eq!(r.on_health(Role::Slave, Offline), None);
+        assert_eq!(r.on_health(Role::Slave, Online), None);
+    }
+}

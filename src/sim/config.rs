@@ -1,0 +1,187 @@
+//! What the engine runs: a pool's health check, the model choices, the network and the faults.
+//!
+//! Built by `crate::scenario` from a scenario file (or directly by tests and benches); every
+//! value is already checked and in engine units, so the engine itself has no error path.
+
+use super::time::{SimDuration, SimTime};
+use crate::model::health::ProbeSchedule;
+use crate::model::probe::ProbeKind;
+use crate::model::router::{AllDown, Failback, Role};
+use serde::{Deserialize, Serialize};
+
+/// The pool's health monitor in engine units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckConfig {
+    pub kind: ProbeKind,
+    pub delay: SimDuration,
+    pub timeout: SimDuration,
+    /// max_retries: consecutive successes that turn OFFLINE into ONLINE.
+    pub rise: u32,
+    /// max_retries_down: consecutive failures that turn ONLINE into OFFLINE.
+    pub fall: u32,
+}
+
+/// How members start (spec/model.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialState {
+    /// Steady state: every member ONLINE at time zero.
+    Online,
+    /// A fresh pool: members take no traffic until `max_retries` successes.
+    Initial,
+}
+
+/// What happens to open connections on the slave when the master comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailbackSessions {
+    Keep,
+    Reset,
+}
+
+/// The `[model]` choices the API leaves open; `Default` gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelConfig {
+    pub probe_schedule: ProbeSchedule,
+    pub initial_state: InitialState,
+    pub all_down: AllDown,
+    pub failback: Failback,
+    pub failback_sessions: FailbackSessions,
+    pub route_update_delay: SimDuration,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            probe_schedule: ProbeSchedule::AfterCompletion,
+            initial_state: InitialState::Online,
+            all_down: AllDown::Drop,
+            failback: Failback::Preemptive,
+            failback_sessions: FailbackSessions::Keep,
+            route_update_delay: SimDuration::ZERO,
+        }
+    }
+}
+
+/// The probe path's round trip with no fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rtt {
+    Fixed(SimDuration),
+    /// Log-normal with this median and 99th percentile.
+    LogNormal {
+        median: SimDuration,
+        p99: SimDuration,
+    },
+}
+
+/// The `[network]` section: background noise on the probe path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkConfig {
+    pub rtt: Rtt,
+    /// Probability that a probe or its answer is lost.
+    pub loss: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            rtt: Rtt::Fixed(SimDuration::from_millis(1)),
+            loss: 0.0,
+        }
+    }
+}
+
+/// A fault kind with its parameters (spec/model.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    Crash,
+    HostDown,
+    Hang,
+    /// The application answers `status`; `expected` is whether expected_codes accepts it.
+    HttpStatus {
+        status: u16,
+        expected: bool,
+    },
+    Slow {
+        latency: SimDuration,
+    },
+    Loss {
+        probability: f64,
+    },
+    MonitorPortDown,
+    TlsError,
+    /// Alternates: crashed for `down` of each `period`, from the start of each period.
+    Flap {
+        period: SimDuration,
+        down: f64,
+    },
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::HostDown => "host_down",
+            FaultKind::Hang => "hang",
+            FaultKind::HttpStatus { .. } => "http_status",
+            FaultKind::Slow { .. } => "slow",
+            FaultKind::Loss { .. } => "loss",
+            FaultKind::MonitorPortDown => "monitor_port_down",
+            FaultKind::TlsError => "tls_error",
+            FaultKind::Flap { .. } => "flap",
+        }
+    }
+}
+
+/// One fault on one member from `at` until `until` (or the end of the run).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fault {
+    pub member: Role,
+    pub kind: FaultKind,
+    pub at: SimTime,
+    pub until: Option<SimTime>,
+}
+
+/// A member as reports name it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberLabel {
+    pub role: Role,
+    pub address: String,
+    pub protocol_port: Option<u16>,
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub check: CheckConfig,
+    pub model: ModelConfig,
+    pub network: NetworkConfig,
+    pub faults: Vec<Fault>,
+    pub duration: SimDuration,
+    pub lb_nodes: u32,
+    /// Master first, then slave.
+    pub members: [MemberLabel; 2],
+}
+
+impl SimConfig {
+    /// A pool with the given check and defaults elsewhere: one LB node, 10 minutes, no fault.
+    pub fn with_check(check: CheckConfig) -> Self {
+        let member = |role, address: &str| MemberLabel {
+            role,
+            address: address.to_string(),
+            protocol_port: Some(80),
+        };
+        SimConfig {
+            check,
+            model: ModelConfig::default(),
+            network: NetworkConfig::default(),
+            faults: Vec::new(),
+            duration: SimDuration::from_secs(600),
+            lb_nodes: 1,
+            members: [
+                member(Role::Master, "192.168.0.10"),
+                member(Role::Slave, "192.168.0.11"),
+            ],
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The discrete-event run loop: drives the health checkers and routers of every LB node.
+//!
+//! One closed [`Event`] enum, matched exhaustively; events are small `Copy` values in a binary heap
+//! keyed on `(time, seq)`, so the loop allocates nothing per event once the heap has grown (the
+//! log below grows only on status and route changes, and per verdict only with `--timeline`).
+//!
+//! Slots: prober `p = node * 2 + role` for every (LB node, member) pair.
+//!
+//! A verdict reaches the router `route_update_delay` after it is given (an `ApplyHealth` event);
+//! with a zero delay it is still an event, at the same instant, so the order of effects does not
+//! depend on the setting.
+
+use super::config::{FaultKind, InitialState, SimConfig};
+use super::network::{self, RttSampler};
+use super::queue::EventQueue;
+use super::rng::{self, Purpose};
+use super::time::{SimDuration, SimTime};
+use crate::model::health::{Health, HealthChecker, Prober};
+use crate::model::probe::{self, Condition, Reason};
+use crate::model::router::{Role, Router, Target};
+use rand_chacha::ChaCha8Rng;
+
+/// Everything that can happen.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// Prober `slot` sends a probe.
+    ProbeSend {
+        slot: u32,
+    },
+    /// The verdict of a probe sent at `sent_at` reaches prober `slot`.
+    ProbeVerdict {
+        slot: u32,
+        sent_at: SimTime,
+        ok: bool,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    },
+    /// A status change reaches the data plane of `node`.
+    ApplyHealth {
+        node: u32,
+        role: Role,
+        health: Health,
+    },
+    FaultStart {
+        fault: u16,
+    },
+    FaultEnd {
+        fault: u16,
+    },
+    /// A flap fault enters its down (`down = true`) or up phase.
+    FlapEdge {
+        fault: u16,
+        down: bool,
+    },
+}
+
+/// A member's status change in one node's view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    pub at: SimTime,
+    pub lb_node: u32,
+    pub member: Role,
+    pub to: Health,
+    /// The failure reason of the deciding probe (OFFLINE only).
+    pub reason: Option<Reason>,
+    /// Status code received, for RESPONSE_MISMATCH.
+    pub status: Option<u16>,
+    /// When the deciding probe went out: faults are attributed by it.
+    pub probe_sent_at: SimTime,
+}
+
+/// A change of where one node sends new connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteLog {
+    pub at: SimTime,
+    pub lb_node: u32,
+    pub from: Target,
+    pub to: Target,
+}
+
+/// One probe verdict, kept only for `--timeline`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerdictLog {
+    pub at: SimTime,
+    pub lb_node: u32,
+    pub member: Role,
+    pub ok: bool,
+    pub reason: Option<Reason>,
+}
+
+/// What a run produced; the report is computed from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunLog {
+    /// Events processed.
+    pub events: u64,
+    pub transitions: Vec<Transition>,
+    pub routes: Vec<RouteLog>,
+    /// Every verdict, when asked for.
+    pub verdicts: Vec<VerdictLog>,
+}
+
+/// Options of one run that are not part of the scenario.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Trial index: selects independent random streams.
+    pub trial: u64,
+    /// Keep every verdict (for `--timeline`).
+    pub record_verdicts: bool,
+}
+
+/// The engine's state for one run.
+struct Engine<'a> {
+    cfg: &'a SimConfig,
+    opts: RunOptions,
+    queue: EventQueue<Event>,
+    probers: Vec<Prober>,
+    routers: Vec<Router>,
+    /// The fault-driven condition of master and slave.
+    conditions: [Condition; 2],
+    /// Per fault: active now, and (flap) in its down phase.
+    active: Vec<bool>,
+    flap_down: Vec<bool>,
+    rtt: RttSampler,
+    probes_rng: ChaCha8Rng,
+    log: RunLog,
+}
+
+/// Runs one scenario to its end.
+pub fn run(cfg: &SimConfig, opts: RunOptions) -> RunLog {
+    let mut e = Engine::new(cfg, opts);
+    e.start();
+    e.run_loop();
+    e.log
+}
+
+impl<'a> Engine<'a> {
+    fn new(cfg: &'a SimConfig, opts: RunOptions) -> Self {
+        let initial = match cfg.model.initial_state {
+            InitialState::Online => Health::Online,
+            InitialState::Initial => Health::Offline,
+        };
+        let nodes = cfg.lb_nodes.max(1) as usize;
+        let checker = HealthChecker::new(cfg.check.rise, cfg.check.fall, initial);
+        let prober = Prober::new(cfg.model.probe_schedule, cfg.check.delay, checker);
+        let router = Router::new(initial, initial, cfg.model.all_down, cfg.model.failback);
+        Engine {
+            cfg,
+            opts,
+            queue: EventQueue::with_capacity(nodes * 4 + cfg.faults.len() * 2 + 8),
+            probers: vec![prober; nodes * 2],
+            routers: vec![router; nodes],
+            conditions: [Condition::default(); 2],
+            active: vec![false; cfg.faults.len()],
+            flap_down: vec![false; cfg.faults.len()],
+            rtt: RttSampler::new(cfg.network.rtt),
+            probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
+            log: RunLog::default(),
+        }
+    }
+
+    fn start(&mut self) {
+        for slot in 0..self.probers.len() {
+            let phase = rng::unit(&mut self.probes_rng);
+            let at = self.probers[slot].first_probe_at(phase);
+            self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
+        }
+        for (i, f) in self.cfg.faults.iter().enumerate() {
+            let fault = i as u16;
+            self.queue.push(f.at, Event::FaultStart { fault });
+            if let Some(until) = f.until {
+                self.queue.push(until, Event::FaultEnd { fault });
+            }
+        }
+    }
+
+    fn run_loop(&mut self) {
+        let end = SimTime::ZERO + self.cfg.duration;
+        while let Some((now, event)) = self.queue.pop() {
+            if now > end {
+                break;
+            }
+            self.log.events += 1;
+            self.handle(now, event);
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, now: SimTime, event: Event) {
+        match event {
+            Event::ProbeSend { slot } => self.on_probe_send(now, slot),
+            Event::ProbeVerdict {
+                slot,
+                sent_at,
+                ok,
+                reason,
+                status,
+            } => self.on_verdict(now, slot, sent_at, ok, reason, status),
+            Event::ApplyHealth { node, role, health } => {
+                if let Some(change) = self.routers[node as usize].on_health(role, health) {
+                    tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
+                    self.log.routes.push(RouteLog {
+                        at: now,
+                        lb_node: node,
+                        from: change.from,
+                        to: change.to,
+                    });
+                }
+            }
+            Event::FaultStart { fault } => {
+                self.active[fault as usize] = true;
+                let f = self.cfg.faults[fault as usize];
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "fault starts");
+                if let FaultKind::Flap { .. } = f.kind {
+                    self.queue.push(now, Event::FlapEdge { fault, down: true });
+                }
+                self.rebuild_condition(f.member);
+            }
+            Event::FaultEnd { fault } => {
+                self.active[fault as usize] = false;
+                self.flap_down[fault as usize] = false;
+                let f = self.cfg.faults[fault as usize];
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "fault ends");
+                self.rebuild_condition(f.member);
+            }
+            Event::FlapEdge { fault, down } => {
+                if !self.active[fault as usize] {
+                    return;
+                }
+                let f = self.cfg.faults[fault as usize];
+                if let FaultKind::Flap { period, down: frac } = f.kind {
+                    self.flap_down[fault as usize] = down;
+                    let down_span = SimDuration((period.0 as f64 * frac) as u64);
+                    let (next, span) = if down {
+                        (false, down_span)
+                    } else {
+                        (true, period - down_span)
+                    };
+                    // A zero-length phase is skipped by scheduling the next edge at once.
+                    self.queue
+                        .push(now + span, Event::FlapEdge { fault, down: next });
+                    self.rebuild_condition(f.member);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn on_probe_send(&mut self, now: SimTime, slot: u32) {
+        let role = if slot % 2 == 0 {
+            Role::Master
+        } else {
+            Role::Slave
+        };
+        let cond = self.conditions[role.index()];
+        let rtt = self.rtt.draw(&mut self.probes_rng);
+        let lost = network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng);
+        let (after, v) = probe::judge(
+            self.cfg.check.kind,
+            self.cfg.check.timeout,
+            &cond,
+            rtt,
+            lost,
+        );
+        self.queue.push(
+            now + after,
+            Event::ProbeVerdict {
+                slot,
+                sent_at: now,
+                ok: v.ok,
+                reason: v.reason,
+                status: v.status,
+            },
+        );
+        if let Some(next) = self.probers[slot as usize].on_sent(now) {
+            self.queue.push(next, Event::ProbeSend { slot });
+        }
+    }
+
+    #[inline]
+    fn on_verdict(
+        &mut self,
+        now: SimTime,
+        slot: u32,
+        sent_at: SimTime,
+        ok: bool,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    ) {
+        let node = slot / 2;
+        let role = if slot % 2 == 0 {
+            Role::Master
+        } else {
+            Role::Slave
+        };
+        let effect = self.probers[slot as usize].on_verdict(now, ok);
+        if let Some(next) = effect.next_probe_at {
+            self.queue.push(next, Event::ProbeSend { slot });
+        }
+        if self.opts.record_verdicts {
+            self.log.verdicts.push(VerdictLog {
+                at: now,
+                lb_node: node,
+                member: role,
+                ok,
+                reason,
+            });
+        }
+        if let Some(health) = effect.transition {
+            tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), reason = reason.map(Reason::as_str), "member status");
+            self.log.transitions.push(Transition {
+                at: now,
+                lb_node: node,
+                member: role,
+                to: health,
+                reason,
+                status,
+                probe_sent_at: sent_at,
+            });
+            self.queue.push(
+                now + self.cfg.model.route_update_delay,
+                Event::ApplyHealth { node, role, health },
+            );
+        }
+    }
+
+    /// Recomputes a member's condition from the faults active on it now.
+    fn rebuild_condition(&mut self, member: Role) {
+        let mut c = Condition::default();
+        for (i, f) in self.cfg.faults.iter().enumerate() {
+            if f.member != member || !self.active[i] {
+                continue;
+            }
+            match f.kind {
+                FaultKind::Crash => c.crashed = true,
+                FaultKind::HostDown => c.host_down = true,
+                FaultKind::Hang => c.hang = true,
+                FaultKind::HttpStatus { status, expected } => {
+                    c.http_status = Some((status, expected))
+                }
+                FaultKind::Slow { latency } => c.extra_latency = c.extra_latency + latency,
+                FaultKind::Loss { probability } => {
+                    c.loss = 1.0 - (1.0 - c.loss) * (1.0 - probability)
+                }
+                FaultKind::MonitorPortDown => c.monitor_port_down = true,
+                FaultKind::TlsError => c.tls_error = true,
+                FaultKind::Flap { .. } => c.crashed |= self.flap_down[i],
+            }
+        }
+        self.conditions[member.index()] = c;
+    }
+}

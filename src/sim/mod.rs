@@ -1,0 +1,8 @@
+//! The discrete-event engine: integer-nanosecond clock, `(time, seq)` event queue, seeded
+//! randomness, and the run loop that drives the sans-IO machines of `crate::model`.
+pub mod config;
+pub mod engine;
+pub mod network;
+pub mod queue;
+pub mod rng;
+pub mod time;
