@@ -6,4 +6,5 @@
 //! JSON).
 pub mod api;
 pub mod model;
+pub mod report;
 pub mod sim;

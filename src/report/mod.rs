@@ -1,0 +1,4 @@
+//! What runs measured, and how it is printed: `Serialize` structs (the JSON contract of
+//! spec/scenario.md) and their text rendering.
+pub mod run;
+pub mod text;

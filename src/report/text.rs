@@ -1,0 +1,189 @@
+//! Plain-text rendering of reports, for people at a terminal.
+
+use super::run::RunReport;
+use std::fmt::Write;
+
+/// Seconds with millisecond precision, the unit people read latencies in.
+pub fn s3(x: f64) -> String {
+    format!("{x:.3}s")
+}
+
+fn opt_s3(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), s3)
+}
+
+/// Left-aligned table with a header row; columns as wide as their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let mut l = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let _ = write!(l, "{:<w$}  ", c, w = width[i]);
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+/// The `elbsim run` report as text. `context` holds lines describing the scenario (pool, faults).
+pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "elbsim run: {}", r.name);
+    let _ = writeln!(
+        o,
+        "seed {} | {} simulated | {} LB node{} | {} events",
+        r.seed,
+        s3(r.duration_s),
+        r.lb_nodes,
+        if r.lb_nodes == 1 { "" } else { "s" },
+        r.events
+    );
+    for c in context {
+        let _ = writeln!(o, "{c}");
+    }
+    o.push('\n');
+    if r.failovers.is_empty() {
+        o.push_str("failovers: none\n");
+    } else {
+        o.push_str("failovers\n");
+        let rows: Vec<Vec<String>> = r
+            .failovers
+            .iter()
+            .map(|f| {
+                vec![
+                    f.lb_node.to_string(),
+                    format!("{}{}", f.fault, if f.needless { " (needless)" } else { "" }),
+                    s3(f.fault_start_s),
+                    s3(f.detected_s),
+                    s3(f.detection_latency_s),
+                    opt_s3(f.switched_s),
+                    opt_s3(f.failover_latency_s),
+                    f.switched_to.map_or("-", |t| t.as_str()).to_string(),
+                    f.reason.unwrap_or("-").to_string(),
+                ]
+            })
+            .collect();
+        o.push_str(&table(
+            &[
+                "node",
+                "fault",
+                "start",
+                "detected",
+                "detection",
+                "switched",
+                "failover",
+                "to",
+                "reason",
+            ],
+            &rows,
+        ));
+    }
+    if r.failbacks.is_empty() {
+        o.push_str("failbacks: none\n");
+    } else {
+        o.push_str("failbacks\n");
+        let rows: Vec<Vec<String>> = r
+            .failbacks
+            .iter()
+            .map(|f| {
+                vec![
+                    f.lb_node.to_string(),
+                    f.fault.to_string(),
+                    s3(f.fault_end_s),
+                    s3(f.switched_back_s),
+                    s3(f.failback_latency_s),
+                ]
+            })
+            .collect();
+        o.push_str(&table(
+            &["node", "fault", "fault end", "switched back", "failback"],
+            &rows,
+        ));
+    }
+    let _ = writeln!(o, "false failovers: {}", r.false_failovers);
+    for f in r.false_failover_events.iter().take(10) {
+        let _ = writeln!(
+            o,
+            "  node {} at {} ({})",
+            f.lb_node,
+            s3(f.at_s),
+            f.reason.unwrap_or("-")
+        );
+    }
+    if r.false_failover_events.len() > 10 {
+        let _ = writeln!(o, "  ... {} more", r.false_failover_events.len() - 10);
+    }
+    let _ = writeln!(o, "missed faults: {}", r.missed_faults);
+    for m in &r.missed {
+        let _ = writeln!(
+            o,
+            "  node {}: {} from {} never led to a failover",
+            m.lb_node,
+            m.fault,
+            s3(m.fault_start_s)
+        );
+    }
+    o.push_str("\nmembers\n");
+    for m in &r.members {
+        let port = m.protocol_port.map_or(String::new(), |p| format!(":{p}"));
+        let finals: Vec<&str> = m.final_status.iter().map(|h| h.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "  {} {}{}  {} status change{}, final {}",
+            m.role.as_str(),
+            m.address,
+            port,
+            m.transitions.len(),
+            if m.transitions.len() == 1 { "" } else { "s" },
+            finals.join("/")
+        );
+        for t in m.transitions.iter().take(20) {
+            let mut why = t.reason_code.map_or(String::new(), |c| format!(" ({c})"));
+            if let (Some(e), Some(h)) = (&t.expected_response, &t.healthcheck_response) {
+                let _ = write!(why, " expected {e}, got {h}");
+            }
+            let _ = writeln!(
+                o,
+                "    node {} {} at {}{}",
+                t.lb_node,
+                t.operating_status.as_str(),
+                s3(t.at_s),
+                why
+            );
+        }
+        if m.transitions.len() > 20 {
+            let _ = writeln!(o, "    ... {} more", m.transitions.len() - 20);
+        }
+    }
+    if let Some(tl) = &r.timeline {
+        o.push_str("\ntimeline\n");
+        for e in tl {
+            let node = e.lb_node.map_or(String::new(), |n| format!("node {n} "));
+            let member = e
+                .member
+                .map_or(String::new(), |m| format!("{} ", m.as_str()));
+            let _ = writeln!(
+                o,
+                "  {:>12}  {:<11} {}{}{}",
+                s3(e.at_s),
+                e.event,
+                node,
+                member,
+                e.detail
+            );
+        }
+    }
+    let _ = writeln!(o, "\nreproduce: {reproduce}");
+    o
+}
