@@ -1,0 +1,183 @@
+//! The TOML shape of a scenario file (spec/scenario.md), deserialized with serde.
+//!
+//! Unknown keys are refused (`deny_unknown_fields`); [`super::error`] adds the closest known key
+//! to serde's message. Durations are strings with units, parsed while deserializing so that a bad
+//! one is reported at its own line.
+
+use crate::sim::time::{parse_duration, SimDuration};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+/// A duration written with a unit (`"250ms"`, `"5s"`, `"10m"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub SimDuration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string with a unit, like \"250ms\", \"5s\" or \"10m\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                parse_duration(s).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
+                if n == 0 {
+                    return Ok(Dur(SimDuration::ZERO));
+                }
+                Err(E::custom(format!(
+                    "duration {n} has no unit; write it as a string like \"{n}s\" or \"{n}ms\""
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "duration {n} has no unit; write it as a string like \"{n}s\""
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A distribution written either as a plain duration or as a table.
+///
+/// `rtt = "1ms"` is fixed; `rtt = { median = "1ms", p99 = "20ms" }` is log-normal.
+/// `lifetime = "30s"` is exponential with that mean; `lifetime = { fixed = "30s" }` is fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DurSpec {
+    pub plain: Option<SimDuration>,
+    pub median: Option<SimDuration>,
+    pub p99: Option<SimDuration>,
+    pub fixed: Option<SimDuration>,
+    pub mean: Option<SimDuration>,
+}
+
+impl<'de> Deserialize<'de> for DurSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DurSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like \"30s\" or a table like { median = \"1ms\", p99 = \"20ms\" }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<DurSpec, E> {
+                let d = parse_duration(s).map_err(E::custom)?;
+                Ok(DurSpec {
+                    plain: Some(d),
+                    ..Default::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DurSpec, A::Error> {
+                let mut spec = DurSpec::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let d = map.next_value::<Dur>()?.0;
+                    let slot = match key.as_str() {
+                        "median" => &mut spec.median,
+                        "p99" => &mut spec.p99,
+                        "fixed" => &mut spec.fixed,
+                        "mean" => &mut spec.mean,
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected one of `median`, `p99`, `fixed`, `mean`"
+                            )))
+                        }
+                    };
+                    *slot = Some(d);
+                }
+                Ok(spec)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: Option<String>,
+    pub duration: Option<Dur>,
+    pub seed: Option<u64>,
+    pub lb_nodes: Option<i64>,
+    pub body: Option<String>,
+    pub pool: Option<toml::Value>,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub faults: Vec<toml::Spanned<FaultSection>>,
+    pub traffic: Option<toml::Spanned<TrafficSection>>,
+}
+
+/// `[model]`: the choices the API leaves open.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub probe_schedule: Option<crate::model::health::ProbeSchedule>,
+    pub initial_state: Option<crate::sim::config::InitialState>,
+    pub all_down: Option<crate::model::router::AllDown>,
+    pub failback: Option<crate::model::router::Failback>,
+    pub failback_sessions: Option<crate::sim::config::FailbackSessions>,
+    pub route_update_delay: Option<Dur>,
+}
+
+/// `[network]`: the probe path with no fault.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    pub rtt: Option<DurSpec>,
+    pub loss: Option<f64>,
+}
+
+/// One `[[faults]]` entry; kind-specific keys are checked against the kind in `super::load`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSection {
+    pub member: crate::model::router::Role,
+    pub kind: String,
+    pub at: Dur,
+    pub until: Option<Dur>,
+    pub status: Option<i64>,
+    pub latency: Option<Dur>,
+    pub probability: Option<f64>,
+    pub period: Option<Dur>,
+    pub down: Option<f64>,
+}
+
+/// `[traffic]`: client connections (see `crate::traffic`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSection {
+    pub rate: Option<f64>,
+    pub schedule: Option<Vec<RateStep>>,
+    pub lifetime: Option<DurSpec>,
+    pub clients: Option<i64>,
+    pub connect_timeout: Option<Dur>,
+    pub requests_per_s: Option<f64>,
+    pub udp_idle_timeout: Option<Dur>,
+    pub quic: Option<QuicSection>,
+}
+
+/// One step of `[[traffic.schedule]]`: from `at`, new connections arrive at `rate` per second.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateStep {
+    pub at: Dur,
+    pub rate: f64,
+}
+
+/// `[traffic.quic]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuicSection {
+    pub client_dcid_len: Option<i64>,
+    pub server_cid_len: Option<i64>,
+    pub server_id_len: Option<i64>,
+    pub cid_rotation: Option<Dur>,
+    pub migration: Option<Dur>,
+    pub paths: Option<i64>,
+}
