@@ -5,6 +5,9 @@
 //! `model` (sans-IO state machines of the data plane), `report` (what a run measured, as text and
 //! JSON).
 pub mod api;
+pub mod commands;
 pub mod model;
+pub mod output;
 pub mod report;
+pub mod scenario;
 pub mod sim;

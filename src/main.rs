@@ -1,1 +1,96 @@
-fn main() {}
+//! The `elbsim` binary: parse the command line, call the library, print, map to exit codes
+//! (0 success, 1 invalid input or a run that could not complete, 2 usage, from clap).
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use elbsim::commands::{self, body, Outcome};
+use elbsim::output;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let (outcome, out_path) = match cli.command {
+        Command::Validate {
+            file,
+            format,
+            strict,
+            seed,
+        } => {
+            let format = match format {
+                cli::ValidateFormat::Text => body::ValidateFormat::Text,
+                cli::ValidateFormat::Json => body::ValidateFormat::Json,
+                cli::ValidateFormat::Api => body::ValidateFormat::Api,
+            };
+            (body::validate(&file, format, strict, seed), None)
+        }
+        Command::Create {
+            file,
+            seed,
+            project_id,
+            now,
+            strict,
+            output,
+        } => {
+            let now_unix_s = match now.as_deref().map(body::parse_now).transpose() {
+                Ok(Some(t)) => t,
+                Ok(None) => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = elbsim::api::CreateOptions {
+                seed,
+                project_id,
+                now_unix_s,
+            };
+            (body::create(&file, strict, &opts), output)
+        }
+        Command::Run {
+            scenario,
+            seed,
+            format,
+            timeline,
+            strict,
+            output,
+        } => {
+            let args = commands::run::RunArgs {
+                seed,
+                json: format == cli::Format::Json,
+                timeline,
+                strict,
+            };
+            (commands::run::run(scenario.as_deref(), args), output)
+        }
+    };
+    finish(outcome, out_path.as_deref())
+}
+
+fn finish(o: Outcome, out_path: Option<&std::path::Path>) -> ExitCode {
+    eprint!("{}", o.stderr);
+    if o.exit == 0 || !o.stdout.is_empty() {
+        if let Err(e) = output::emit(out_path, &o.stdout) {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::from(o.exit)
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "elbsim=debug",
+        _ => "elbsim=trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_target(false)
+        .init();
+}

@@ -71,7 +71,13 @@ impl ScenarioError {
     }
 
     /// One problem at a byte offset of `src`.
-    pub fn at(file: &Path, src: &str, offset: Option<usize>, key: &str, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        src: &str,
+        offset: Option<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Self {
         ScenarioError {
             problems: vec![Located {
                 file: file.display().to_string(),
@@ -181,9 +187,9 @@ pub fn locate(src: &str, path: &str) -> Option<usize> {
     for seg in segments(path) {
         let next = match (seg, node) {
             (Seg::Key(k), Node::Table(t)) => descend_key(t, k, &mut best),
-            (Seg::Key(k), Node::Item(i)) => i
-                .as_table_like()
-                .and_then(|t| descend_key(t, k, &mut best)),
+            (Seg::Key(k), Node::Item(i)) => {
+                i.as_table_like().and_then(|t| descend_key(t, k, &mut best))
+            }
             (Seg::Key(k), Node::Value(Value::InlineTable(t))) => descend_key(t, k, &mut best),
             (Seg::Index(n), Node::Item(Item::ArrayOfTables(a))) => a.get(n).map(|t| {
                 best = t.span().map(|s| s.start).or(best);

@@ -61,7 +61,9 @@ impl<'de> Deserialize<'de> for DurSpec {
         impl<'de> Visitor<'de> for V {
             type Value = DurSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration like \"30s\" or a table like { median = \"1ms\", p99 = \"20ms\" }")
+                f.write_str(
+                    "a duration like \"30s\" or a table like { median = \"1ms\", p99 = \"20ms\" }",
+                )
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<DurSpec, E> {
                 let d = parse_duration(s).map_err(E::custom)?;

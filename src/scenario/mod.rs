@@ -86,7 +86,10 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, ScenarioError> {
     if buf.len() as u64 > MAX_SCENARIO_BYTES {
         return Err(ScenarioError::file(
             path,
-            format!("is larger than {} MiB; a scenario or body is a few kilobytes: check the file name", MAX_SCENARIO_BYTES >> 20),
+            format!(
+                "is larger than {} MiB; a scenario or body is a few kilobytes: check the file name",
+                MAX_SCENARIO_BYTES >> 20
+            ),
         ));
     }
     Ok(buf)
@@ -110,7 +113,10 @@ fn bare_body(
     });
     let name = format!(
         "{}: master crashes at 60s, back at 180s",
-        pool.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "pool".to_string())
+        pool.name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "pool".to_string())
     );
     Ok(Scenario {
         name,
@@ -186,7 +192,12 @@ pub fn sim_config(pool: &Pool) -> SimConfig {
 }
 
 /// A TOML scenario.
-fn from_toml(path: &Path, src: &str, strict: bool, origin: String) -> Result<Scenario, ScenarioError> {
+fn from_toml(
+    path: &Path,
+    src: &str,
+    strict: bool,
+    origin: String,
+) -> Result<Scenario, ScenarioError> {
     let f: ScenarioFile =
         toml::from_str(src).map_err(|e| ScenarioError::from_toml(path, src, &e))?;
     let key_at = |key: &str| error::locate(src, key);
@@ -230,7 +241,10 @@ fn from_toml(path: &Path, src: &str, strict: bool, origin: String) -> Result<Sce
 
     if let Some(d) = f.duration {
         if d.0 == SimDuration::ZERO || d.0 > MAX_DURATION {
-            problems.push(err("duration", format!("must be more than 0 and at most 366d, got {}", d.0)));
+            problems.push(err(
+                "duration",
+                format!("must be more than 0 and at most 366d, got {}", d.0),
+            ));
         }
         sim.duration = d.0;
     } else {
@@ -238,7 +252,10 @@ fn from_toml(path: &Path, src: &str, strict: bool, origin: String) -> Result<Sce
     }
     if let Some(n) = f.lb_nodes {
         if !(1..=MAX_LB_NODES).contains(&n) {
-            problems.push(err("lb_nodes", format!("must be 1..{MAX_LB_NODES}, got {n}")));
+            problems.push(err(
+                "lb_nodes",
+                format!("must be 1..{MAX_LB_NODES}, got {n}"),
+            ));
         }
         sim.lb_nodes = n.clamp(1, MAX_LB_NODES) as u32;
     }
@@ -276,8 +293,10 @@ fn from_toml(path: &Path, src: &str, strict: bool, origin: String) -> Result<Sce
     }
     Ok(Scenario {
         name: f.name.clone().unwrap_or_else(|| {
-            path.file_stem()
-                .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned())
+            path.file_stem().map_or_else(
+                || "scenario".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            )
         }),
         origin,
         seed: f.seed,
@@ -333,7 +352,10 @@ fn network_config(n: &file::NetworkSection) -> Result<NetworkConfig, KeyError> {
     let mut out = NetworkConfig::default();
     if let Some(loss) = n.loss {
         if !(0.0..1.0).contains(&loss) {
-            return Err(("network.loss".into(), format!("must be in [0, 1), got {loss}")));
+            return Err((
+                "network.loss".into(),
+                format!("must be in [0, 1), got {loss}"),
+            ));
         }
         out.loss = loss;
     }
@@ -390,7 +412,10 @@ fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, 
                 .map_or(String::new(), |k| format!("; did you mean \"{k}\"?"));
             return bad(
                 "kind",
-                format!("unknown fault kind \"{other}\": use one of {}{hint}", FAULT_KINDS.join(", ")),
+                format!(
+                    "unknown fault kind \"{other}\": use one of {}{hint}",
+                    FAULT_KINDS.join(", ")
+                ),
             );
         }
     };
@@ -403,7 +428,10 @@ fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, 
     ];
     for (key, present) in given {
         if present && !takes.contains(&key) {
-            return bad(key, format!("does not apply to kind \"{}\"; remove it", s.kind));
+            return bad(
+                key,
+                format!("does not apply to kind \"{}\"; remove it", s.kind),
+            );
         }
     }
     for key in takes {
@@ -420,7 +448,10 @@ fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, 
         "http_status" => {
             let status = s.status.unwrap_or_default();
             if !(100..=599).contains(&status) {
-                return bad("status", format!("must be an HTTP status 100..599, got {status}"));
+                return bad(
+                    "status",
+                    format!("must be an HTTP status 100..599, got {status}"),
+                );
             }
             let status = status as u16;
             FaultKind::HttpStatus {
@@ -445,13 +476,19 @@ fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, 
                 return bad("period", "must be more than 0".into());
             }
             if !(0.0..=1.0).contains(&down) {
-                return bad("down", format!("is the fraction of each period spent down, in [0, 1]; got {down}"));
+                return bad(
+                    "down",
+                    format!("is the fraction of each period spent down, in [0, 1]; got {down}"),
+                );
             }
             FaultKind::Flap { period, down }
         }
     };
     if s.at.0 > duration {
-        return bad("at", format!("{} is after the end of the run ({duration})", s.at.0));
+        return bad(
+            "at",
+            format!("{} is after the end of the run ({duration})", s.at.0),
+        );
     }
     if let Some(u) = s.until {
         if u.0 <= s.at.0 {

@@ -1,0 +1,28 @@
+//! One function per command: typed options in, text out, with the exit code.
+//!
+//! The binary only parses the command line and prints; everything a command does lives here, so
+//! tests can call it without a process.
+
+pub mod body;
+pub mod run;
+
+/// What a command produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The main output (standard output, or the `--output` file).
+    pub stdout: String,
+    /// Notes for people (warnings), printed on standard error.
+    pub stderr: String,
+    /// 0 success, 1 invalid input or a run that could not complete.
+    pub exit: u8,
+}
+
+/// Pretty JSON with a final newline.
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serializing our own report types cannot fail (no maps with non-string keys, no NaN: every
+    // float is computed from integer nanoseconds or counts); fall back to a message just in case.
+    let mut s =
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

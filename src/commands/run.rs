@@ -1,0 +1,151 @@
+//! `elbsim run`: one scenario, one seed, one report.
+
+use super::{to_json, Outcome};
+use crate::report::run::{analyse, RunFacts, RunReport};
+use crate::report::text;
+use crate::scenario::{self, Scenario};
+use crate::sim::config::{FaultKind, SimConfig};
+use crate::sim::engine::{self, RunOptions};
+use std::path::Path;
+
+/// Options of `elbsim run` besides the scenario.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunArgs {
+    pub seed: Option<u64>,
+    pub json: bool,
+    pub timeline: bool,
+    pub strict: bool,
+}
+
+/// The seed of a run: the command line's, else the scenario's, else 0.
+pub fn effective_seed(cli: Option<u64>, scenario: &Scenario) -> u64 {
+    cli.or(scenario.seed).unwrap_or(0)
+}
+
+/// Runs a loaded scenario and builds its report.
+pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
+    let log = engine::run(
+        &s.sim,
+        RunOptions {
+            seed,
+            trial: 0,
+            record_verdicts: timeline,
+        },
+    );
+    let codes = s.pool.healthmonitor.expected_codes.to_string();
+    let facts = RunFacts {
+        name: &s.name,
+        seed,
+        cfg: &s.sim,
+        expected_codes: Some(&codes),
+    };
+    analyse(&facts, &log, timeline)
+}
+
+/// Lines that say what was simulated, above the text report.
+pub fn context_lines(s: &Scenario) -> Vec<String> {
+    let p = &s.pool;
+    let hm = &p.healthmonitor;
+    let mut lines = vec![format!(
+        "pool: {} {}, health check {} delay {}s timeout {}s max_retries {} max_retries_down {}",
+        p.protocol,
+        p.lb_algorithm,
+        hm.monitor_type,
+        hm.delay_s,
+        hm.timeout_s,
+        hm.max_retries,
+        hm.max_retries_down
+    )];
+    lines.push(model_line(&s.sim));
+    if s.sim.faults.is_empty() {
+        lines.push("faults: none".to_string());
+    }
+    for f in &s.sim.faults {
+        let until = f.until.map_or("the end".to_string(), |u| u.to_string());
+        let extra = match f.kind {
+            FaultKind::HttpStatus { status, expected } => format!(
+                " status {status}{}",
+                if expected { " (in expected_codes)" } else { "" }
+            ),
+            FaultKind::Slow { latency } => format!(" +{latency}"),
+            FaultKind::Loss { probability } => format!(" p={probability}"),
+            FaultKind::Flap { period, down } => format!(" period {period}, down {down}"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "fault: {} {}{} from {} to {}",
+            f.member.as_str(),
+            f.kind.name(),
+            extra,
+            f.at,
+            until
+        ));
+    }
+    lines
+}
+
+fn model_line(sim: &SimConfig) -> String {
+    let m = &sim.model;
+    let rtt = match sim.network.rtt {
+        crate::sim::config::Rtt::Fixed(d) => format!("rtt {d}"),
+        crate::sim::config::Rtt::LogNormal { median, p99 } => {
+            format!("rtt log-normal median {median} p99 {p99}")
+        }
+    };
+    let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    format!(
+        "model: {} schedule, {} failback, all down -> {}, route update delay {}; network {rtt}, loss {}",
+        name(serde_json::json!(m.probe_schedule)),
+        name(serde_json::json!(m.failback)),
+        name(serde_json::json!(m.all_down)),
+        m.route_update_delay,
+        sim.network.loss
+    )
+}
+
+/// `elbsim run [SCENARIO]`.
+pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
+    let s = match scenario::load(path, args.strict) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("{e}\n"),
+                exit: 1,
+            }
+        }
+    };
+    let seed = effective_seed(args.seed, &s);
+    let report = run_scenario(&s, seed, args.timeline);
+    let mut stderr = String::new();
+    for w in &s.warnings {
+        stderr.push_str(&format!("warning: {w}\n"));
+    }
+    let reproduce = format!(
+        "elbsim run{}{} --seed {seed}",
+        if s.origin.is_empty() { "" } else { " " },
+        s.origin
+    );
+    let stdout = if args.json {
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "warnings".into(),
+                serde_json::Value::Array(
+                    s.warnings
+                        .iter()
+                        .map(|w| serde_json::Value::String(w.to_string()))
+                        .collect(),
+                ),
+            );
+        }
+        to_json(&v)
+    } else {
+        text::run_report(&report, &context_lines(&s), &reproduce)
+    };
+    Outcome {
+        stdout,
+        stderr,
+        exit: 0,
+    }
+}
