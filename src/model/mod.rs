@@ -3,6 +3,9 @@
 //! Nothing here knows the engine, the clock or a random generator: each machine is handed `now`
 //! and any random draw, and answers with what it wants done next. The discrete-event engine
 //! (`crate::sim`) drives them in simulated time; a real-time driver could drive the same code.
+pub mod connections;
 pub mod health;
+pub mod persistence;
 pub mod probe;
+pub mod quic;
 pub mod router;

@@ -161,6 +161,8 @@ pub struct SimConfig {
     pub lb_nodes: u32,
     /// Master first, then slave.
     pub members: [MemberLabel; 2],
+    /// Client traffic; `None` runs health checks only.
+    pub traffic: Option<TrafficConfig>,
 }
 
 impl SimConfig {
@@ -182,6 +184,53 @@ impl SimConfig {
                 member(Role::Master, "192.168.0.10"),
                 member(Role::Slave, "192.168.0.11"),
             ],
+            traffic: None,
         }
     }
+}
+
+/// How long a client connection lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lifetime {
+    /// Exponential with this mean.
+    Exponential(SimDuration),
+    Fixed(SimDuration),
+}
+
+/// QUIC client behaviour (`[traffic.quic]`) and the pool's CID slice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuicConfig {
+    pub shape: crate::model::quic::CidShape,
+    /// Route by the CID slice (`lb_algorithm = QUIC_CID`); otherwise by the 4-tuple.
+    pub cid_routing: bool,
+    /// Mean time between a connection's switches to a new CID (none: never).
+    pub cid_rotation: Option<SimDuration>,
+    /// Mean time between client address changes (none: never).
+    pub migration: Option<SimDuration>,
+    /// Paths per connection (multipath: one CID per path).
+    pub paths: u8,
+}
+
+/// Client traffic (`[traffic]`) and the pool settings that act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficConfig {
+    /// New connections per second from each instant on; the first step is at 0.
+    pub rate_steps: Vec<(SimTime, f64)>,
+    pub lifetime: Lifetime,
+    /// Distinct client addresses.
+    pub clients: u32,
+    /// A client gives up on an unanswered connection after this.
+    pub connect_timeout: SimDuration,
+    pub requests_per_s: f64,
+    /// UDP pool: flows, kept by the LB for `udp_idle_timeout` after their last packet.
+    pub udp_idle_timeout: Option<SimDuration>,
+    /// SOURCE_IP persistence timeout, when the pool sets session_persistence.
+    pub persistence: Option<SimDuration>,
+    /// connection_drain.timeout, when drain is enabled.
+    pub drain: Option<SimDuration>,
+    /// TLS pool: a `tls_error` fault fails new connections.
+    pub tls: bool,
+    /// any_port_enable: the backend port is the client's front port.
+    pub any_port: bool,
+    pub quic: Option<QuicConfig>,
 }

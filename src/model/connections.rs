@@ -1,0 +1,194 @@
+//! Open client connections: a slab with per-(LB node, member) groups.
+//!
+//! Drain, a member failure and `failback_sessions = "reset"` act on *all* open connections of one
+//! member as one node sees them, so each connection sits in the group of its (node, member) and
+//! can be found there in O(1) and removed in O(1) (swap-remove with the moved entry's position
+//! fixed up). Slots are reused; each reuse bumps the slot's generation, so timer events of a
+//! closed connection are recognised as stale when they pop. Memory therefore grows with the
+//! number of connections open at once, not with the total over the run.
+
+use crate::model::router::Role;
+use crate::sim::time::SimTime;
+
+/// Handle of an open connection: slot and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnId {
+    pub slot: u32,
+    pub generation: u32,
+}
+
+/// One open connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conn {
+    pub node: u32,
+    pub member: Role,
+    pub client: u32,
+    pub opened_at: SimTime,
+    /// When it will end by itself (its lifetime, plus the UDP idle timeout for UDP flows).
+    pub ends_at: SimTime,
+    /// QUIC: the routing keys its paths currently use (see `crate::model::quic`).
+    pub quic_keys: [u64; crate::model::quic::MAX_PATHS],
+    pub quic_paths: u8,
+    /// QUIC: times the client migrated (changes the 4-tuple).
+    pub migrations: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    generation: u32,
+    /// Position in its group, while open.
+    pos: u32,
+    open: bool,
+    conn: Conn,
+}
+
+/// All open connections.
+#[derive(Debug, Clone, Default)]
+pub struct ConnTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// `groups[node * 2 + member]`: slots open on that member as seen from that node.
+    groups: Vec<Vec<u32>>,
+    open: usize,
+    peak_open: usize,
+}
+
+impl ConnTable {
+    pub fn new(nodes: usize) -> Self {
+        ConnTable {
+            groups: vec![Vec::new(); nodes * 2],
+            ..Default::default()
+        }
+    }
+
+    fn group_index(node: u32, member: Role) -> usize {
+        node as usize * 2 + member.index()
+    }
+
+    /// Opens a connection and returns its handle.
+    pub fn open(&mut self, conn: Conn) -> ConnId {
+        let g = Self::group_index(conn.node, conn.member);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    pos: 0,
+                    open: false,
+                    conn,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let pos = self.groups[g].len() as u32;
+        self.groups[g].push(slot);
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        s.pos = pos;
+        s.open = true;
+        s.conn = conn;
+        self.open += 1;
+        self.peak_open = self.peak_open.max(self.open);
+        ConnId {
+            slot,
+            generation: s.generation,
+        }
+    }
+
+    /// The connection, if `id` is still open.
+    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+        let s = self.slots.get(id.slot as usize)?;
+        (s.open && s.generation == id.generation).then_some(&s.conn)
+    }
+
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let s = self.slots.get_mut(id.slot as usize)?;
+        (s.open && s.generation == id.generation).then_some(&mut s.conn)
+    }
+
+    /// Closes `id`; returns the connection if it was open.
+    pub fn close(&mut self, id: ConnId) -> Option<Conn> {
+        let s = *self.slots.get(id.slot as usize)?;
+        if !s.open || s.generation != id.generation {
+            return None;
+        }
+        let g = Self::group_index(s.conn.node, s.conn.member);
+        let group = &mut self.groups[g];
+        group.swap_remove(s.pos as usize);
+        if let Some(&moved) = group.get(s.pos as usize) {
+            self.slots[moved as usize].pos = s.pos;
+        }
+        self.slots[id.slot as usize].open = false;
+        self.free.push(id.slot);
+        self.open -= 1;
+        Some(s.conn)
+    }
+
+    /// Handles of every connection open on `member` as `node` sees it (a snapshot, so the caller
+    /// may close them while iterating).
+    pub fn group(&self, node: u32, member: Role) -> Vec<ConnId> {
+        self.groups[Self::group_index(node, member)]
+            .iter()
+            .map(|&slot| ConnId {
+                slot,
+                generation: self.slots[slot as usize].generation,
+            })
+            .collect()
+    }
+
+    /// Open connections on `member`, over every node.
+    pub fn on_member(&self, member: Role) -> Vec<ConnId> {
+        (0..self.groups.len() / 2)
+            .flat_map(|n| self.group(n as u32, member))
+            .collect()
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open
+    }
+
+    /// Most connections open at once.
+    pub fn peak_open(&self) -> usize {
+        self.peak_open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(node: u32, member: Role) -> Conn {
+        Conn {
+            node,
+            member,
+            client: 0,
+            opened_at: SimTime(0),
+            ends_at: SimTime(10),
+            quic_keys: [0; crate::model::quic::MAX_PATHS],
+            quic_paths: 0,
+            migrations: 0,
+        }
+    }
+
+    #[test]
+    fn groups_track_opens_and_closes() {
+        let mut t = ConnTable::new(2);
+        let a = t.open(conn(0, Role::Master));
+        let b = t.open(conn(0, Role::Master));
+        let c = t.open(conn(1, Role::Master));
+        let d = t.open(conn(0, Role::Slave));
+        assert_eq!(t.group(0, Role::Master), vec![a, b]);
+        assert!(t.close(a).is_some());
+        assert!(t.close(a).is_none(), "double close");
+        assert_eq!(t.group(0, Role::Master), vec![b]);
+        assert_eq!(t.on_member(Role::Master).len(), 2);
+        assert_eq!(t.group(0, Role::Slave), vec![d]);
+        // The freed slot is reused with a new generation: the old handle stays dead.
+        let e = t.open(conn(1, Role::Slave));
+        assert_eq!(e.slot, a.slot);
+        assert!(t.get(a).is_none() && t.get(e).is_some());
+        assert_eq!(t.open_count(), 4);
+        assert_eq!(t.peak_open(), 4);
+        let _ = c;
+    }
+}
