@@ -642,7 +642,7 @@ mod tests {
     fn non_object_member_keeps_index() {
         let v = json!({"pool": {"members": [{"address": "10.0.0.1", "role": "master"}, 7]}});
         let o = read_request(&v);
-        assert_eq!(o.request.unwrap().pool.members.len(), 2);
+        assert_eq!(o.request.as_ref().unwrap().pool.members.len(), 2);
         assert!(rules(&o).contains(&("pool.members[1]".into(), "wrong-type".into())));
         assert!(o.is_unreadable("pool.members[1].role"));
         assert!(!o.is_unreadable("pool.members[10].role"));
