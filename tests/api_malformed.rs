@@ -1,7 +1,9 @@
 //! Malformed input never panics and always yields errors with a usable path; plus a property
 //! test that mutates the seed body at random.
 
-use elbsim::api::{check_bytes, check_value, create_response, CheckOptions, Checked, CreateOptions, Pool};
+use elbsim::api::{
+    check_bytes, check_value, create_response, CheckOptions, Checked, CreateOptions, Pool,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -37,7 +39,11 @@ fn not_json() {
 #[test]
 fn truncated() {
     let c = assert_rejected(&SEED[..SEED.len() / 2], "$", "invalid-json");
-    assert!(c.errors[0].message.contains("line"), "{}", c.errors[0].message);
+    assert!(
+        c.errors[0].message.contains("line"),
+        "{}",
+        c.errors[0].message
+    );
     assert!(c.errors[0].message.contains("column"));
 }
 
@@ -62,22 +68,70 @@ fn seed_with_delay(delay: &str) -> Vec<u8> {
 #[test]
 fn huge_numbers() {
     assert_rejected(&seed_with_delay("1e999"), "$", "invalid-json");
-    assert_rejected(&seed_with_delay("99999999999999999999999"), "pool.healthmonitor.delay", "range");
-    assert_rejected(&seed_with_delay("-99999999999999999999999"), "pool.healthmonitor.delay", "range");
-    assert_rejected(&seed_with_delay("9223372036854775808"), "pool.healthmonitor.delay", "range");
-    assert_rejected(&seed_with_delay("-9223372036854775808"), "pool.healthmonitor.delay", "range");
-    assert_rejected(&seed_with_delay("9223372036854775807"), "pool.healthmonitor.delay", "range");
-    assert_rejected(&seed_with_delay("1.5"), "pool.healthmonitor.delay", "wrong-type");
-    assert_rejected(&seed_with_delay("1e3"), "pool.healthmonitor.delay", "wrong-type");
-    assert_rejected(&seed_with_delay("5.0"), "pool.healthmonitor.delay", "wrong-type");
+    assert_rejected(
+        &seed_with_delay("99999999999999999999999"),
+        "pool.healthmonitor.delay",
+        "range",
+    );
+    assert_rejected(
+        &seed_with_delay("-99999999999999999999999"),
+        "pool.healthmonitor.delay",
+        "range",
+    );
+    assert_rejected(
+        &seed_with_delay("9223372036854775808"),
+        "pool.healthmonitor.delay",
+        "range",
+    );
+    assert_rejected(
+        &seed_with_delay("-9223372036854775808"),
+        "pool.healthmonitor.delay",
+        "range",
+    );
+    assert_rejected(
+        &seed_with_delay("9223372036854775807"),
+        "pool.healthmonitor.delay",
+        "range",
+    );
+    assert_rejected(
+        &seed_with_delay("1.5"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
+    assert_rejected(
+        &seed_with_delay("1e3"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
+    assert_rejected(
+        &seed_with_delay("5.0"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
 }
 
 #[test]
 fn wrong_types() {
-    assert_rejected(&seed_with_delay("\"1\""), "pool.healthmonitor.delay", "wrong-type");
-    assert_rejected(&seed_with_delay("[1]"), "pool.healthmonitor.delay", "wrong-type");
-    assert_rejected(&seed_with_delay("{}"), "pool.healthmonitor.delay", "wrong-type");
-    assert_rejected(&seed_with_delay("true"), "pool.healthmonitor.delay", "wrong-type");
+    assert_rejected(
+        &seed_with_delay("\"1\""),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
+    assert_rejected(
+        &seed_with_delay("[1]"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
+    assert_rejected(
+        &seed_with_delay("{}"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
+    assert_rejected(
+        &seed_with_delay("true"),
+        "pool.healthmonitor.delay",
+        "wrong-type",
+    );
     assert_rejected(b"[]", "$", "wrong-type");
     assert_rejected(b"\"pool\"", "$", "wrong-type");
     assert_rejected(b"42", "$", "wrong-type");
@@ -114,11 +168,35 @@ fn seed_bytes_with_a_byte_order_mark() {
 
 /// Field names worth using as random keys: known ones make mutations reach deeper rules.
 const KEYS: &[&str] = &[
-    "pool", "lb_algorithm", "protocol", "type", "members", "healthmonitor", "listener_id",
-    "vpc_id", "ip_version", "session_persistence", "any_port_enable", "connection_drain",
-    "quic_cid_hash_strategy", "address", "role", "protocol_port", "subnet_cidr_id", "delay",
-    "timeout", "max_retries", "expected_codes", "url_path", "enable", "len", "offset",
-    "cookie_name", "persistence_timeout", "dealy", "x",
+    "pool",
+    "lb_algorithm",
+    "protocol",
+    "type",
+    "members",
+    "healthmonitor",
+    "listener_id",
+    "vpc_id",
+    "ip_version",
+    "session_persistence",
+    "any_port_enable",
+    "connection_drain",
+    "quic_cid_hash_strategy",
+    "address",
+    "role",
+    "protocol_port",
+    "subnet_cidr_id",
+    "delay",
+    "timeout",
+    "max_retries",
+    "expected_codes",
+    "url_path",
+    "enable",
+    "len",
+    "offset",
+    "cookie_name",
+    "persistence_timeout",
+    "dealy",
+    "x",
 ];
 
 fn json_leaf() -> impl Strategy<Value = Value> {
@@ -133,8 +211,23 @@ fn json_leaf() -> impl Strategy<Value = Value> {
             .prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
         prop::sample::select(vec![
-            "TCP", "UDP", "QUIC", "TLS", "HTTP", "UDP_CONNECT", "master", "slave", "ip",
-            "instance", "SOURCE_IP", "APP_COOKIE", "QUIC_CID", "10.0.0.1", "::1", "200-204", "",
+            "TCP",
+            "UDP",
+            "QUIC",
+            "TLS",
+            "HTTP",
+            "UDP_CONNECT",
+            "master",
+            "slave",
+            "ip",
+            "instance",
+            "SOURCE_IP",
+            "APP_COOKIE",
+            "QUIC_CID",
+            "10.0.0.1",
+            "::1",
+            "200-204",
+            "",
         ])
         .prop_map(|s| Value::String(s.to_string())),
     ]
@@ -214,7 +307,9 @@ fn apply(v: &mut Value, m: &Mutation) {
             let Some(p) = pick(*i) else { return };
             let (parent, last) = p.rsplit_once('/').unwrap();
             let last = unescape(last);
-            let Some(container) = v.pointer_mut(parent) else { return };
+            let Some(container) = v.pointer_mut(parent) else {
+                return;
+            };
             match (container, m) {
                 (Value::Object(o), Mutation::Delete(_)) => {
                     o.remove(&last);
@@ -238,7 +333,11 @@ fn apply(v: &mut Value, m: &Mutation) {
         }
         Mutation::Insert(i, k, new) => {
             let mut objs: Vec<String> = vec![String::new()];
-            objs.extend(ps.iter().filter(|p| v.pointer(p).is_some_and(Value::is_object)).cloned());
+            objs.extend(
+                ps.iter()
+                    .filter(|p| v.pointer(p).is_some_and(Value::is_object))
+                    .cloned(),
+            );
             let p = &objs[i % objs.len()];
             if let Some(Value::Object(o)) = v.pointer_mut(p) {
                 o.insert(k.clone(), new.clone());

@@ -170,7 +170,10 @@ fn seed_response_values_and_defaults() {
     assert_eq!(p["quic_cid_hash_strategy"], Value::Null);
     assert_eq!(p["created_at"], "2021-03-26T01:33:12Z");
     assert_eq!(p["updated_at"], p["created_at"]);
-    assert_eq!(p["listeners"], json!([{"id": "0b11747a-b139-492f-9692-2df0b1c87193"}]));
+    assert_eq!(
+        p["listeners"],
+        json!([{"id": "0b11747a-b139-492f-9692-2df0b1c87193"}])
+    );
     assert_eq!(p["loadbalancers"], json!([]));
     let hm = &p["healthmonitor"];
     assert_eq!(hm["max_retries_down"], 3);
@@ -197,7 +200,9 @@ fn seed_response_values_and_defaults() {
     // A project id is always 32 lowercase hex.
     let pid = p["project_id"].as_str().unwrap();
     assert_eq!(pid.len(), 32);
-    assert!(pid.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+    assert!(pid
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
 }
 
 #[test]
@@ -220,8 +225,14 @@ fn optional_objects_are_echoed_with_defaults() {
     let req = c.request.unwrap();
     let r = create_response(&req, &opts(3));
     let p = &r["pool"];
-    assert_eq!(p["session_persistence"], json!({"type": "SOURCE_IP", "cookie_name": null, "persistence_timeout": 1}));
-    assert_eq!(p["connection_drain"], json!({"enable": true, "timeout": 100}));
+    assert_eq!(
+        p["session_persistence"],
+        json!({"type": "SOURCE_IP", "cookie_name": null, "persistence_timeout": 1})
+    );
+    assert_eq!(
+        p["connection_drain"],
+        json!({"enable": true, "timeout": 100})
+    );
     assert_eq!(p["quic_cid_hash_strategy"], json!({"len": 5, "offset": 1}));
     assert_eq!(p["project_id"], "99a3fff0d03c428eac3678da6a7d0f24");
     assert_eq!(p["enterprise_project_id"], "ep-1");
@@ -233,7 +244,10 @@ fn optional_objects_are_echoed_with_defaults() {
     // The URL's project id wins over the body's.
     let mut o = opts(3);
     o.project_id = Some("0123456789abcdef0123456789abcdef".into());
-    assert_eq!(create_response(&req, &o)["pool"]["project_id"], "0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        create_response(&req, &o)["pool"]["project_id"],
+        "0123456789abcdef0123456789abcdef"
+    );
 }
 
 fn all_ids(r: &Value) -> Vec<String> {
@@ -269,7 +283,9 @@ fn same_seed_same_ids_different_seed_different_ids() {
     for id in ia.iter().filter(|s| s.len() == 36) {
         let groups: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(groups, vec![8, 4, 4, 4, 12], "{id}");
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-'));
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-'));
     }
     assert_eq!(a["request_id"], request_id(42));
 }
@@ -286,6 +302,9 @@ fn error_body() {
     assert_eq!(c.errors.len(), 1);
     let b = api_error_body(&c.errors[0], &request_id(1));
     assert_eq!(b["error_code"], "ELB.8902");
-    assert!(b["error_msg"].as_str().unwrap().contains("pool.connection_drain.timeout"));
+    assert!(b["error_msg"]
+        .as_str()
+        .unwrap()
+        .contains("pool.connection_drain.timeout"));
     assert_eq!(b["request_id"], request_id(1));
 }

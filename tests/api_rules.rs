@@ -26,7 +26,11 @@ fn quic() -> Value {
     set(&mut v, "/pool/protocol", json!("QUIC"));
     set(&mut v, "/pool/lb_algorithm", json!("QUIC_CID"));
     set(&mut v, "/pool/healthmonitor/type", json!("UDP_CONNECT"));
-    set(&mut v, "/pool/session_persistence", json!({"type": "SOURCE_IP"}));
+    set(
+        &mut v,
+        "/pool/session_persistence",
+        json!({"type": "SOURCE_IP"}),
+    );
     v
 }
 
@@ -87,7 +91,11 @@ fn assert_ok(v: &Value) {
 fn assert_clean(v: &Value) {
     let c = check(v);
     assert!(c.is_valid(), "expected valid, got errors {:#?}", c.errors);
-    assert!(c.warnings.is_empty(), "expected no warning, got {:#?}", c.warnings);
+    assert!(
+        c.warnings.is_empty(),
+        "expected no warning, got {:#?}",
+        c.warnings
+    );
 }
 
 #[track_caller]
@@ -164,7 +172,9 @@ fn delay_range() {
     let v = with(base(), "/pool/healthmonitor/timeout", json!(1));
     assert_range(&v, "/pool/healthmonitor/delay", 1, 50, "range");
     let c = check(&with(base(), "/pool/healthmonitor/delay", json!(0)));
-    assert!(c.errors[0].message.contains("delay must be 1..50 seconds, got 0"));
+    assert!(c.errors[0]
+        .message
+        .contains("delay must be 1..50 seconds, got 0"));
 }
 
 #[test]
@@ -176,12 +186,24 @@ fn timeout_range() {
 #[test]
 fn max_retries_ranges() {
     assert_range(&base(), "/pool/healthmonitor/max_retries", 1, 10, "range");
-    assert_range(&base(), "/pool/healthmonitor/max_retries_down", 1, 10, "range");
+    assert_range(
+        &base(),
+        "/pool/healthmonitor/max_retries_down",
+        1,
+        10,
+        "range",
+    );
 }
 
 #[test]
 fn port_ranges() {
-    assert_range(&base(), "/pool/healthmonitor/monitor_port", 1, 65535, "range");
+    assert_range(
+        &base(),
+        "/pool/healthmonitor/monitor_port",
+        1,
+        65535,
+        "range",
+    );
     assert_range(&base(), "/pool/members/0/protocol_port", 1, 65535, "range");
     assert_range(&base(), "/pool/members/1/protocol_port", 1, 65535, "range");
 }
@@ -201,11 +223,19 @@ fn protocol_port_required_unless_any_port() {
 
 #[test]
 fn connection_drain() {
-    let v = with(base(), "/pool/connection_drain", json!({"enable": true, "timeout": 10}));
+    let v = with(
+        base(),
+        "/pool/connection_drain",
+        json!({"enable": true, "timeout": 10}),
+    );
     assert_clean(&v);
     assert_range(&v, "/pool/connection_drain/timeout", 10, 4000, "range");
     let v = with(base(), "/pool/connection_drain", json!({"enable": true}));
-    assert_fails(&v, "pool.connection_drain.timeout", "drain-timeout-required");
+    assert_fails(
+        &v,
+        "pool.connection_drain.timeout",
+        "drain-timeout-required",
+    );
     let v = with(base(), "/pool/connection_drain", json!({"enable": false}));
     assert_clean(&v);
     let v = with(base(), "/pool/connection_drain", json!({"timeout": 10}));
@@ -221,19 +251,35 @@ fn connection_drain() {
         if proto == "UDP" {
             set(&mut v, "/pool/lb_algorithm", json!("ROUND_ROBIN"));
         }
-        set(&mut v, "/pool/connection_drain", json!({"enable": true, "timeout": 300}));
+        set(
+            &mut v,
+            "/pool/connection_drain",
+            json!({"enable": true, "timeout": 300}),
+        );
         assert_clean(&v);
     }
 }
 
 #[test]
 fn quic_cid_hash_strategy() {
-    let v = with(quic(), "/pool/quic_cid_hash_strategy", json!({"len": 3, "offset": 0}));
+    let v = with(
+        quic(),
+        "/pool/quic_cid_hash_strategy",
+        json!({"len": 3, "offset": 0}),
+    );
     assert_clean(&v);
     let off = "/pool/quic_cid_hash_strategy/offset";
-    assert_fails(&with(v.clone(), off, json!(-1)), "pool.quic_cid_hash_strategy.offset", "range");
+    assert_fails(
+        &with(v.clone(), off, json!(-1)),
+        "pool.quic_cid_hash_strategy.offset",
+        "range",
+    );
     assert_clean(&with(v.clone(), off, json!(17)));
-    let c = check(&with(v.clone(), "/pool/quic_cid_hash_strategy/offset", json!(19)));
+    let c = check(&with(
+        v.clone(),
+        "/pool/quic_cid_hash_strategy/offset",
+        json!(19),
+    ));
     assert!(c.errors.is_empty());
     assert_fails(
         &with(v.clone(), "/pool/quic_cid_hash_strategy/offset", json!(20)),
@@ -251,12 +297,18 @@ fn quic_cid_hash_strategy() {
     let v = with(v, "/pool/lb_algorithm", json!("ROUND_ROBIN"));
     assert_warns(&v, "pool.quic_cid_hash_strategy", "quic-cid-no-effect");
     let c = check(&v);
-    assert!(c.warnings[0].message.contains("takes effect only with lb_algorithm QUIC_CID"));
+    assert!(c.warnings[0]
+        .message
+        .contains("takes effect only with lb_algorithm QUIC_CID"));
 }
 
 #[test]
 fn persistence_timeout_ranges() {
-    let tcp = with(base(), "/pool/session_persistence", json!({"type": "SOURCE_IP"}));
+    let tcp = with(
+        base(),
+        "/pool/session_persistence",
+        json!({"type": "SOURCE_IP"}),
+    );
     assert_clean(&tcp);
     let rule = "persistence-timeout-range";
     let p = "/pool/session_persistence/persistence_timeout";
@@ -283,26 +335,50 @@ fn cookie_name() {
         )
     };
     assert_ok(&app(&"c".repeat(1024)));
-    assert_fails(&app(&"c".repeat(1025)), "pool.session_persistence.cookie_name", "string-length");
+    assert_fails(
+        &app(&"c".repeat(1025)),
+        "pool.session_persistence.cookie_name",
+        "string-length",
+    );
     let v = with(
         base(),
         "/pool/session_persistence",
         json!({"type": "SOURCE_IP", "cookie_name": "x"}),
     );
-    assert_fails(&v, "pool.session_persistence.cookie_name", "cookie-name-only-app-cookie");
+    assert_fails(
+        &v,
+        "pool.session_persistence.cookie_name",
+        "cookie-name-only-app-cookie",
+    );
     let v = with(
         base(),
         "/pool/session_persistence",
         json!({"type": "HTTP_COOKIE", "cookie_name": "x"}),
     );
-    assert_fails(&v, "pool.session_persistence.cookie_name", "cookie-name-only-app-cookie");
+    assert_fails(
+        &v,
+        "pool.session_persistence.cookie_name",
+        "cookie-name-only-app-cookie",
+    );
 }
 
 #[test]
 fn persistence_type_on_layer4_pools_is_a_warning() {
-    let v = with(base(), "/pool/session_persistence", json!({"type": "HTTP_COOKIE"}));
-    assert_warns(&v, "pool.session_persistence.type", "persistence-type-ignored");
-    let v = with(base(), "/pool/session_persistence", json!({"type": "source_ip"}));
+    let v = with(
+        base(),
+        "/pool/session_persistence",
+        json!({"type": "HTTP_COOKIE"}),
+    );
+    assert_warns(
+        &v,
+        "pool.session_persistence.type",
+        "persistence-type-ignored",
+    );
+    let v = with(
+        base(),
+        "/pool/session_persistence",
+        json!({"type": "source_ip"}),
+    );
     assert_fails(&v, "pool.session_persistence.type", "enum");
 }
 
@@ -311,7 +387,11 @@ fn quic_needs_source_ip() {
     let mut v = quic();
     del(&mut v, "/pool/session_persistence");
     assert_fails(&v, "pool.session_persistence", "quic-needs-source-ip");
-    let v = with(quic(), "/pool/session_persistence/type", json!("APP_COOKIE"));
+    let v = with(
+        quic(),
+        "/pool/session_persistence/type",
+        json!("APP_COOKIE"),
+    );
     assert_fails(&v, "pool.session_persistence.type", "quic-needs-source-ip");
 }
 
@@ -321,10 +401,28 @@ fn quic_needs_source_ip() {
 fn expected_codes() {
     let p = "/pool/healthmonitor/expected_codes";
     let path = "pool.healthmonitor.expected_codes";
-    for ok in ["200", "200,202", "200-204", "200-204,300-399", "200-204,300,301,302,303", "599", "200-599"] {
+    for ok in [
+        "200",
+        "200,202",
+        "200-204",
+        "200-204,300-399",
+        "200-204,300,301,302,303",
+        "599",
+        "200-599",
+    ] {
         assert_clean(&with(http(), p, json!(ok)));
     }
-    for bad in ["200-204,300,301,302,303,304", "199", "600", "204-200", "200, 202", "", "2000", "20a", "200-"] {
+    for bad in [
+        "200-204,300,301,302,303,304",
+        "199",
+        "600",
+        "204-200",
+        "200, 202",
+        "",
+        "2000",
+        "20a",
+        "200-",
+    ] {
         assert_fails(&with(http(), p, json!(bad)), path, "expected-codes");
     }
 }
@@ -334,7 +432,11 @@ fn url_path() {
     let p = "/pool/healthmonitor/url_path";
     let path = "pool.healthmonitor.url_path";
     assert_clean(&with(http(), p, json!("/")));
-    assert_clean(&with(http(), p, json!("/health-check/v1.0?x&y(2)#a_b;~!*[]@$^:',+%20")));
+    assert_clean(&with(
+        http(),
+        p,
+        json!("/health-check/v1.0?x&y(2)#a_b;~!*[]@$^:',+%20"),
+    ));
     // '=' is not in the seed's character list.
     assert_fails(&with(http(), p, json!("/a?x=1")), path, "url-path");
     assert_fails(&with(http(), p, json!("/a b")), path, "url-path");
@@ -362,10 +464,22 @@ fn http_method() {
     for m in ["GET", "HEAD", "POST"] {
         assert_clean(&with(http(), p, json!(m)));
     }
-    assert_fails(&with(http(), p, json!("get")), "pool.healthmonitor.http_method", "enum");
+    assert_fails(
+        &with(http(), p, json!("get")),
+        "pool.healthmonitor.http_method",
+        "enum",
+    );
     let c = check(&with(http(), p, json!("get")));
-    assert!(c.errors[0].message.contains("write \"GET\""), "{}", c.errors[0].message);
-    assert_fails(&with(http(), p, json!("PUT")), "pool.healthmonitor.http_method", "enum");
+    assert!(
+        c.errors[0].message.contains("write \"GET\""),
+        "{}",
+        c.errors[0].message
+    );
+    assert_fails(
+        &with(http(), p, json!("PUT")),
+        "pool.healthmonitor.http_method",
+        "enum",
+    );
 }
 
 #[test]
@@ -435,13 +549,21 @@ fn members_count_and_roles() {
     let extra = json!({"address": "192.168.0.12", "role": "slave", "protocol_port": 80});
     three["pool"]["members"].as_array_mut().unwrap().push(extra);
     assert_fails(&three, "pool.members", "members-count");
-    assert_fails(&with(base(), "/pool/members", json!([])), "pool.members", "members-count");
+    assert_fails(
+        &with(base(), "/pool/members", json!([])),
+        "pool.members",
+        "members-count",
+    );
     let v = with(base(), "/pool/members/1/role", json!("master"));
     assert_fails(&v, "pool.members[1].role", "member-roles");
     let v = with(base(), "/pool/members/0/role", json!("slave"));
     assert_fails(&v, "pool.members[1].role", "member-roles");
     // Swapped order is fine.
-    let v = with(with(base(), "/pool/members/0/role", json!("slave")), "/pool/members/1/role", json!("master"));
+    let v = with(
+        with(base(), "/pool/members/0/role", json!("slave")),
+        "/pool/members/1/role",
+        json!("master"),
+    );
     assert_clean(&v);
 }
 
@@ -451,7 +573,11 @@ fn vpc_id_with_type() {
     let inst = with(base(), "/pool/type", json!("instance"));
     assert_fails(&inst, "pool.vpc_id", rule);
     assert_clean(&with(inst, "/pool/vpc_id", json!("vpc-1")));
-    assert_fails(&with(base(), "/pool/vpc_id", json!("vpc-1")), "pool.vpc_id", rule);
+    assert_fails(
+        &with(base(), "/pool/vpc_id", json!("vpc-1")),
+        "pool.vpc_id",
+        rule,
+    );
     // An empty vpc_id counts as absent.
     assert_clean(&with(base(), "/pool/vpc_id", json!("")));
     let mut untyped = with(base(), "/pool/vpc_id", json!("vpc-1"));
@@ -476,11 +602,19 @@ fn target_required() {
 fn ip_version() {
     let tls = with(base(), "/pool/protocol", json!("TLS"));
     assert_ok(&with(tls.clone(), "/pool/ip_version", json!("v4")));
-    assert_fails(&with(tls, "/pool/ip_version", json!("dualstack")), "pool.ip_version", "ip-version");
-    for proto in ["TCP"] {
-        let v = with(base(), "/pool/protocol", json!(proto));
-        assert_clean(&with(v, "/pool/ip_version", json!("dualstack")));
-    }
+    assert_fails(
+        &with(tls, "/pool/ip_version", json!("dualstack")),
+        "pool.ip_version",
+        "ip-version",
+    );
+    assert_clean(&with(base(), "/pool/ip_version", json!("dualstack")));
+    assert_clean(&with(quic(), "/pool/ip_version", json!("dualstack")));
+    let udp = with(
+        with(quic(), "/pool/protocol", json!("UDP")),
+        "/pool/lb_algorithm",
+        json!("ROUND_ROBIN"),
+    );
+    assert_clean(&with(udp, "/pool/ip_version", json!("dualstack")));
 }
 
 #[test]
@@ -488,7 +622,11 @@ fn any_port_protocol() {
     assert_ok(&with(base(), "/pool/any_port_enable", json!(true)));
     assert_ok(&with(quic(), "/pool/any_port_enable", json!(true)));
     let tls = with(base(), "/pool/protocol", json!("TLS"));
-    assert_fails(&with(tls.clone(), "/pool/any_port_enable", json!(true)), "pool.any_port_enable", "any-port-protocol");
+    assert_fails(
+        &with(tls.clone(), "/pool/any_port_enable", json!(true)),
+        "pool.any_port_enable",
+        "any-port-protocol",
+    );
     assert_clean(&with(tls, "/pool/any_port_enable", json!(false)));
 }
 
@@ -503,10 +641,26 @@ fn project_id() {
     let p = "/pool/project_id";
     let path = "pool.project_id";
     assert_clean(&with(base(), p, json!("99a3fff0d03c428eac3678da6a7d0f24")));
-    assert_fails(&with(base(), p, json!("99a3fff0d03c428eac3678da6a7d0f2")), path, "project-id-format");
-    assert_fails(&with(base(), p, json!("99a3fff0d03c428eac3678da6a7d0f245")), path, "project-id-format");
-    assert_fails(&with(base(), p, json!("99A3FFF0D03C428EAC3678DA6A7D0F24")), path, "project-id-format");
-    assert_fails(&with(base(), p, json!("99a3fff0-03c428eac3678da6a7d0f24")), path, "project-id-format");
+    assert_fails(
+        &with(base(), p, json!("99a3fff0d03c428eac3678da6a7d0f2")),
+        path,
+        "project-id-format",
+    );
+    assert_fails(
+        &with(base(), p, json!("99a3fff0d03c428eac3678da6a7d0f245")),
+        path,
+        "project-id-format",
+    );
+    assert_fails(
+        &with(base(), p, json!("99A3FFF0D03C428EAC3678DA6A7D0F24")),
+        path,
+        "project-id-format",
+    );
+    assert_fails(
+        &with(base(), p, json!("99a3fff0-03c428eac3678da6a7d0f24")),
+        path,
+        "project-id-format",
+    );
 }
 
 #[test]
@@ -515,14 +669,27 @@ fn enterprise_project_id() {
     let path = "pool.enterprise_project_id";
     assert_fails(&with(base(), p, json!("")), path, "enterprise-project-id");
     assert_fails(&with(base(), p, json!("0")), path, "enterprise-project-id");
-    assert_clean(&with(base(), p, json!("1b8e2a2c-6e0c-4bbf-9f5e-2d8b2d5f4e11")));
+    assert_clean(&with(
+        base(),
+        p,
+        json!("1b8e2a2c-6e0c-4bbf-9f5e-2d8b2d5f4e11"),
+    ));
 }
 
 #[test]
 fn name_lengths() {
-    for p in ["/pool/name", "/pool/description", "/pool/members/0/name", "/pool/healthmonitor/name"] {
+    for p in [
+        "/pool/name",
+        "/pool/description",
+        "/pool/members/0/name",
+        "/pool/healthmonitor/name",
+    ] {
         assert_clean(&with(base(), p, json!("n".repeat(255))));
-        assert_fails(&with(base(), p, json!("n".repeat(256))), &pointer_to_path(p), "string-length");
+        assert_fails(
+            &with(base(), p, json!("n".repeat(256))),
+            &pointer_to_path(p),
+            "string-length",
+        );
         // Characters, not bytes.
         assert_clean(&with(base(), p, json!("池".repeat(255))));
     }
@@ -534,10 +701,25 @@ fn name_lengths() {
 fn private_ipv4_boundaries() {
     let a = "/pool/members/0/address";
     let path = "pool.members[0].address";
-    for private in ["10.0.0.0", "10.255.255.255", "172.16.0.0", "172.31.255.255", "192.168.0.1", "192.168.255.254"] {
+    for private in [
+        "10.0.0.0",
+        "10.255.255.255",
+        "172.16.0.0",
+        "172.31.255.255",
+        "192.168.0.1",
+        "192.168.255.254",
+    ] {
         assert_clean(&with(base(), a, json!(private)));
     }
-    for public in ["172.15.255.255", "172.32.0.0", "9.255.255.255", "11.0.0.0", "192.169.0.0", "100.64.0.1", "120.10.10.16"] {
+    for public in [
+        "172.15.255.255",
+        "172.32.0.0",
+        "9.255.255.255",
+        "11.0.0.0",
+        "192.169.0.0",
+        "100.64.0.1",
+        "120.10.10.16",
+    ] {
         assert_warns(&with(base(), a, json!(public)), path, "private-ipv4");
     }
 }
@@ -548,17 +730,43 @@ fn member_addresses() {
     let path = "pool.members[0].address";
     let v6 = with(base(), a, json!("2001:db8::10"));
     assert_fails(&v6, path, "private-ipv4");
-    let v6_subnet = with(v6.clone(), "/pool/members/0/subnet_cidr_id", json!("subnet-1"));
+    let v6_subnet = with(
+        v6.clone(),
+        "/pool/members/0/subnet_cidr_id",
+        json!("subnet-1"),
+    );
     // A member with a subnet is an ECS backend: the pool must be of type instance.
     assert_fails(&v6_subnet, "pool.members[0].subnet_cidr_id", "member-type");
-    let inst = with(with(v6_subnet, "/pool/type", json!("instance")), "/pool/vpc_id", json!("vpc-1"));
+    let inst = with(
+        with(v6_subnet, "/pool/type", json!("instance")),
+        "/pool/vpc_id",
+        json!("vpc-1"),
+    );
     assert_clean(&inst);
     // ...and IPv6 needs a dualstack pool.
-    assert_fails(&with(inst, "/pool/ip_version", json!("v4")), path, "ip-version");
-    for bad in ["", "192.168.0", "192.168.0.256", "host.example.com", " 192.168.0.1", "192.168.0.1/24"] {
+    assert_fails(
+        &with(inst, "/pool/ip_version", json!("v4")),
+        path,
+        "ip-version",
+    );
+    for bad in [
+        "",
+        "192.168.0",
+        "192.168.0.256",
+        "host.example.com",
+        " 192.168.0.1",
+        "192.168.0.1/24",
+    ] {
         assert_fails(&with(base(), a, json!(bad)), path, "ip-address");
     }
-    for special in ["0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "::1", "::"] {
+    for special in [
+        "0.0.0.0",
+        "127.0.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+    ] {
         assert_fails(&with(base(), a, json!(special)), path, "ip-address");
     }
 }
@@ -574,9 +782,18 @@ fn seed_example_gives_exactly_the_two_documented_warnings() {
     assert_eq!(
         w,
         vec![
-            ("pool.healthmonitor.timeout".to_string(), "timeout-not-below-delay".to_string()),
-            ("pool.members[0].address".to_string(), "private-ipv4".to_string()),
-            ("pool.members[1].address".to_string(), "private-ipv4".to_string()),
+            (
+                "pool.healthmonitor.timeout".to_string(),
+                "timeout-not-below-delay".to_string()
+            ),
+            (
+                "pool.members[0].address".to_string(),
+                "private-ipv4".to_string()
+            ),
+            (
+                "pool.members[1].address".to_string(),
+                "private-ipv4".to_string()
+            ),
         ]
     );
     let strict = check_value(&seed_example(), CheckOptions { strict: true });
@@ -584,7 +801,10 @@ fn seed_example_gives_exactly_the_two_documented_warnings() {
     assert_eq!(strict.errors.len(), 3);
     assert!(strict.warnings.is_empty());
     // The bytes on disk read the same way.
-    let c2 = check_bytes(include_bytes!("../scenarios/bodies/seed-example.json"), CheckOptions::default());
+    let c2 = check_bytes(
+        include_bytes!("../scenarios/bodies/seed-example.json"),
+        CheckOptions::default(),
+    );
     assert_eq!(c2.warnings, c.warnings);
 }
 
@@ -619,8 +839,16 @@ fn seed_example_becomes_a_typed_pool() {
 fn typed_pool_fills_options_and_refuses_invalid_requests() {
     let mut v = quic();
     set(&mut v, "/pool/quic_cid_hash_strategy", json!({"len": 4}));
-    set(&mut v, "/pool/connection_drain", json!({"enable": true, "timeout": 30}));
-    set(&mut v, "/pool/session_persistence/persistence_timeout", json!(7));
+    set(
+        &mut v,
+        "/pool/connection_drain",
+        json!({"enable": true, "timeout": 30}),
+    );
+    set(
+        &mut v,
+        "/pool/session_persistence/persistence_timeout",
+        json!(7),
+    );
     set(&mut v, "/pool/members/0/role", json!("slave"));
     set(&mut v, "/pool/members/1/role", json!("master"));
     let pool = Pool::from_request(check(&v).request.as_ref().unwrap()).unwrap();
@@ -666,11 +894,23 @@ fn all_problems_are_collected_at_once() {
 fn unknown_field_suggests_the_closest_one() {
     let v = with(base(), "/pool/healthmonitor/max_retry", json!(3));
     let c = check(&v);
-    assert_eq!(pairs(&c.errors), vec![("pool.healthmonitor.max_retry".into(), "unknown-field".into())]);
-    assert!(c.errors[0].message.contains("did you mean \"max_retries\""), "{}", c.errors[0].message);
+    assert_eq!(
+        pairs(&c.errors),
+        vec![(
+            "pool.healthmonitor.max_retry".into(),
+            "unknown-field".into()
+        )]
+    );
+    assert!(
+        c.errors[0].message.contains("did you mean \"max_retries\""),
+        "{}",
+        c.errors[0].message
+    );
     let v = with(base(), "/pool/lb_algoritm", json!("ROUND_ROBIN"));
     let c = check(&v);
-    assert!(c.errors[0].message.contains("did you mean \"lb_algorithm\""));
+    assert!(c.errors[0]
+        .message
+        .contains("did you mean \"lb_algorithm\""));
     let v = with(base(), "/pool/members/0/adress", json!("10.0.0.1"));
     let c = check(&v);
     assert_eq!(c.errors[0].path, "pool.members[0].adress");
@@ -680,19 +920,39 @@ fn unknown_field_suggests_the_closest_one() {
 #[test]
 fn wrong_types_name_the_path_and_the_expected_type() {
     for (p, value, expected) in [
-        ("/pool/healthmonitor/delay", json!("5"), "expected an integer"),
-        ("/pool/healthmonitor/delay", json!(5.0), "expected an integer"),
+        (
+            "/pool/healthmonitor/delay",
+            json!("5"),
+            "expected an integer",
+        ),
+        (
+            "/pool/healthmonitor/delay",
+            json!(5.0),
+            "expected an integer",
+        ),
         ("/pool/protocol", json!(6), "expected a string"),
         ("/pool/any_port_enable", json!("true"), "expected a boolean"),
         ("/pool/members", json!({}), "expected an array"),
         ("/pool/healthmonitor", json!([]), "expected an object"),
         ("/pool/members/1", json!("10.0.0.1"), "expected an object"),
-        ("/pool/session_persistence", json!("SOURCE_IP"), "expected an object"),
+        (
+            "/pool/session_persistence",
+            json!("SOURCE_IP"),
+            "expected an object",
+        ),
     ] {
         let c = check(&with(base(), p, value));
         let path = pointer_to_path(p);
-        assert_eq!(pairs(&c.errors), vec![(path.clone(), "wrong-type".to_string())], "{p}");
-        assert!(c.errors[0].message.contains(expected), "{}", c.errors[0].message);
+        assert_eq!(
+            pairs(&c.errors),
+            vec![(path.clone(), "wrong-type".to_string())],
+            "{p}"
+        );
+        assert!(
+            c.errors[0].message.contains(expected),
+            "{}",
+            c.errors[0].message
+        );
         assert!(c.errors[0].message.contains(&path));
     }
 }
@@ -714,7 +974,11 @@ fn missing_required_fields() {
         let mut v = base();
         del(&mut v, p);
         let c = check(&v);
-        assert_eq!(pairs(&c.errors), vec![(pointer_to_path(p), "required".to_string())], "{p}");
+        assert_eq!(
+            pairs(&c.errors),
+            vec![(pointer_to_path(p), "required".to_string())],
+            "{p}"
+        );
     }
 }
 

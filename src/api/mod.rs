@@ -17,7 +17,5 @@ pub mod validate;
 pub use pool::Pool;
 pub use problem::{Problem, Severity};
 pub use read::parse_json;
-pub use response::{
-    api_error_body, create_response, format_api_time, request_id, CreateOptions,
-};
+pub use response::{api_error_body, create_response, format_api_time, request_id, CreateOptions};
 pub use validate::{check_bytes, check_value, validate_request, CheckOptions, Checked};

@@ -161,7 +161,9 @@ impl ExpectedCodes {
 
     /// True when a probe answer with this status counts as healthy.
     pub fn matches(&self, code: u16) -> bool {
-        self.ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+        self.ranges
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&code))
     }
 
     /// The inclusive ranges, in the order written.
@@ -283,7 +285,13 @@ impl Pool {
         }
         // Validation guarantees every parse below succeeds; the error path is kept anyway so
         // a future rule change cannot turn into a panic.
-        let bug = |what: &str| vec![Problem::new("pool", "internal", format!("{what} did not convert after validation"))];
+        let bug = |what: &str| {
+            vec![Problem::new(
+                "pool",
+                "internal",
+                format!("{what} did not convert after validation"),
+            )]
+        };
         let p = &req.pool;
         let hm = &p.healthmonitor;
         let healthmonitor = HealthMonitor {

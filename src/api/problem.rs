@@ -21,7 +21,11 @@ pub struct Problem {
 
 impl Problem {
     /// Builds a problem; takes anything string-like so call sites stay short.
-    pub fn new(path: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        path: impl Into<String>,
+        rule: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Problem {
             path: path.into(),
             rule: rule.into(),

@@ -387,7 +387,11 @@ impl Reader {
         let pool_type = self.opt_str(m, p, "type");
         let members = match Self::get(m, "members") {
             None => {
-                self.missing(p, "members", "an array of two members, one master and one slave");
+                self.missing(
+                    p,
+                    "members",
+                    "an array of two members, one master and one slave",
+                );
                 Vec::new()
             }
             Some(Value::Array(items)) => items
@@ -459,7 +463,12 @@ impl Reader {
         };
         self.unknown_fields(m, p, MEMBER_FIELDS);
         MemberOption {
-            address: self.req_str(m, p, "address", "the backend's IP address, e.g. \"192.168.0.10\""),
+            address: self.req_str(
+                m,
+                p,
+                "address",
+                "the backend's IP address, e.g. \"192.168.0.10\"",
+            ),
             role: self.req_str(m, p, "role", "\"master\" or \"slave\""),
             protocol_port: self.opt_int(m, p, "protocol_port"),
             subnet_cidr_id: self.opt_str(m, p, "subnet_cidr_id"),
@@ -474,7 +483,12 @@ impl Reader {
         HealthMonitorOption {
             monitor_type: self.req_str(m, p, "type", "one of TCP, UDP_CONNECT, HTTP, HTTPS"),
             delay: self.req_int(m, p, "delay", "the probe interval in seconds (1..50)"),
-            timeout: self.req_int(m, p, "timeout", "the probe timeout in seconds (1..50, below delay)"),
+            timeout: self.req_int(
+                m,
+                p,
+                "timeout",
+                "the probe timeout in seconds (1..50, below delay)",
+            ),
             max_retries: self.req_int(
                 m,
                 p,
@@ -495,7 +509,12 @@ impl Reader {
         let p = "pool.session_persistence";
         self.unknown_fields(m, p, SESSION_PERSISTENCE_FIELDS);
         SessionPersistenceOption {
-            persistence_type: self.req_str(m, p, "type", "one of SOURCE_IP, HTTP_COOKIE, APP_COOKIE"),
+            persistence_type: self.req_str(
+                m,
+                p,
+                "type",
+                "one of SOURCE_IP, HTTP_COOKIE, APP_COOKIE",
+            ),
             cookie_name: self.opt_str(m, p, "cookie_name"),
             persistence_timeout: self.opt_int(m, p, "persistence_timeout"),
         }
@@ -556,16 +575,25 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_json() {
-        assert_eq!(parse_json(b"{\"pool\": \"\xff\"}").unwrap_err().rule, "invalid-utf8");
+        assert_eq!(
+            parse_json(b"{\"pool\": \"\xff\"}").unwrap_err().rule,
+            "invalid-utf8"
+        );
         let p = parse_json(b"{\"pool\": {\n  \"a\": ").unwrap_err();
         assert_eq!(p.rule, "invalid-json");
         assert!(p.message.contains("line 2"), "{}", p.message);
-        assert_eq!(parse_json(b"{\"a\": 1e999}").unwrap_err().rule, "invalid-json");
+        assert_eq!(
+            parse_json(b"{\"a\": 1e999}").unwrap_err().rule,
+            "invalid-json"
+        );
     }
 
     #[test]
     fn byte_order_mark_is_skipped() {
-        assert_eq!(parse_json(b"\xEF\xBB\xBF{}").unwrap(), serde_json::json!({}));
+        assert_eq!(
+            parse_json(b"\xEF\xBB\xBF{}").unwrap(),
+            serde_json::json!({})
+        );
         assert_eq!(parse_json(b"\xEF\xBB\xBF").unwrap_err().rule, "empty-body");
     }
 
@@ -586,7 +614,11 @@ mod tests {
         let o = read_request(&v);
         let p = o.errors.iter().find(|p| p.rule == "unknown-field").unwrap();
         assert_eq!(p.path, "pool.healthmonitor.dealy");
-        assert!(p.message.contains("did you mean \"delay\""), "{}", p.message);
+        assert!(
+            p.message.contains("did you mean \"delay\""),
+            "{}",
+            p.message
+        );
     }
 
     #[test]
@@ -639,8 +671,14 @@ mod tests {
 
     #[test]
     fn top_level_shape() {
-        assert_eq!(rules(&read_request(&json!([1]))), vec![("$".into(), "wrong-type".into())]);
-        assert_eq!(rules(&read_request(&json!({}))), vec![("pool".into(), "required".into())]);
+        assert_eq!(
+            rules(&read_request(&json!([1]))),
+            vec![("$".into(), "wrong-type".into())]
+        );
+        assert_eq!(
+            rules(&read_request(&json!({}))),
+            vec![("pool".into(), "required".into())]
+        );
         assert_eq!(
             rules(&read_request(&json!({"pool": 3}))),
             vec![("pool".into(), "wrong-type".into())]

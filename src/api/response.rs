@@ -80,7 +80,9 @@ fn seeded_project_id(seed: u64) -> String {
 }
 
 fn is_project_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Formats Unix seconds as the API does: `yyyy-MM-ddTHH:mm:ssZ`, UTC.
@@ -233,7 +235,10 @@ pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
     put("id", Value::String(pool_id));
     put("name", str_or_empty(&p.name));
     put("ip_version", Value::String(ip_version));
-    put("any_port_enable", Value::Bool(p.any_port_enable.unwrap_or(false)));
+    put(
+        "any_port_enable",
+        Value::Bool(p.any_port_enable.unwrap_or(false)),
+    );
     put("connection_drain", connection_drain);
     put("quic_cid_hash_strategy", quic);
     put("created_at", Value::String(now.clone()));
@@ -301,7 +306,11 @@ mod tests {
 
     #[test]
     fn error_body_codes() {
-        let p = Problem::new("pool.connection_drain.timeout", "drain-timeout-required", "x");
+        let p = Problem::new(
+            "pool.connection_drain.timeout",
+            "drain-timeout-required",
+            "x",
+        );
         assert_eq!(api_error_body(&p, "r")["error_code"], "ELB.8902");
         let p = Problem::new("pool.healthmonitor.delay", "range", "x");
         let b = api_error_body(&p, "r");

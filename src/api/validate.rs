@@ -182,7 +182,15 @@ impl V<'_> {
         self.range_rule(path, "range", value, lo, hi, unit)
     }
 
-    fn range_rule(&mut self, path: &str, rule: &str, value: i64, lo: i64, hi: i64, unit: &str) -> bool {
+    fn range_rule(
+        &mut self,
+        path: &str,
+        rule: &str,
+        value: i64,
+        lo: i64,
+        hi: i64,
+        unit: &str,
+    ) -> bool {
         if (lo..=hi).contains(&value) {
             return true;
         }
@@ -190,7 +198,9 @@ impl V<'_> {
         self.error(
             path,
             rule,
-            format!("{field} must be {lo}..{hi}{unit}, got {value}; use a value between {lo} and {hi}"),
+            format!(
+                "{field} must be {lo}..{hi}{unit}, got {value}; use a value between {lo} and {hi}"
+            ),
         );
         false
     }
@@ -244,13 +254,17 @@ impl V<'_> {
             LbAlgorithm::parse,
             LbAlgorithm::NAMES,
         );
-        let proto = self.enumerated("pool.protocol", &p.protocol, Protocol::parse, Protocol::NAMES);
+        let proto = self.enumerated(
+            "pool.protocol",
+            &p.protocol,
+            Protocol::parse,
+            Protocol::NAMES,
+        );
 
         // Choice: "" counts as an absent type (see the module docs).
         let type_given = non_empty(&p.pool_type);
-        let ptype = type_given.and_then(|t| {
-            self.enumerated("pool.type", t, PoolType::parse, PoolType::NAMES)
-        });
+        let ptype = type_given
+            .and_then(|t| self.enumerated("pool.type", t, PoolType::parse, PoolType::NAMES));
 
         if non_empty(&p.listener_id).is_none()
             && non_empty(&p.loadbalancer_id).is_none()
@@ -375,8 +389,12 @@ impl V<'_> {
         if n != 2 {
             let hint = match n {
                 0 => "add one member with role \"master\" and one with role \"slave\"".to_string(),
-                1 => "add the second member (one must be \"master\", the other \"slave\")".to_string(),
-                _ => format!("remove {} of them, keeping one \"master\" and one \"slave\"", n - 2),
+                1 => "add the second member (one must be \"master\", the other \"slave\")"
+                    .to_string(),
+                _ => format!(
+                    "remove {} of them, keeping one \"master\" and one \"slave\"",
+                    n - 2
+                ),
             };
             self.error(
                 "pool.members",
@@ -386,11 +404,22 @@ impl V<'_> {
         }
         let mut roles = Vec::with_capacity(n);
         for (i, m) in p.members.iter().enumerate() {
-            roles.push(self.member(m, &format!("pool.members[{i}]"), proto, ptype, ipv, any_port));
+            roles.push(self.member(
+                m,
+                &format!("pool.members[{i}]"),
+                proto,
+                ptype,
+                ipv,
+                any_port,
+            ));
         }
         if let [Some(a), Some(b)] = roles[..] {
             if a == b {
-                let other = if a == Role::Master { Role::Slave } else { Role::Master };
+                let other = if a == Role::Master {
+                    Role::Slave
+                } else {
+                    Role::Master
+                };
                 self.error(
                     "pool.members[1].role",
                     "member-roles",
@@ -427,7 +456,10 @@ impl V<'_> {
             Ok(ip) => {
                 let special = match ip {
                     IpAddr::V4(a) => {
-                        a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast()
+                        a.is_unspecified()
+                            || a.is_loopback()
+                            || a.is_multicast()
+                            || a.is_broadcast()
                     }
                     IpAddr::V6(a) => a.is_unspecified() || a.is_loopback() || a.is_multicast(),
                 };
@@ -486,22 +518,21 @@ impl V<'_> {
             );
         }
         let pp = format!("{path}.protocol_port");
-        match m.protocol_port {
-            Some(port) => {
-                if self.range(&pp, port, 1, 65535, "") && any_port {
-                    self.warn(
-                        &pp,
-                        "no-effect",
-                        "protocol_port has no effect with any_port_enable true (the listener's front port is used); you may remove it".into(),
-                    );
-                }
+        if let Some(port) = m.protocol_port {
+            let in_range = self.range(&pp, port, 1, 65535, "");
+            if in_range && any_port {
+                self.warn(
+                    &pp,
+                    "no-effect",
+                    "protocol_port has no effect with any_port_enable true (the listener's front port is used); you may remove it".into(),
+                );
             }
-            None if !any_port => self.error(
+        } else if !any_port {
+            self.error(
                 &pp,
                 "required",
                 format!("{pp} is required unless pool.any_port_enable is true; add the backend's port (1..65535)"),
-            ),
-            None => {}
+            );
         }
         self.max_chars(&format!("{path}.name"), &m.name, MAX_NAME_CHARS);
         role
@@ -510,7 +541,12 @@ impl V<'_> {
     fn healthmonitor(&mut self, hm: &HealthMonitorOption, proto: Option<Protocol>) {
         let base = "pool.healthmonitor";
         let tp = format!("{base}.type");
-        let mt = self.enumerated(&tp, &hm.monitor_type, MonitorType::parse, MonitorType::NAMES);
+        let mt = self.enumerated(
+            &tp,
+            &hm.monitor_type,
+            MonitorType::parse,
+            MonitorType::NAMES,
+        );
         if let (Some(mt), Some(proto)) = (mt, proto) {
             let allowed: &[MonitorType] = match proto {
                 Protocol::Udp | Protocol::Quic => &[MonitorType::UdpConnect],
@@ -591,7 +627,9 @@ impl V<'_> {
                 .chars()
                 .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'));
             let msg = if !starts_ok {
-                Some(format!("domain_name must start with a letter or digit, got \"{d}\""))
+                Some(format!(
+                    "domain_name must start with a letter or digit, got \"{d}\""
+                ))
             } else {
                 bad.map(|c| format!("domain_name may not contain {c:?} (in \"{d}\")"))
             };
