@@ -1,6 +1,7 @@
 //! Malformed input never panics and always yields errors with a usable path; plus a property
 //! test that mutates the seed body at random.
 
+use elbsim::api::problem::RULES;
 use elbsim::api::{
     check_bytes, check_value, create_response, CheckOptions, Checked, CreateOptions, Pool,
 };
@@ -365,6 +366,8 @@ proptest! {
             prop_assert!(!p.path.is_empty(), "{:?}", p);
             prop_assert!(p.path.starts_with("pool") || p.path.starts_with('$'), "{:?}", p);
             prop_assert!(!p.rule.is_empty() && !p.message.is_empty());
+            prop_assert!(RULES.iter().any(|r| r.0 == p.rule), "rule {} not in RULES", p.rule);
+            prop_assert!(p.rule != "internal", "{:?}", p);
         }
         if strict {
             prop_assert!(c.warnings.is_empty());

@@ -108,6 +108,11 @@ fn assert_fails(v: &Value, path: &str, rule: &str) {
     );
     for p in &c.errors {
         assert!(!p.message.is_empty());
+        assert!(
+            elbsim::api::problem::RULES.iter().any(|r| r.0 == p.rule),
+            "{}",
+            p.rule
+        );
     }
 }
 
