@@ -83,6 +83,7 @@ pub const QUIC_CID_FIELDS: &[&str] = &["len", "offset"];
 /// (`body-too-large`), invalid UTF-8 (`invalid-utf8`), invalid or truncated JSON (`invalid-json`,
 /// with serde_json's line and column) and nesting deeper than serde_json's recursion limit of
 /// 128 (`too-deep`). The size check comes first so a huge buffer is never scanned further.
+/// A leading UTF-8 byte-order mark is skipped.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, Problem> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
@@ -95,6 +96,8 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, Problem> {
             ),
         ));
     }
+    // A UTF-8 byte-order mark (as some Windows editors write) is not JSON; skip it.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Problem::new(
             "$",
@@ -586,6 +589,15 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_mark_is_skipped() {
+        assert_eq!(
+            parse_json(b"\xEF\xBB\xBF{}").unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(parse_json(b"\xEF\xBB\xBF").unwrap_err().rule, "empty-body");
+    }
+
+    #[test]
     fn deep_nesting_is_too_deep() {
         let mut s = String::new();
         s.push_str(&"[".repeat(10_000));
@@ -677,7 +689,7 @@ mod tests {
     fn non_object_member_keeps_index() {
         let v = json!({"pool": {"members": [{"address": "10.0.0.1", "role": "master"}, 7]}});
         let o = read_request(&v);
-        assert_eq!(o.request.unwrap().pool.members.len(), 2);
+        assert_eq!(o.request.as_ref().unwrap().pool.members.len(), 2);
         assert!(rules(&o).contains(&("pool.members[1]".into(), "wrong-type".into())));
         assert!(o.is_unreadable("pool.members[1].role"));
         assert!(!o.is_unreadable("pool.members[10].role"));

@@ -518,22 +518,21 @@ impl V<'_> {
             );
         }
         let pp = format!("{path}.protocol_port");
-        match m.protocol_port {
-            Some(port) => {
-                if self.range(&pp, port, 1, 65535, "") && any_port {
-                    self.warn(
-                        &pp,
-                        "no-effect",
-                        "protocol_port has no effect with any_port_enable true (the listener's front port is used); you may remove it".into(),
-                    );
-                }
+        if let Some(port) = m.protocol_port {
+            let in_range = self.range(&pp, port, 1, 65535, "");
+            if in_range && any_port {
+                self.warn(
+                    &pp,
+                    "no-effect",
+                    "protocol_port has no effect with any_port_enable true (the listener's front port is used); you may remove it".into(),
+                );
             }
-            None if !any_port => self.error(
+        } else if !any_port {
+            self.error(
                 &pp,
                 "required",
                 format!("{pp} is required unless pool.any_port_enable is true; add the backend's port (1..65535)"),
-            ),
-            None => {}
+            );
         }
         self.max_chars(&format!("{path}.name"), &m.name, MAX_NAME_CHARS);
         role
@@ -796,5 +795,68 @@ impl V<'_> {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::problem::RULES;
+    use serde_json::json;
+
+    fn body() -> Value {
+        json!({"pool": {"lb_algorithm": "ROUND_ROBIN", "protocol": "TCP", "type": "ip",
+            "members": [
+                {"address": "10.0.0.1", "role": "master", "protocol_port": 80},
+                {"address": "10.0.0.2", "role": "slave", "protocol_port": 80}],
+            "healthmonitor": {"type": "TCP", "delay": 5, "timeout": 3, "max_retries": 3}}})
+    }
+
+    #[test]
+    fn unreadable_fields_draw_no_second_problem() {
+        let mut v = body();
+        v["pool"]["healthmonitor"]["delay"] = json!("5");
+        v["pool"]["protocol"] = json!(7);
+        let c = check_value(&v, CheckOptions::default());
+        let rules: Vec<&str> = c.errors.iter().map(|p| p.rule.as_str()).collect();
+        // No "range" on delay, no "enum" on protocol, no timeout warning.
+        assert_eq!(rules, vec!["wrong-type", "wrong-type"], "{:#?}", c.errors);
+        assert!(c.warnings.is_empty());
+        assert!(c.request.is_some());
+    }
+
+    #[test]
+    fn missing_healthmonitor_is_one_problem() {
+        let mut v = body();
+        v["pool"].as_object_mut().unwrap().remove("healthmonitor");
+        let c = check_value(&v, CheckOptions::default());
+        assert_eq!(c.errors.len(), 1, "{:#?}", c.errors);
+        assert_eq!(c.errors[0].path, "pool.healthmonitor");
+    }
+
+    #[test]
+    fn strict_moves_warnings_into_errors() {
+        let mut v = body();
+        v["pool"]["healthmonitor"]["timeout"] = json!(9);
+        let lax = check_value(&v, CheckOptions::default());
+        assert!(lax.is_valid());
+        assert_eq!(lax.warnings.len(), 1);
+        let strict = check_value(&v, CheckOptions { strict: true });
+        assert!(!strict.is_valid());
+        assert_eq!(strict.errors, lax.warnings);
+        let (e, w) = validate_request(lax.request.as_ref().unwrap(), CheckOptions::default());
+        assert!(e.is_empty());
+        assert_eq!(w, lax.warnings);
+    }
+
+    #[test]
+    fn rule_table_is_unique_and_kebab_case() {
+        let mut names: Vec<&str> = RULES.iter().map(|r| r.0).collect();
+        assert!(names.iter().all(|n| n
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), RULES.len());
     }
 }
