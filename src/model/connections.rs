@@ -24,8 +24,12 @@ pub struct Conn {
     pub member: Role,
     pub client: u32,
     pub opened_at: SimTime,
-    /// When it will end by itself (its lifetime, plus the UDP idle timeout for UDP flows).
+    /// When the client stops using it (its lifetime).
+    pub active_until: SimTime,
+    /// When it ends by itself: `active_until`, plus the UDP idle timeout for UDP flows.
     pub ends_at: SimTime,
+    /// Unique per connection over the run (for 4-tuples).
+    pub serial: u64,
     /// QUIC: the routing keys its paths currently use (see `crate::model::quic`).
     pub quic_keys: [u64; crate::model::quic::MAX_PATHS],
     pub quic_paths: u8,
@@ -163,7 +167,9 @@ mod tests {
             member,
             client: 0,
             opened_at: SimTime(0),
+            active_until: SimTime(10),
             ends_at: SimTime(10),
+            serial: 0,
             quic_keys: [0; crate::model::quic::MAX_PATHS],
             quic_paths: 0,
             migrations: 0,

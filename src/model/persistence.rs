@@ -58,10 +58,16 @@ mod tests {
         let mut t = PersistenceTable::new(2, SimDuration::from_secs(60));
         assert_eq!(t.lookup(0, SimTime(0)), None);
         t.touch(0, Role::Slave, SimTime(0));
-        assert_eq!(t.lookup(0, SimTime(0) + SimDuration::from_secs(59)), Some(Role::Slave));
+        assert_eq!(
+            t.lookup(0, SimTime(0) + SimDuration::from_secs(59)),
+            Some(Role::Slave)
+        );
         assert_eq!(t.lookup(0, SimTime(0) + SimDuration::from_secs(60)), None);
         t.touch(0, Role::Master, SimTime(0) + SimDuration::from_secs(30));
-        assert_eq!(t.lookup(0, SimTime(0) + SimDuration::from_secs(89)), Some(Role::Master));
+        assert_eq!(
+            t.lookup(0, SimTime(0) + SimDuration::from_secs(89)),
+            Some(Role::Master)
+        );
         assert_eq!(t.lookup(1, SimTime(0)), None);
         assert_eq!(t.lookup(7, SimTime(0)), None, "unknown client");
     }

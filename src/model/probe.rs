@@ -93,6 +93,14 @@ pub struct Condition {
     pub loss: f64,
 }
 
+impl Condition {
+    /// The member really failed: the process is gone or the host is silent. Its open
+    /// connections break.
+    pub fn is_down(&self) -> bool {
+        self.crashed || self.host_down
+    }
+}
+
 /// A probe's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {

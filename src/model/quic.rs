@@ -174,7 +174,10 @@ mod tests {
         assert!(s.slice_in_server_id());
         let (a, b) = (cid(&s, Role::Master, 7), cid(&s, Role::Master, 9));
         assert_eq!(routing_key(&a, &s, 0), routing_key(&b, &s, 0));
-        assert_ne!(routing_key(&a, &s, 0), routing_key(&cid(&s, Role::Slave, 7), &s, 0));
+        assert_ne!(
+            routing_key(&a, &s, 0),
+            routing_key(&cid(&s, Role::Slave, 7), &s, 0)
+        );
         let n = shape(4, 3);
         assert!(!n.slice_in_server_id());
         let (a, b) = (cid(&n, Role::Master, 7), cid(&n, Role::Master, 9));

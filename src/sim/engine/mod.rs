@@ -15,10 +15,15 @@ use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
 use super::time::{SimDuration, SimTime};
+use crate::model::connections::ConnId;
 use crate::model::health::{Health, HealthChecker, Prober};
 use crate::model::probe::{self, Condition, Reason};
 use crate::model::router::{Role, Router, Target};
 use rand_chacha::ChaCha8Rng;
+use traffic::Traffic;
+pub use traffic::{DrainRecord, TrafficCounters, TrafficLog, Unavailability};
+
+mod traffic;
 
 /// Everything that can happen.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +56,34 @@ enum Event {
     FlapEdge {
         fault: u16,
         down: bool,
+    },
+    /// The arrival rate changes to step `step` of the schedule.
+    RateStep {
+        step: u32,
+    },
+    /// A new client connection (stale when `generation` is not the current one).
+    Arrival {
+        generation: u32,
+    },
+    /// A connection's lifetime is over.
+    ConnEnd {
+        id: ConnId,
+    },
+    /// A connection drain on (`node`, `role`) times out (stale if `epoch` moved on).
+    DrainDeadline {
+        node: u32,
+        role: Role,
+        epoch: u32,
+    },
+    /// A QUIC connection switches `path` to a new CID.
+    QuicRotate {
+        id: ConnId,
+        path: u8,
+    },
+    /// A QUIC client migrates `path` to a new address (and CID).
+    QuicMigrate {
+        id: ConnId,
+        path: u8,
     },
 }
 
@@ -97,6 +130,8 @@ pub struct RunLog {
     pub routes: Vec<RouteLog>,
     /// Every verdict, when asked for.
     pub verdicts: Vec<VerdictLog>,
+    /// What clients saw, when the scenario has traffic.
+    pub traffic: Option<TrafficLog>,
 }
 
 /// Options of one run that are not part of the scenario.
@@ -123,6 +158,7 @@ struct Engine<'a> {
     flap_down: Vec<bool>,
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
+    traffic: Option<Traffic>,
     log: RunLog,
 }
 
@@ -131,7 +167,9 @@ pub fn run(cfg: &SimConfig, opts: RunOptions) -> RunLog {
     let mut e = Engine::new(cfg, opts);
     e.start();
     e.run_loop();
-    e.log
+    let mut log = e.log;
+    log.traffic = e.traffic.map(|t| t.log);
+    log
 }
 
 impl<'a> Engine<'a> {
@@ -155,6 +193,10 @@ impl<'a> Engine<'a> {
             flap_down: vec![false; cfg.faults.len()],
             rtt: RttSampler::new(cfg.network.rtt),
             probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
+            traffic: cfg
+                .traffic
+                .as_ref()
+                .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial)),
             log: RunLog::default(),
         }
     }
@@ -172,6 +214,7 @@ impl<'a> Engine<'a> {
                 self.queue.push(until, Event::FaultEnd { fault });
             }
         }
+        self.start_traffic();
     }
 
     fn run_loop(&mut self) {
@@ -197,6 +240,7 @@ impl<'a> Engine<'a> {
                 status,
             } => self.on_verdict(now, slot, sent_at, ok, reason, status),
             Event::ApplyHealth { node, role, health } => {
+                self.on_health_applied(now, node, role, health);
                 if let Some(change) = self.routers[node as usize].on_health(role, health) {
                     tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
                     self.log.routes.push(RouteLog {
@@ -205,6 +249,7 @@ impl<'a> Engine<'a> {
                         from: change.from,
                         to: change.to,
                     });
+                    self.on_route_change(now, node, change.from, change.to);
                 }
             }
             Event::FaultStart { fault } => {
@@ -214,14 +259,14 @@ impl<'a> Engine<'a> {
                 if let FaultKind::Flap { .. } = f.kind {
                     self.queue.push(now, Event::FlapEdge { fault, down: true });
                 }
-                self.rebuild_condition(f.member);
+                self.rebuild_condition(now, f.member);
             }
             Event::FaultEnd { fault } => {
                 self.active[fault as usize] = false;
                 self.flap_down[fault as usize] = false;
                 let f = self.cfg.faults[fault as usize];
                 tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "fault ends");
-                self.rebuild_condition(f.member);
+                self.rebuild_condition(now, f.member);
             }
             Event::FlapEdge { fault, down } => {
                 if !self.active[fault as usize] {
@@ -239,9 +284,17 @@ impl<'a> Engine<'a> {
                     // A zero-length phase is skipped by scheduling the next edge at once.
                     self.queue
                         .push(now + span, Event::FlapEdge { fault, down: next });
-                    self.rebuild_condition(f.member);
+                    self.rebuild_condition(now, f.member);
                 }
             }
+            Event::RateStep { step } => self.on_rate_step(now, step),
+            Event::Arrival { generation } => self.on_arrival(now, generation),
+            Event::ConnEnd { id } => self.on_conn_end(now, id),
+            Event::DrainDeadline { node, role, epoch } => {
+                self.on_drain_deadline(now, node, role, epoch)
+            }
+            Event::QuicRotate { id, path } => self.on_quic_rotate(now, id, path),
+            Event::QuicMigrate { id, path } => self.on_quic_migrate(now, id, path),
         }
     }
 
@@ -325,7 +378,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Recomputes a member's condition from the faults active on it now.
-    fn rebuild_condition(&mut self, member: Role) {
+    fn rebuild_condition(&mut self, now: SimTime, member: Role) {
+        let was_down = self.conditions[member.index()].is_down();
         let mut c = Condition::default();
         for (i, f) in self.cfg.faults.iter().enumerate() {
             if f.member != member || !self.active[i] {
@@ -348,5 +402,8 @@ impl<'a> Engine<'a> {
             }
         }
         self.conditions[member.index()] = c;
+        if c.is_down() && !was_down {
+            self.break_member(now, member);
+        }
     }
 }
