@@ -140,7 +140,7 @@ fn failback_after_recovery_takes_max_retries_successes() {
         );
         let fb = r.failbacks[0].failback_latency_s;
         assert!(
-            fb >= 2.0 * (D + R) + R - 1e-6 && fb <= 3.0 * (D + R) + R + 1e-6,
+            (2.0 * (D + R) + R - 1e-6..=3.0 * (D + R) + R + 1e-6).contains(&fb),
             "seed {seed}: {fb}"
         );
     }

@@ -9,7 +9,7 @@
 use crate::model::health::Health;
 use crate::model::router::{Role, Target};
 use crate::sim::config::{Fault, SimConfig};
-use crate::sim::engine::{RunLog, Transition};
+use crate::sim::engine::{DrainRecord, RunLog, TrafficCounters, Transition, Unavailability};
 use crate::sim::time::SimTime;
 use serde::Serialize;
 
@@ -131,8 +131,24 @@ pub struct RunReport {
     pub missed_faults: u64,
     pub missed: Vec<MissedFault>,
     pub members: Vec<MemberReport>,
+    /// What clients saw, when the scenario has `[traffic]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
+}
+
+/// The `traffic` section of a run report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrafficReport {
+    #[serde(flatten)]
+    pub counters: TrafficCounters,
+    /// Where connections reach a member: its protocol_port, or the client's front port.
+    pub backend_port: String,
+    /// Per fault on the master: the outage as clients saw it.
+    pub unavailability: Vec<Unavailability>,
+    /// Every connection drain.
+    pub drains: Vec<DrainRecord>,
 }
 
 fn secs(t: SimTime) -> f64 {
@@ -162,8 +178,7 @@ fn master_fault_at(faults: &[Fault], t: SimTime, end: SimTime) -> Option<usize> 
 fn master_status_before(log: &RunLog, node: u32, t: SimTime, initial: Health) -> Health {
     log.transitions
         .iter()
-        .filter(|x| x.lb_node == node && x.member == Role::Master && x.at < t)
-        .last()
+        .rfind(|x| x.lb_node == node && x.member == Role::Master && x.at < t)
         .map_or(initial, |x| x.to)
 }
 
@@ -273,8 +288,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                 .map(|n| {
                     log.transitions
                         .iter()
-                        .filter(|x| x.lb_node == n && x.member == m.role)
-                        .last()
+                        .rfind(|x| x.lb_node == n && x.member == m.role)
                         .map_or(initial, |x| x.to)
                 })
                 .collect(),
@@ -315,6 +329,15 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         failovers,
         failbacks,
         members,
+        traffic: log.traffic.as_ref().map(|t| TrafficReport {
+            counters: t.counters.clone(),
+            backend_port: match cfg.traffic.as_ref() {
+                Some(tc) if tc.any_port => "the client's front port (any_port_enable)".to_string(),
+                _ => "each member's protocol_port".to_string(),
+            },
+            unavailability: t.unavailability.clone(),
+            drains: t.drains.clone(),
+        }),
         timeline: timeline.then(|| build_timeline(cfg, log)),
     }
 }

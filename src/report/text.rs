@@ -166,6 +166,9 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
             let _ = writeln!(o, "    ... {} more", m.transitions.len() - 20);
         }
     }
+    if let Some(t) = &r.traffic {
+        traffic_section(&mut o, t);
+    }
     if let Some(tl) = &r.timeline {
         o.push_str("\ntimeline\n");
         for e in tl {
@@ -186,4 +189,77 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
     }
     let _ = writeln!(o, "\nreproduce: {reproduce}");
     o
+}
+
+fn traffic_section(o: &mut String, t: &super::run::TrafficReport) {
+    let k = &t.counters;
+    o.push_str("\ntraffic\n");
+    let _ = writeln!(
+        o,
+        "  connections {}: established {} (master {}, slave {}), completed {}",
+        k.connections, k.established, k.to_master, k.to_slave, k.completed
+    );
+    let _ = writeln!(
+        o,
+        "  failed at connect: refused {}, timed out {}, no backend {}, TLS failed {}",
+        k.refused, k.timed_out, k.no_backend, k.tls_failed
+    );
+    let _ = writeln!(
+        o,
+        "  closed early: broken {}, drained {}, reset on failback {}, QUIC CID broken {}",
+        k.broken, k.drained, k.reset_on_failback, k.quic_cid_broken
+    );
+    let _ = writeln!(
+        o,
+        "  requests {}, failed {}; persisted elsewhere {}; peak open {}",
+        k.requests, k.requests_failed, k.persisted_elsewhere, k.peak_open
+    );
+    let _ = writeln!(o, "  backend port: {}", t.backend_port);
+    for u in &t.unavailability {
+        match (u.first_failure_s, u.first_success_s) {
+            (Some(f), Some(s)) => {
+                let _ = writeln!(
+                    o,
+                    "  {} at {}: clients saw {} of unavailability ({} to {}, {} failures)",
+                    u.fault,
+                    s3(u.fault_start_s),
+                    s3(s - f),
+                    s3(f),
+                    s3(s),
+                    u.failures
+                );
+            }
+            (Some(f), None) => {
+                let _ = writeln!(
+                    o,
+                    "  {} at {}: clients failing from {} to the end ({} failures)",
+                    u.fault,
+                    s3(u.fault_start_s),
+                    s3(f),
+                    u.failures
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    o,
+                    "  {} at {}: no client connection failed",
+                    u.fault,
+                    s3(u.fault_start_s)
+                );
+            }
+        }
+    }
+    for d in &t.drains {
+        let _ = writeln!(
+            o,
+            "  drain: node {} {} from {}: {}",
+            d.lb_node,
+            d.member.as_str(),
+            s3(d.started_s),
+            match d.closed_s {
+                Some(c) => format!("closed {} connection(s) at {}", d.connections, s3(c)),
+                None => "cancelled (member back ONLINE)".to_string(),
+            }
+        );
+    }
 }

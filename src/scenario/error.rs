@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(at("pool.members[1].role"), Some((9, 1)));
         assert_eq!(at("pool.protocol"), Some((3, 1)));
         // A missing key points at the deepest part that exists.
-        assert_eq!(at("pool.healthmonitor.timeout"), Some((4, 2)));
+        assert_eq!(at("pool.healthmonitor.timeout"), Some((4, 7)));
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl fmt::Display for SimDuration {
         let n = self.0;
         let (div, unit) = if n == 0 {
             (1, "s")
-        } else if n % NANOS_PER_SEC == 0 || n >= NANOS_PER_SEC {
+        } else if n.is_multiple_of(NANOS_PER_SEC) || n >= NANOS_PER_SEC {
             (NANOS_PER_SEC, "s")
         } else if n >= 1_000_000 {
             (1_000_000, "ms")
@@ -102,7 +102,7 @@ impl fmt::Display for SimDuration {
         } else {
             (1, "ns")
         };
-        if n % div == 0 {
+        if n.is_multiple_of(div) {
             write!(f, "{}{}", n / div, unit)
         } else {
             let frac = format!("{:0width$}", n % div, width = div.ilog10() as usize);
@@ -169,7 +169,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             .checked_pow(k)
             .ok_or_else(|| format!("duration {text:?} has too many decimals"))?;
         let num = digits * unit_ns as u128;
-        if num % scale != 0 {
+        if !num.is_multiple_of(scale) {
             return Err(format!(
                 "duration {text:?} is finer than a nanosecond; use fewer decimals"
             ));

@@ -300,7 +300,7 @@ impl<'a> Engine<'a> {
 
     #[inline]
     fn on_probe_send(&mut self, now: SimTime, slot: u32) {
-        let role = if slot % 2 == 0 {
+        let role = if slot.is_multiple_of(2) {
             Role::Master
         } else {
             Role::Slave
@@ -341,7 +341,7 @@ impl<'a> Engine<'a> {
         status: Option<u16>,
     ) {
         let node = slot / 2;
-        let role = if slot % 2 == 0 {
+        let role = if slot.is_multiple_of(2) {
             Role::Master
         } else {
             Role::Slave
