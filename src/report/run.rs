@@ -191,17 +191,30 @@ pub struct RunFacts<'a> {
     pub expected_codes: Option<&'a str>,
 }
 
-/// Computes the report of one run.
-pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
-    let cfg = facts.cfg;
-    let end = SimTime::ZERO + cfg.duration;
-    let initial = match cfg.model.initial_state {
+/// The failover metrics of one run: what both `run` and `trials` report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub failovers: Vec<Failover>,
+    pub failbacks: Vec<FailbackRecord>,
+    pub false_failovers: Vec<FalseFailover>,
+    pub missed: Vec<MissedFault>,
+    /// (master fault, LB node) pairs where the master was ONLINE when the fault began: the
+    /// denominator of the missed-fault rate.
+    pub fault_node_pairs: u64,
+}
+
+fn initial_health(cfg: &SimConfig) -> Health {
+    match cfg.model.initial_state {
         crate::sim::config::InitialState::Online => Health::Online,
         crate::sim::config::InitialState::Initial => Health::Offline,
-    };
-    let mut failovers = Vec::new();
-    let mut failbacks = Vec::new();
-    let mut missed = Vec::new();
+    }
+}
+
+/// Computes failovers, failbacks, false failovers and missed faults from a run's log.
+pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
+    let end = SimTime::ZERO + cfg.duration;
+    let initial = initial_health(cfg);
+    let mut m = Measured::default();
 
     for (fi, f) in cfg.faults.iter().enumerate() {
         if f.member != Role::Master {
@@ -212,6 +225,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                 // Already failed over (or never up): this fault cannot cause a failover here.
                 continue;
             }
+            m.fault_node_pairs += 1;
             let decided: Option<&Transition> = log.transitions.iter().find(|x| {
                 x.lb_node == node
                     && x.member == Role::Master
@@ -220,7 +234,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                     && master_fault_at(&cfg.faults, x.probe_sent_at, end) == Some(fi)
             });
             let Some(d) = decided else {
-                missed.push(MissedFault {
+                m.missed.push(MissedFault {
                     lb_node: node,
                     fault: f.kind.name(),
                     fault_start_s: secs(f.at),
@@ -232,15 +246,15 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                 .routes
                 .iter()
                 .find(|r| r.lb_node == node && r.at >= d.at && r.from == Target::Master);
-            failovers.push(Failover {
+            m.failovers.push(Failover {
                 lb_node: node,
                 member: Role::Master,
                 fault: f.kind.name(),
                 fault_start_s: secs(f.at),
                 detected_s: secs(d.at),
-                detection_latency_s: secs(d.at) - secs(f.at),
+                detection_latency_s: d.at.since(f.at).as_secs_f64(),
                 switched_s: switch.map(|r| secs(r.at)),
-                failover_latency_s: switch.map(|r| secs(r.at) - secs(f.at)),
+                failover_latency_s: switch.map(|r| r.at.since(f.at).as_secs_f64()),
                 switched_to: switch.map(|r| r.to),
                 reason: d.reason.map(|r| r.as_str()),
                 needless: matches!(f.kind, crate::sim::config::FaultKind::MonitorPortDown),
@@ -253,19 +267,19 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                     r.lb_node == node && r.at >= until && r.at >= sw.at && r.to == Target::Master
                 });
                 if let Some(b) = back {
-                    failbacks.push(FailbackRecord {
+                    m.failbacks.push(FailbackRecord {
                         lb_node: node,
                         fault: f.kind.name(),
                         fault_end_s: secs(until),
                         switched_back_s: secs(b.at),
-                        failback_latency_s: secs(b.at) - secs(until),
+                        failback_latency_s: b.at.since(until).as_secs_f64(),
                     });
                 }
             }
         }
     }
 
-    let false_failover_events: Vec<FalseFailover> = log
+    m.false_failovers = log
         .transitions
         .iter()
         .filter(|x| x.member == Role::Master && x.to == Health::Offline)
@@ -276,6 +290,20 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
             reason: x.reason.map(|r| r.as_str()),
         })
         .collect();
+    m
+}
+
+/// Computes the report of one run.
+pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
+    let cfg = facts.cfg;
+    let initial = initial_health(cfg);
+    let Measured {
+        failovers,
+        failbacks,
+        false_failovers: false_failover_events,
+        missed,
+        ..
+    } = measure(cfg, log);
 
     let members = cfg
         .members
