@@ -89,4 +89,30 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Run a scenario many times with independent random draws and summarize failover timing.
+    ///
+    /// Trial i uses random streams derived from (seed, i): the output is identical for any --jobs.
+    /// Ctrl-C prints the trials finished so far, marked as partial.
+    Trials {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input; the bundled
+        /// example without it.
+        scenario: Option<PathBuf>,
+        /// Number of trials.
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        n: u64,
+        /// Base seed (default: the scenario's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }

@@ -6,6 +6,7 @@
 //! JSON).
 pub mod api;
 pub mod commands;
+pub mod experiment;
 pub mod model;
 pub mod output;
 pub mod report;

@@ -7,7 +7,9 @@ use clap::Parser;
 use cli::{Cli, Command};
 use elbsim::commands::{self, body, Outcome};
 use elbsim::output;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -67,6 +69,30 @@ fn main() -> ExitCode {
             };
             (commands::run::run(scenario.as_deref(), args), output)
         }
+        Command::Trials {
+            scenario,
+            n,
+            seed,
+            jobs,
+            format,
+            strict,
+            output,
+        } => {
+            let jobs = jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            let args = commands::trials::TrialsArgs {
+                n,
+                seed,
+                jobs,
+                json: format == cli::Format::Json,
+                strict,
+            };
+            let outcome = with_progress(n, |stop, progress| {
+                commands::trials::trials(scenario.as_deref(), args, stop, progress)
+            });
+            (outcome, output)
+        }
     };
     finish(outcome, out_path.as_deref())
 }
@@ -80,6 +106,28 @@ fn finish(o: Outcome, out_path: Option<&std::path::Path>) -> ExitCode {
         }
     }
     ExitCode::from(o.exit)
+}
+
+/// Runs a batch with a progress bar on a terminal (none when standard error is piped) and a
+/// Ctrl-C handler that asks the batch to stop and report what finished.
+fn with_progress(n: u64, f: impl FnOnce(&AtomicBool, &(dyn Fn(u64) + Sync)) -> Outcome) -> Outcome {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    // If a handler cannot be installed (one already is), Ctrl-C simply ends the process.
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(n);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} trials  {per_sec}  eta {eta}",
+        ) {
+            b.set_style(style);
+        }
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let outcome = f(&STOP, &|done| bar.set_position(done));
+    bar.finish_and_clear();
+    outcome
 }
 
 fn init_logging(verbose: u8) {

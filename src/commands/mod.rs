@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod run;
+pub mod trials;
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,6 +30,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
             seed,
             trial: 0,
             record_verdicts: timeline,
+            stop_when_quiet: false,
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();

@@ -10,7 +10,7 @@
 //! with a zero delay it is still an event, at the same instant, so the order of effects does not
 //! depend on the setting.
 
-use super::config::{FaultKind, InitialState, SimConfig};
+use super::config::{FaultKind, InitialState, Rtt, SimConfig};
 use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
@@ -142,6 +142,25 @@ pub struct RunOptions {
     pub trial: u64,
     /// Keep every verdict (for `--timeline`).
     pub record_verdicts: bool,
+    /// Stop early once nothing can change any more (see [`quiet_from`]); `trials` uses it, `run`
+    /// does not, so that its event count covers the whole run.
+    pub stop_when_quiet: bool,
+}
+
+/// The instant after which a run can no longer change, if it has one: every fault has ended, the
+/// probe path has no randomness (a fixed RTT within the timeout, no loss) and no client traffic
+/// runs. From then on, once every member is ONLINE everywhere and no failing verdict or route
+/// update is in flight, every probe succeeds and nothing more happens.
+pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
+    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.check.timeout)
+        && cfg.network.loss == 0.0
+        && cfg.traffic.is_none();
+    if !deterministic {
+        return None;
+    }
+    cfg.faults
+        .iter()
+        .try_fold(SimTime::ZERO, |acc, f| f.until.map(|u| acc.max(u)))
 }
 
 /// The engine's state for one run.
@@ -159,6 +178,9 @@ struct Engine<'a> {
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
     traffic: Option<Traffic>,
+    /// Failing verdicts and route updates in flight, for the quiescence check.
+    pending_failures: u32,
+    pending_updates: u32,
     log: RunLog,
 }
 
@@ -197,6 +219,8 @@ impl<'a> Engine<'a> {
                 .traffic
                 .as_ref()
                 .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial)),
+            pending_failures: 0,
+            pending_updates: 0,
             log: RunLog::default(),
         }
     }
@@ -219,13 +243,28 @@ impl<'a> Engine<'a> {
 
     fn run_loop(&mut self) {
         let end = SimTime::ZERO + self.cfg.duration;
+        let quiet = if self.opts.stop_when_quiet {
+            quiet_from(self.cfg).unwrap_or(SimTime(u64::MAX))
+        } else {
+            SimTime(u64::MAX)
+        };
         while let Some((now, event)) = self.queue.pop() {
             if now > end {
                 break;
             }
             self.log.events += 1;
             self.handle(now, event);
+            if now >= quiet && self.is_quiet() {
+                break;
+            }
         }
+    }
+
+    /// Every member ONLINE in every view, nothing in flight that could change that.
+    fn is_quiet(&self) -> bool {
+        self.pending_failures == 0
+            && self.pending_updates == 0
+            && self.probers.iter().all(|p| p.status() == Health::Online)
     }
 
     #[inline]
@@ -240,6 +279,7 @@ impl<'a> Engine<'a> {
                 status,
             } => self.on_verdict(now, slot, sent_at, ok, reason, status),
             Event::ApplyHealth { node, role, health } => {
+                self.pending_updates -= 1;
                 self.on_health_applied(now, node, role, health);
                 if let Some(change) = self.routers[node as usize].on_health(role, health) {
                     tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
@@ -315,6 +355,7 @@ impl<'a> Engine<'a> {
             rtt,
             lost,
         );
+        self.pending_failures += u32::from(!v.ok);
         self.queue.push(
             now + after,
             Event::ProbeVerdict {
@@ -340,6 +381,7 @@ impl<'a> Engine<'a> {
         reason: Option<Reason>,
         status: Option<u16>,
     ) {
+        self.pending_failures -= u32::from(!ok);
         let node = slot / 2;
         let role = if slot.is_multiple_of(2) {
             Role::Master
@@ -370,6 +412,7 @@ impl<'a> Engine<'a> {
                 status,
                 probe_sent_at: sent_at,
             });
+            self.pending_updates += 1;
             self.queue.push(
                 now + self.cfg.model.route_update_delay,
                 Event::ApplyHealth { node, role, health },

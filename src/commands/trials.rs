@@ -1,0 +1,147 @@
+//! `elbsim trials`: the distribution of failover timing over many randomized runs.
+
+use super::{to_json, Outcome};
+use crate::experiment::stats::Summary;
+use crate::experiment::trials::{run_trials, TrialsOptions, TrialsReport};
+use crate::report::text::{s3, table};
+use crate::scenario;
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// Options of `elbsim trials` besides the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialsArgs {
+    pub n: u64,
+    pub seed: Option<u64>,
+    pub jobs: usize,
+    pub json: bool,
+    pub strict: bool,
+}
+
+/// One row of the latency table.
+fn row(name: &str, s: &Summary) -> Vec<String> {
+    let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), s3);
+    vec![
+        name.to_string(),
+        s.count.to_string(),
+        f(s.min),
+        f(s.p50),
+        f(s.p90),
+        f(s.p99),
+        f(s.p999),
+        f(s.max),
+        f(s.mean),
+    ]
+}
+
+/// The text form of a trials report.
+pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "elbsim trials: {name}");
+    let _ = writeln!(
+        o,
+        "{} trials{} | seed {} | {} job{} | {} events",
+        r.trials,
+        if r.partial {
+            format!(" of {} (PARTIAL: interrupted)", r.trials_requested)
+        } else {
+            String::new()
+        },
+        r.seed,
+        jobs,
+        if jobs == 1 { "" } else { "s" },
+        r.events
+    );
+    o.push('\n');
+    let header = [
+        "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
+    ];
+    let rows = vec![
+        row("detection", &r.detection_latency_s),
+        row("failover", &r.failover_latency_s),
+        row("failback", &r.failback_latency_s),
+    ];
+    o.push_str(&table(&header, &rows));
+    let _ = writeln!(
+        o,
+        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour",
+        r.false_failovers, r.fault_free_hours, r.false_failovers_per_hour
+    );
+    let _ = writeln!(
+        o,
+        "missed faults: {} of {} (fault, LB node) pairs{}",
+        r.missed_faults,
+        r.fault_node_pairs,
+        r.missed_fault_rate
+            .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0))
+    );
+    if let Some(t) = &r.traffic {
+        o.push_str("\ntraffic per trial\n");
+        let rows: Vec<Vec<String>> = t
+            .counters
+            .iter()
+            .map(|(k, c)| {
+                vec![
+                    k.to_string(),
+                    format!("{:.2}", c.mean),
+                    c.p99.to_string(),
+                    c.max.to_string(),
+                ]
+            })
+            .collect();
+        o.push_str(&table(&["counter", "mean", "p99", "max"], &rows));
+        o.push_str(&table(&header, &[row("unavailable", &t.unavailability_s)]));
+    }
+    let _ = writeln!(o, "\nreproduce: {reproduce}");
+    o
+}
+
+/// `elbsim trials SCENARIO -n N`.
+pub fn trials(
+    path: Option<&Path>,
+    args: TrialsArgs,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Outcome {
+    let s = match scenario::load(path, args.strict) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("{e}\n"),
+                exit: 1,
+            }
+        }
+    };
+    let seed = super::run::effective_seed(args.seed, &s);
+    let report = run_trials(
+        &s.sim,
+        TrialsOptions {
+            n: args.n,
+            seed,
+            jobs: args.jobs,
+        },
+        stop,
+        progress,
+    );
+    let mut stderr = String::new();
+    for w in &s.warnings {
+        let _ = writeln!(stderr, "warning: {w}");
+    }
+    let reproduce = format!(
+        "elbsim trials {} -n {} --seed {seed}",
+        if s.origin.is_empty() { "" } else { &s.origin },
+        args.n
+    )
+    .replace("  ", " ");
+    Outcome {
+        stdout: if args.json {
+            to_json(&report)
+        } else {
+            render(&report, &s.name, args.jobs, &reproduce)
+        },
+        stderr,
+        exit: 0,
+    }
+}

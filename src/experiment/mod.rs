@@ -1,0 +1,3 @@
+//! Experiments over many runs: `trials` (Monte Carlo over seeds) and `tune` (parameter sweeps).
+pub mod stats;
+pub mod trials;
