@@ -190,7 +190,11 @@ fn tcp_body(extra: &str) -> String {
 fn validate_the_seed_example_is_valid_with_three_warnings() {
     let o = exec(&["validate", &seed_str()]);
     assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("valid, 0 errors, 3 warnings"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("valid, 0 errors, 3 warnings"),
+        "{}",
+        o.stdout
+    );
     assert_eq!(o.stdout.matches("warning:").count(), 3);
     assert!(o.stdout.contains("pool.healthmonitor.timeout"));
 }
@@ -233,10 +237,9 @@ fn validate_json_has_valid_errors_and_warnings() {
 fn validate_json_on_an_invalid_body_lists_every_error_with_a_path() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.json");
-    let body = tcp_body("").replace("\"delay\": 5", "\"delay\": 0").replace(
-        "\"role\": \"slave\"",
-        "\"role\": \"boss\"",
-    );
+    let body = tcp_body("")
+        .replace("\"delay\": 5", "\"delay\": 0")
+        .replace("\"role\": \"slave\"", "\"role\": \"boss\"");
     std::fs::write(&p, body).unwrap();
     let o = exec(&["validate", &p.display().to_string(), "--format", "json"]);
     assert_eq!(o.code, 1);
@@ -260,12 +263,19 @@ fn validate_api_format_gives_the_api_error_body() {
     assert_eq!(o.code, 1, "{}", o.all());
     let v = json(&o.stdout);
     assert_eq!(v["error_code"], "ELB.1001", "{v}");
-    assert!(v["error_msg"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(
+        v["error_msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
     assert!(v["request_id"].is_string(), "{v}");
 
     // Drain enabled without a timeout has its own code.
     let drain = dir.path().join("drain.json");
-    std::fs::write(&drain, tcp_body(r#" "connection_drain": {"enable": true},"#)).unwrap();
+    std::fs::write(
+        &drain,
+        tcp_body(r#" "connection_drain": {"enable": true},"#),
+    )
+    .unwrap();
     let o = exec(&["validate", &drain.display().to_string(), "--format", "api"]);
     assert_eq!(o.code, 1, "{}", o.all());
     assert_eq!(json(&o.stdout)["error_code"], "ELB.8902", "{}", o.stdout);
@@ -276,7 +286,10 @@ fn validate_api_format_gives_the_api_error_body() {
     let o = exec(&["validate", &good.display().to_string(), "--format", "api"]);
     assert_eq!(o.code, 0, "{}", o.all());
     let v = json(&o.stdout);
-    assert!(v["request_id"].is_string() && v["pool"]["id"].is_string(), "{v}");
+    assert!(
+        v["request_id"].is_string() && v["pool"]["id"].is_string(),
+        "{v}"
+    );
 }
 
 #[test]
@@ -351,7 +364,11 @@ fn create_refuses_an_invalid_body_and_a_bad_now() {
     assert_eq!(o.code, 1);
     assert!(o.stdout.is_empty());
     assert!(o.stderr.contains("bad.json"), "{}", o.stderr);
-    assert!(o.stderr.contains("pool.healthmonitor.delay"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("pool.healthmonitor.delay"),
+        "{}",
+        o.stderr
+    );
 
     let o = exec(&["create", &seed_str(), "--now", "yesterday"]);
     assert_eq!(o.code, 2, "{}", o.all());
@@ -396,11 +413,16 @@ fn assert_refused(path: &Path, what: &str) {
         if args.contains(&"--format") {
             // JSON and API problems name the JSON path ($ for the whole body).
             assert!(
-                all.contains("\"path\": \"") || all.contains("Invalid input for ") || all.contains(&name),
+                all.contains("\"path\": \"")
+                    || all.contains("Invalid input for ")
+                    || all.contains(&name),
                 "{what}: {args:?} names no path: {all}"
             );
         } else {
-            assert!(all.contains(&name), "{what}: {args:?} does not name the file: {all}");
+            assert!(
+                all.contains(&name),
+                "{what}: {args:?} does not name the file: {all}"
+            );
         }
     }
 }
@@ -414,12 +436,18 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 #[test]
 fn not_json_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    assert_refused(&write(dir.path(), "notjson.json", b"pool: yes\n"), "not JSON");
+    assert_refused(
+        &write(dir.path(), "notjson.json", b"pool: yes\n"),
+        "not JSON",
+    );
     assert_refused(
         &write(dir.path(), "binary.json", &[0xff, 0xfe, 0x00, 0x7b]),
         "not UTF-8",
     );
-    assert_refused(&write(dir.path(), "array.json", b"[1, 2, 3]"), "not an object");
+    assert_refused(
+        &write(dir.path(), "array.json", b"[1, 2, 3]"),
+        "not an object",
+    );
 }
 
 #[test]
@@ -438,9 +466,15 @@ fn truncated_json_is_refused() {
 fn deep_nesting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let arrays = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert_refused(&write(dir.path(), "deep.json", arrays.as_bytes()), "deep arrays");
+    assert_refused(
+        &write(dir.path(), "deep.json", arrays.as_bytes()),
+        "deep arrays",
+    );
     let objects = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
-    assert_refused(&write(dir.path(), "deepobj.json", objects.as_bytes()), "deep objects");
+    assert_refused(
+        &write(dir.path(), "deepobj.json", objects.as_bytes()),
+        "deep objects",
+    );
     let o = exec(&[
         "validate",
         &dir.path().join("deep.json").display().to_string(),
@@ -455,9 +489,15 @@ fn huge_numbers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     assert_refused(&write(dir.path(), "big.json", b"1e999"), "1e999");
     let body = tcp_body("").replace("\"delay\": 5", "\"delay\": 1e999");
-    assert_refused(&write(dir.path(), "bigdelay.json", body.as_bytes()), "delay 1e999");
+    assert_refused(
+        &write(dir.path(), "bigdelay.json", body.as_bytes()),
+        "delay 1e999",
+    );
     let body = tcp_body("").replace("\"delay\": 5", "\"delay\": 99999999999999999999999");
-    assert_refused(&write(dir.path(), "wide.json", body.as_bytes()), "delay > u64");
+    assert_refused(
+        &write(dir.path(), "wide.json", body.as_bytes()),
+        "delay > u64",
+    );
 }
 
 #[test]

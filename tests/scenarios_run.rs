@@ -70,7 +70,14 @@ fn run_json(file: &Path, seed: Option<u64>) -> Value {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = exec(&argv);
-    assert_eq!(o.code, 0, "{}: exit {}: {}", file.display(), o.code, o.stderr);
+    assert_eq!(
+        o.code,
+        0,
+        "{}: exit {}: {}",
+        file.display(),
+        o.code,
+        o.stderr
+    );
     assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
     serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
@@ -113,10 +120,7 @@ fn check_of(file: &Path) -> Check {
 
 /// [(F-1)(D+r)+r, F(D+r)+r]: a failure one RTT after each probe (crash, 503, TLS, ...).
 fn crash_form(c: Check) -> (f64, f64) {
-    (
-        (c.f - 1.0) * (c.d + R) + R,
-        c.f * (c.d + R) + R,
-    )
+    ((c.f - 1.0) * (c.d + R) + R, c.f * (c.d + R) + R)
 }
 
 /// [F*T + (F-1)*D, F*T + F*D + r]: a failure at the timeout (after_completion).
@@ -186,9 +190,22 @@ fn detection_within(file: &str, fault: &str, reason: &str, form: (f64, f64)) -> 
 fn every_scenario_file_runs_and_is_documented() {
     let files = all_scenarios();
     for name in [
-        "seed-example", "crash", "host-down", "hang-tcp", "hang-http", "http-503", "slow",
-        "loss", "monitor-port-down", "tls-error-https", "flap", "noisy-network", "udp-pool",
-        "four-nodes", "fixed-rate", "after-completion",
+        "seed-example",
+        "crash",
+        "host-down",
+        "hang-tcp",
+        "hang-http",
+        "http-503",
+        "slow",
+        "loss",
+        "monitor-port-down",
+        "tls-error-https",
+        "flap",
+        "noisy-network",
+        "udp-pool",
+        "four-nodes",
+        "fixed-rate",
+        "after-completion",
     ] {
         assert!(
             files.iter().any(|f| f.file_stem().unwrap() == name),
@@ -216,7 +233,12 @@ fn every_scenario_file_runs_and_is_documented() {
 
         let r = run_json(file, None);
         assert_eq!(r["name"], doc["name"].as_str().unwrap());
-        assert_eq!(r["seed"], seed, "{}: the file's seed is used", file.display());
+        assert_eq!(
+            r["seed"],
+            seed,
+            "{}: the file's seed is used",
+            file.display()
+        );
         for key in [
             "seed",
             "duration_s",
@@ -242,7 +264,11 @@ fn every_scenario_file_runs_and_is_documented() {
                 "failover_latency_s",
                 "reason",
             ] {
-                assert!(f.get(key).is_some(), "{}: failover without `{key}`", file.display());
+                assert!(
+                    f.get(key).is_some(),
+                    "{}: failover without `{key}`",
+                    file.display()
+                );
             }
         }
         for f in r["failbacks"].as_array().unwrap() {
@@ -252,7 +278,11 @@ fn every_scenario_file_runs_and_is_documented() {
                 "switched_back_s",
                 "failback_latency_s",
             ] {
-                assert!(f.get(key).is_some(), "{}: failback without `{key}`", file.display());
+                assert!(
+                    f.get(key).is_some(),
+                    "{}: failback without `{key}`",
+                    file.display()
+                );
             }
         }
         // The inline pools are valid bodies with nothing to warn about; only the seed page's
@@ -339,10 +369,7 @@ fn crash_fails_over_and_back_within_the_crash_form() {
         assert_eq!(fb.len(), 1);
         assert_eq!(fb[0]["fault_end_s"], 180.0);
         // Recovery takes max_retries passing probes, one RTT each.
-        let rise_form = (
-            (c.rise - 1.0) * (c.d + R) + R,
-            c.rise * (c.d + R) + R,
-        );
+        let rise_form = ((c.rise - 1.0) * (c.d + R) + R, c.rise * (c.d + R) + R);
         assert_in("failback", f64_of(&fb[0], "failback_latency_s"), rise_form);
         assert_eq!(r["members"][0]["final_status"][0], "ONLINE");
     }
@@ -368,7 +395,10 @@ fn hang_under_a_tcp_check_is_a_missed_fault() {
         assert_eq!(r["missed"][0]["fault"], "hang");
         assert_eq!(r["missed"][0]["lb_node"], 0);
         assert_eq!(r["false_failovers"], 0);
-        assert!(r["members"][0]["transitions"].as_array().unwrap().is_empty());
+        assert!(r["members"][0]["transitions"]
+            .as_array()
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -522,7 +552,11 @@ fn four_nodes_each_detect_at_their_own_time() {
         }
         times.sort_by(f64::total_cmp);
         times.dedup();
-        assert_eq!(times.len(), 4, "seed {seed:?}: detection times not distinct");
+        assert_eq!(
+            times.len(),
+            4,
+            "seed {seed:?}: detection times not distinct"
+        );
         assert_eq!(r["failbacks"].as_array().unwrap().len(), 4);
         assert_eq!(r["members"][0]["final_status"].as_array().unwrap().len(), 4);
     }
@@ -620,7 +654,11 @@ fn run_without_a_file_runs_the_bundled_example() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.stderr.matches("warning:").count(), 3, "{}", o.stderr);
     let r: Value = serde_json::from_str(&o.stdout).unwrap();
-    assert!(r["name"].as_str().unwrap().contains("My pool"), "{}", r["name"]);
+    assert!(
+        r["name"].as_str().unwrap().contains("My pool"),
+        "{}",
+        r["name"]
+    );
     assert_eq!(r["seed"], 0);
     let f = single_failover(&r, "crash", "CONNECT_REFUSED");
     assert_eq!(f["fault_start_s"], 60.0);
@@ -757,7 +795,10 @@ fn unknown_pool_key_is_located_and_gets_a_suggestion() {
     let err = run_bad("dealy.toml", &text);
     assert_located(&err, "dealy.toml", line_of(&text, "dealy"));
     assert!(err.contains("dealy"), "{err}");
-    assert!(err.contains("did you mean") && err.contains("delay"), "{err}");
+    assert!(
+        err.contains("did you mean") && err.contains("delay"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -765,7 +806,10 @@ fn unknown_top_level_key_is_located_and_gets_a_suggestion() {
     let text = GOOD.replace("duration = ", "dration = ");
     let err = run_bad("dration.toml", &text);
     assert_located(&err, "dration.toml", line_of(&text, "dration"));
-    assert!(err.contains("dration") && err.contains("`duration`"), "{err}");
+    assert!(
+        err.contains("dration") && err.contains("`duration`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -793,7 +837,10 @@ fn misspelt_fault_kind_suggests_the_right_one() {
     let err = run_bad("crahs.toml", &text);
     assert_located(&err, "crahs.toml", line_of(&text, "crahs"));
     assert!(err.contains("faults[0].kind"), "{err}");
-    assert!(err.contains("\"crahs\"") && err.contains("did you mean \"crash\""), "{err}");
+    assert!(
+        err.contains("\"crahs\"") && err.contains("did you mean \"crash\""),
+        "{err}"
+    );
 }
 
 #[test]
