@@ -57,7 +57,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// The project id of the URL (32 of [a-z0-9]); wins over the body's project_id.
-        #[arg(long)]
+        #[arg(long, value_parser = project_id)]
         project_id: Option<String>,
         /// Creation time: Unix seconds or yyyy-MM-ddTHH:mm:ssZ (default: now).
         #[arg(long)]
@@ -115,4 +115,19 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `--project-id`: the path parameter's own rule, 32 characters of [a-z0-9].
+fn project_id(s: &str) -> Result<String, String> {
+    if s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "a project id is 32 characters of lowercase letters and digits, got {s:?} ({} characters)",
+            s.chars().count()
+        ))
+    }
 }

@@ -349,7 +349,6 @@ fn create_uses_the_project_id() {
 }
 
 #[test]
-#[ignore = "src bug: --project-id is not checked (documented as 32 of [a-z0-9]); `BAD` is echoed"]
 fn create_refuses_a_malformed_project_id() {
     let o = create_seed(&["--project-id", "BAD"]);
     assert_ne!(o.code, 0, "{}", o.stdout);

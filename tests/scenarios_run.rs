@@ -822,8 +822,6 @@ fn bad_duration_is_located() {
 }
 
 #[test]
-#[ignore = "src bug: TOML-level errors (ScenarioError::from_toml) carry no key, so a bad duration \
-            in a fault's `at` is reported as `duration \"5 parsecs\" ...` without naming `at`"]
 fn bad_duration_in_a_fault_names_the_key() {
     let text = format!("{GOOD}{CRASH_FAULT}").replace("\"60s\"", "\"5 parsecs\"");
     let err = run_bad("fault-at.toml", &text);

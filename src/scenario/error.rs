@@ -99,7 +99,7 @@ impl ScenarioError {
             problems: vec![Located {
                 file: file.display().to_string(),
                 line_col: e.span().map(|s| line_col(src, s.start)),
-                key: None,
+                key: e.span().and_then(|s| key_at_offset(src, s.start)),
                 rule: None,
                 message,
             }],
@@ -211,6 +211,66 @@ pub fn locate(src: &str, path: &str) -> Option<usize> {
     best
 }
 
+/// The key path (e.g. `faults[0].at`) of the deepest key or value at byte `offset` of `src`.
+pub fn key_at_offset(src: &str, offset: usize) -> Option<String> {
+    let doc = toml_edit::ImDocument::parse(src.to_string()).ok()?;
+    let mut best = None;
+    walk_table(doc.as_table(), "", offset, &mut best);
+    best
+}
+
+fn covers(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+fn join_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn walk_table(t: &dyn TableLike, prefix: &str, offset: usize, best: &mut Option<String>) {
+    for (k, item) in t.iter() {
+        let path = join_key(prefix, k);
+        let key_span = t.key(k).and_then(|key| key.span());
+        if covers(key_span, offset) || covers(item.span(), offset) {
+            *best = Some(path.clone());
+        }
+        walk_item(item, &path, offset, best);
+    }
+}
+
+fn walk_item(item: &Item, path: &str, offset: usize, best: &mut Option<String>) {
+    match item {
+        Item::Table(t) => walk_table(t, path, offset, best),
+        Item::ArrayOfTables(a) => {
+            for (i, t) in a.iter().enumerate() {
+                walk_table(t, &format!("{path}[{i}]"), offset, best);
+            }
+        }
+        Item::Value(v) => walk_value(v, path, offset, best),
+        Item::None => {}
+    }
+}
+
+fn walk_value(v: &Value, path: &str, offset: usize, best: &mut Option<String>) {
+    match v {
+        Value::InlineTable(t) => walk_table(t, path, offset, best),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                if covers(x.span(), offset) {
+                    *best = Some(p.clone());
+                }
+                walk_value(x, &p, offset, best);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn descend_key<'a>(t: &'a dyn TableLike, k: &str, best: &mut Option<usize>) -> Option<Node<'a>> {
     let (key, item) = t.get_key_value(k)?;
     *best = key.span().map(|s| s.start).or(*best);
@@ -231,6 +291,15 @@ mod tests {
         assert_eq!(at("pool.protocol"), Some((3, 1)));
         // A missing key points at the deepest part that exists.
         assert_eq!(at("pool.healthmonitor.timeout"), Some((4, 7)));
+    }
+
+    #[test]
+    fn finds_the_key_at_an_offset() {
+        let src = "a = 1\n[[faults]]\nat = \"1s\"\n[[faults]]\nat = \"5 parsecs\"\nrtt = { median = \"x\" }\n";
+        let at = |needle: &str| key_at_offset(src, src.find(needle).unwrap());
+        assert_eq!(at("5 parsecs").as_deref(), Some("faults[1].at"));
+        assert_eq!(at("\"x\"").as_deref(), Some("faults[1].rtt.median"));
+        assert_eq!(at("a =").as_deref(), Some("a"));
     }
 
     #[test]

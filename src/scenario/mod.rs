@@ -34,6 +34,8 @@ const MAX_SCENARIO_BYTES: u64 = 4 << 20;
 const MAX_DURATION: SimDuration = SimDuration::from_secs(366 * 86_400);
 /// Most LB nodes.
 const MAX_LB_NODES: i64 = 1024;
+/// Most faults in one scenario (each fault edge rescans the faults of its member).
+const MAX_FAULTS: usize = 10_000;
 /// Default run length.
 const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
 
@@ -268,7 +270,16 @@ fn from_toml(
         Err((key, msg)) => problems.push(err(&key, msg)),
     }
 
-    for (i, spanned) in f.faults.iter().enumerate() {
+    if f.faults.len() > MAX_FAULTS {
+        problems.push(err(
+            "faults",
+            format!(
+                "has {} entries; at most {MAX_FAULTS} faults fit in one scenario",
+                f.faults.len()
+            ),
+        ));
+    }
+    for (i, spanned) in f.faults.iter().enumerate().take(MAX_FAULTS) {
         match fault(spanned.get_ref(), &pool, sim.duration) {
             Ok(flt) => sim.faults.push(flt),
             Err((key, msg)) => {
@@ -618,7 +629,20 @@ fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, 
         "crash" => FaultKind::Crash,
         "host_down" => FaultKind::HostDown,
         "hang" => FaultKind::Hang,
-        "monitor_port_down" => FaultKind::MonitorPortDown,
+        "monitor_port_down" => {
+            let hm_port = pool.healthmonitor.monitor_port;
+            let member_port = |m: &crate::api::pool::Member| m.protocol_port;
+            let separate = hm_port.is_some()
+                && hm_port != member_port(&pool.master)
+                && hm_port != member_port(&pool.slave);
+            if !separate {
+                return bad(
+                    "kind",
+                    "monitor_port_down needs a health check on its own port: set healthmonitor.monitor_port to a port other than the members' protocol_port (without it the check port is the service port; use kind = \"crash\")".into(),
+                );
+            }
+            FaultKind::MonitorPortDown
+        }
         "tls_error" => FaultKind::TlsError,
         "http_status" => {
             let status = s.status.unwrap_or_default();

@@ -47,14 +47,14 @@ enum Event {
         health: Health,
     },
     FaultStart {
-        fault: u16,
+        fault: u32,
     },
     FaultEnd {
-        fault: u16,
+        fault: u32,
     },
     /// A flap fault enters its down (`down = true`) or up phase.
     FlapEdge {
-        fault: u16,
+        fault: u32,
         down: bool,
     },
     /// The arrival rate changes to step `step` of the schedule.
@@ -232,7 +232,7 @@ impl<'a> Engine<'a> {
             self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
         }
         for (i, f) in self.cfg.faults.iter().enumerate() {
-            let fault = i as u16;
+            let fault = i as u32;
             self.queue.push(f.at, Event::FaultStart { fault });
             if let Some(until) = f.until {
                 self.queue.push(until, Event::FaultEnd { fault });
