@@ -13,7 +13,8 @@ standard error is assumed to be the same scaled by sqrt(n_ref / n_elbsim) (both 
 supposed to draw from one distribution, that is the null hypothesis). A difference is flagged
 `<<` when |elbsim - ref| > 3 * sqrt(se_ref^2 + se_elbsim^2) + 2 ms (the 2 ms absorb ns-integer
 vs float time). The sample count per trial (failovers, failbacks) is compared the same way with
-a Poisson error, and so are false failovers. `max` and `p999` are shown but not tested (extremes
+a Poisson error, and so are false failovers. Traffic counters (mean and p99) are flagged when they
+differ by more than 5% + 1 (a heuristic: the counters' variances are not reported). `max` and `p999` are shown but not tested (extremes
 have no usable standard error at these sizes).
 
 Usage (from the repository root):
@@ -189,8 +190,20 @@ def compare_one(binary, scenario, n_ref, n_elb, seed, use_trials, B):
           f"{fmt(elb['missed_fault_rate'])}")
     for k, v in (ref.get("traffic") or {}).items():
         ev = (elb.get("traffic") or {}).get(k)
-        if isinstance(ev, dict):
-            print(f"    traffic.{k:12s} {'mean':5s} {v['mean']:9.1f} {ev.get('mean', float('nan')):9.1f}")
+        if isinstance(ev, dict) and ev.get("mean") is not None:
+            d = ev["mean"] - v["mean"]
+            tol = 0.05 * max(abs(v["mean"]), 1.0) + 1.0
+            bad = abs(d) > tol
+            flags += bad
+            print(f"    traffic.{k:12s} {'mean':5s} {v['mean']:9.1f} {ev['mean']:9.1f} {d:+9.1f} "
+                  f"{tol:8.1f}{'  <<' if bad else ''}")
+            if ev.get("p99") is not None:
+                d = ev["p99"] - v["p99"]
+                tol = 0.05 * max(abs(v["p99"]), 1.0) + 1.0
+                bad = abs(d) > tol
+                flags += bad
+                print(f"    {'':20s} {'p99':5s} {v['p99']:9.1f} {ev['p99']:9.1f} {d:+9.1f} "
+                      f"{tol:8.1f}{'  <<' if bad else ''}")
     ref_tps, elb_tps = n_ref / ref_wall, n_elb / elb_wall
     print(f"    speed: reference {ref_wall:.2f}s ({ref_tps:.0f} trials/s), elbsim {elb_wall:.2f}s "
           f"({elb_tps:.0f} trials/s); reference/elbsim time per trial = {elb_tps / ref_tps:.1f}x")

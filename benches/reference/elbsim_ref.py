@@ -29,7 +29,8 @@ What it models
 * Optional [traffic]: Poisson arrivals at `rate` (rate schedules are ignored: first rate
   only), node = hash(client) % lb_nodes, exponential (or fixed) lifetime; a crashed member
   refuses, a silent one (host_down) makes the client time out; open connections on a member
-  that crashes / goes silent are broken. Counters: connections, established, refused, timed_out,
+  that crashes / goes silent are broken; a UDP pool's flows stay `udp_idle_timeout` (300s)
+  after their lifetime. Counters: connections, established, refused, timed_out,
   no_backend, tls_failed, broken, completed.
 
 What it leaves out (on purpose)
@@ -247,6 +248,10 @@ def load_scenario(path):
             "mean_lifetime": mean,
             "fixed_lifetime": fixed,
             "clients": int(t.get("clients", 1000)),
+            # UDP pools: the LB keeps a flow for udp_idle_timeout after its last packet, so a
+            # flow occupies its member that much longer (and can be broken in that time).
+            "idle": (parse_duration(t.get("udp_idle_timeout", "300s"))
+                     if cfg.protocol == "UDP" else 0.0),
         }
     return cfg
 
@@ -488,7 +493,7 @@ class Trial:
             cid = self.next_conn
             self.next_conn += 1
             self.open_conns[member][cid] = None
-            env.process(self.connection(member, cid, life))
+            env.process(self.connection(member, cid, life + t["idle"]))
 
     def connection(self, member, cid, life):
         yield self.env.timeout(life)

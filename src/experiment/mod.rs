@@ -1,3 +1,4 @@
 //! Experiments over many runs: `trials` (Monte Carlo over seeds) and `tune` (parameter sweeps).
+pub mod rare;
 pub mod stats;
 pub mod trials;
