@@ -115,6 +115,100 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Sweep health-check parameters, run trials at each point, rank them by an objective under
+    /// constraints, and print the best `healthmonitor` ready to paste into the API body.
+    ///
+    /// Without any range, tunes --delay 1..10 --timeout 1..5 --max-retries-down 1..5
+    /// --max-retries 1..3. A scenario with no fault on the master gets one (--probe-fault) to
+    /// measure latency. False failovers use the closed form for independent probe failures,
+    /// cross-checked by the simulated count and its 95% interval.
+    Tune {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input.
+        scenario: Option<PathBuf>,
+        /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
+        #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
+        delay: Option<Vec<u32>>,
+        /// timeout values (s); the API accepts 1..50.
+        #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
+        timeout: Option<Vec<u32>>,
+        /// max_retries_down values; the API accepts 1..10.
+        #[arg(long, value_parser = |s: &str| range(s, 1, 10))]
+        max_retries_down: Option<Vec<u32>>,
+        /// max_retries values; the API accepts 1..10.
+        #[arg(long, value_parser = |s: &str| range(s, 1, 10))]
+        max_retries: Option<Vec<u32>>,
+        /// QUIC pools: quic_cid_hash_strategy.offset values (0..19).
+        #[arg(long, value_parser = |s: &str| range(s, 0, 19))]
+        offset: Option<Vec<u32>>,
+        /// QUIC pools: quic_cid_hash_strategy.len values (1..20).
+        #[arg(long, value_parser = |s: &str| range(s, 1, 20))]
+        len: Option<Vec<u32>>,
+        /// Trials per point.
+        #[arg(short = 'n', long, default_value_t = 200)]
+        n: u64,
+        /// Base seed (default: the scenario's `seed`, else 0); every point uses the same trials.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// What to minimise.
+        #[arg(long, value_enum, default_value_t = ObjectiveArg::P99Failover)]
+        objective: ObjectiveArg,
+        /// Constraint: false failovers per day (all LB nodes) at most this.
+        #[arg(long, default_value_t = 1.0)]
+        max_false_per_day: f64,
+        /// Constraint: timeout below delay, as the API advises.
+        #[arg(long)]
+        timeout_below_delay: bool,
+        /// Constraint: missed-fault rate at most this (0 to 1).
+        #[arg(long)]
+        max_missed_rate: Option<f64>,
+        /// The fault added to measure latency when the scenario has none on the master.
+        #[arg(long, value_enum, default_value_t = ProbeFaultArg::HostDown)]
+        probe_fault: ProbeFaultArg,
+        /// Rows of the ranked table to print.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+        /// Also write every point as CSV to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectiveArg {
+    /// 99th percentile of failover latency.
+    P99Failover,
+    /// Median failover latency.
+    P50Failover,
+    /// Mean failover latency.
+    MeanFailover,
+    /// 99th percentile of detection latency.
+    P99Detection,
+    /// 99th percentile of failback latency.
+    P99Failback,
+    /// Mean failed or broken client connections per trial (needs [traffic]).
+    ClientFailures,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFaultArg {
+    Crash,
+    HostDown,
+}
+
+/// A range argument: `1..10`, `1,3,5` or `4`, within the API's bounds.
+fn range(s: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
+    elbsim::commands::tune::parse_range(s, lo, hi)
 }
 
 /// `--project-id`: the path parameter's own rule, 32 characters of [a-z0-9].

@@ -93,6 +93,95 @@ fn main() -> ExitCode {
             });
             (outcome, output)
         }
+        Command::Tune {
+            scenario,
+            delay,
+            timeout,
+            max_retries_down,
+            max_retries,
+            offset,
+            len,
+            n,
+            seed,
+            jobs,
+            objective,
+            max_false_per_day,
+            timeout_below_delay,
+            max_missed_rate,
+            probe_fault,
+            top,
+            csv,
+            format,
+            strict,
+            output,
+        } => {
+            use elbsim::experiment::tune::{Constraints, Objective, Ranges};
+            let none_given = [&delay, &timeout, &max_retries_down, &max_retries]
+                .iter()
+                .all(|r| r.is_none());
+            // No range at all: the sweep the README documents.
+            let or_default = |v: Option<Vec<u32>>, lo: u32, hi: u32| {
+                v.unwrap_or_else(|| {
+                    if none_given {
+                        (lo..=hi).collect()
+                    } else {
+                        Vec::new()
+                    }
+                })
+            };
+            let to_u8 =
+                |v: Option<Vec<u32>>| v.unwrap_or_default().into_iter().map(|x| x as u8).collect();
+            let args = commands::tune::TuneArgs {
+                ranges: Ranges {
+                    delay: or_default(delay, 1, 10),
+                    timeout: or_default(timeout, 1, 5),
+                    max_retries_down: or_default(max_retries_down, 1, 5),
+                    max_retries: or_default(max_retries, 1, 3),
+                    offset: to_u8(offset),
+                    len: to_u8(len),
+                },
+                trials: n,
+                seed,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+                objective: match objective {
+                    cli::ObjectiveArg::P99Failover => Objective::P99Failover,
+                    cli::ObjectiveArg::P50Failover => Objective::P50Failover,
+                    cli::ObjectiveArg::MeanFailover => Objective::MeanFailover,
+                    cli::ObjectiveArg::P99Detection => Objective::P99Detection,
+                    cli::ObjectiveArg::P99Failback => Objective::P99Failback,
+                    cli::ObjectiveArg::ClientFailures => Objective::ClientFailures,
+                },
+                constraints: Constraints {
+                    max_false_per_day,
+                    timeout_below_delay,
+                    max_missed_rate,
+                },
+                probe_fault: match probe_fault {
+                    cli::ProbeFaultArg::Crash => elbsim::sim::config::FaultKind::Crash,
+                    cli::ProbeFaultArg::HostDown => elbsim::sim::config::FaultKind::HostDown,
+                },
+                json: format == cli::Format::Json,
+                csv,
+                top,
+                strict,
+            };
+            let points = [
+                &args.ranges.delay,
+                &args.ranges.timeout,
+                &args.ranges.max_retries_down,
+                &args.ranges.max_retries,
+            ]
+            .iter()
+            .map(|v| v.len().max(1) as u64)
+            .product::<u64>()
+                * (args.ranges.offset.len().max(1) * args.ranges.len.len().max(1)) as u64;
+            let outcome = with_progress(points, |stop, progress| {
+                commands::tune::run(scenario.as_deref(), &args, stop, progress)
+            });
+            (outcome, output)
+        }
     };
     finish(outcome, out_path.as_deref())
 }
@@ -116,9 +205,9 @@ fn with_progress(n: u64, f: impl FnOnce(&AtomicBool, &(dyn Fn(u64) + Sync)) -> O
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(n);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} trials  {per_sec}  eta {eta}",
-        ) {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len}  {per_sec}  eta {eta}")
+        {
             b.set_style(style);
         }
         b

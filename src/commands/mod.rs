@@ -6,6 +6,7 @@
 pub mod body;
 pub mod run;
 pub mod trials;
+pub mod tune;
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,3 +2,4 @@
 pub mod rare;
 pub mod stats;
 pub mod trials;
+pub mod tune;

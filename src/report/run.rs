@@ -242,10 +242,16 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                 });
                 continue;
             };
-            let switch = log
-                .routes
-                .iter()
-                .find(|r| r.lb_node == node && r.at >= d.at && r.from == Target::Master);
+            // The route change this verdict caused: `route_update_delay` after it. None when the
+            // node was not sending to the master anyway (e.g. still on the slave after a
+            // sticky failover): then no switch happened for this fault.
+            let delay = cfg.model.route_update_delay;
+            let switch = log.routes.iter().find(|r| {
+                r.lb_node == node
+                    && r.from == Target::Master
+                    && r.at >= d.at
+                    && r.at <= d.at + delay
+            });
             m.failovers.push(Failover {
                 lb_node: node,
                 member: Role::Master,
@@ -263,8 +269,22 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                 if until >= end {
                     continue;
                 }
-                let back = log.routes.iter().find(|r| {
-                    r.lb_node == node && r.at >= until && r.at >= sw.at && r.to == Target::Master
+                // The master's first ONLINE verdict after the fault, and the route change back it
+                // caused (none under sticky failback).
+                let online = log.transitions.iter().find(|x| {
+                    x.lb_node == node
+                        && x.member == Role::Master
+                        && x.to == Health::Online
+                        && x.at >= until
+                        && x.at >= sw.at
+                });
+                let back = online.and_then(|on| {
+                    log.routes.iter().find(|r| {
+                        r.lb_node == node
+                            && r.to == Target::Master
+                            && r.at >= on.at
+                            && r.at <= on.at + delay
+                    })
                 });
                 if let Some(b) = back {
                     m.failbacks.push(FailbackRecord {
