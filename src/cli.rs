@@ -26,6 +26,23 @@ pub enum ValidateFormat {
     Api,
 }
 
+/// Health-check values that override the pool body's, e.g. to check what `tune` recommends.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct CheckArgs {
+    /// Override healthmonitor.delay (s, 1..50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub delay: Option<u32>,
+    /// Override healthmonitor.timeout (s, 1..50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub timeout: Option<u32>,
+    /// Override healthmonitor.max_retries (1..10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_retries: Option<u32>,
+    /// Override healthmonitor.max_retries_down (1..10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_retries_down: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -82,6 +99,8 @@ pub enum Command {
         /// List every probe verdict, status change and route change in time order.
         #[arg(long)]
         timeline: bool,
+        #[command(flatten)]
+        check: CheckArgs,
         /// Treat the pool's API warnings as errors.
         #[arg(long)]
         strict: bool,
@@ -108,6 +127,8 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        check: CheckArgs,
         /// Treat the pool's API warnings as errors.
         #[arg(long)]
         strict: bool,
@@ -127,22 +148,22 @@ pub enum Command {
         scenario: Option<PathBuf>,
         /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
-        delay: Option<Vec<u32>>,
+        delay: Option<ValueList>,
         /// timeout values (s); the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
-        timeout: Option<Vec<u32>>,
+        timeout: Option<ValueList>,
         /// max_retries_down values; the API accepts 1..10.
         #[arg(long, value_parser = |s: &str| range(s, 1, 10))]
-        max_retries_down: Option<Vec<u32>>,
+        max_retries_down: Option<ValueList>,
         /// max_retries values; the API accepts 1..10.
         #[arg(long, value_parser = |s: &str| range(s, 1, 10))]
-        max_retries: Option<Vec<u32>>,
+        max_retries: Option<ValueList>,
         /// QUIC pools: quic_cid_hash_strategy.offset values (0..19).
         #[arg(long, value_parser = |s: &str| range(s, 0, 19))]
-        offset: Option<Vec<u32>>,
+        offset: Option<ValueList>,
         /// QUIC pools: quic_cid_hash_strategy.len values (1..20).
         #[arg(long, value_parser = |s: &str| range(s, 1, 20))]
-        len: Option<Vec<u32>>,
+        len: Option<ValueList>,
         /// Trials per point.
         #[arg(short = 'n', long, default_value_t = 200)]
         n: u64,
@@ -206,9 +227,13 @@ pub enum ProbeFaultArg {
     HostDown,
 }
 
+/// The values of a range argument (a newtype, so clap takes it as one value, not a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueList(pub Vec<u32>);
+
 /// A range argument: `1..10`, `1,3,5` or `4`, within the API's bounds.
-fn range(s: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
-    elbsim::commands::tune::parse_range(s, lo, hi)
+fn range(s: &str, lo: u32, hi: u32) -> Result<ValueList, String> {
+    elbsim::commands::tune::parse_range(s, lo, hi).map(ValueList)
 }
 
 /// `--project-id`: the path parameter's own rule, 32 characters of [a-z0-9].

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             seed,
             format,
             timeline,
+            check,
             strict,
             output,
         } => {
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
                 json: format == cli::Format::Json,
                 timeline,
                 strict,
+                check: overrides(check),
             };
             (commands::run::run(scenario.as_deref(), args), output)
         }
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             seed,
             jobs,
             format,
+            check,
             strict,
             output,
         } => {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
                 jobs,
                 json: format == cli::Format::Json,
                 strict,
+                check: overrides(check),
             };
             let outcome = with_progress(n, |stop, progress| {
                 commands::trials::trials(scenario.as_deref(), args, stop, progress)
@@ -120,17 +124,15 @@ fn main() -> ExitCode {
                 .iter()
                 .all(|r| r.is_none());
             // No range at all: the sweep the README documents.
-            let or_default = |v: Option<Vec<u32>>, lo: u32, hi: u32| {
-                v.unwrap_or_else(|| {
-                    if none_given {
-                        (lo..=hi).collect()
-                    } else {
-                        Vec::new()
-                    }
-                })
+            let or_default = |v: Option<cli::ValueList>, lo: u32, hi: u32| match v {
+                Some(l) => l.0,
+                None if none_given => (lo..=hi).collect(),
+                None => Vec::new(),
             };
-            let to_u8 =
-                |v: Option<Vec<u32>>| v.unwrap_or_default().into_iter().map(|x| x as u8).collect();
+            // Offsets and lengths were checked against 0..19 and 1..20: they fit in a byte.
+            let to_u8 = |v: Option<cli::ValueList>| {
+                v.map_or_else(Vec::new, |l| l.0.into_iter().map(|x| x as u8).collect())
+            };
             let args = commands::tune::TuneArgs {
                 ranges: Ranges {
                     delay: or_default(delay, 1, 10),
@@ -184,6 +186,15 @@ fn main() -> ExitCode {
         }
     };
     finish(outcome, out_path.as_deref())
+}
+
+fn overrides(c: cli::CheckArgs) -> elbsim::scenario::CheckOverrides {
+    elbsim::scenario::CheckOverrides {
+        delay: c.delay,
+        timeout: c.timeout,
+        max_retries: c.max_retries,
+        max_retries_down: c.max_retries_down,
+    }
 }
 
 fn finish(o: Outcome, out_path: Option<&std::path::Path>) -> ExitCode {

@@ -15,6 +15,23 @@ pub struct RunArgs {
     pub json: bool,
     pub timeline: bool,
     pub strict: bool,
+    /// Health-check values overriding the pool body's.
+    pub check: scenario::CheckOverrides,
+}
+
+/// The override flags as they would be typed, for "reproduce" lines.
+pub fn override_flags(o: &scenario::CheckOverrides) -> String {
+    let mut s = String::new();
+    let mut add = |name: &str, v: Option<u32>| {
+        if let Some(v) = v {
+            s.push_str(&format!(" --{name} {v}"));
+        }
+    };
+    add("delay", o.delay);
+    add("timeout", o.timeout);
+    add("max-retries", o.max_retries);
+    add("max-retries-down", o.max_retries_down);
+    s
 }
 
 /// The seed of a run: the command line's, else the scenario's, else 0.
@@ -106,7 +123,7 @@ fn model_line(sim: &SimConfig) -> String {
 
 /// `elbsim run [SCENARIO]`.
 pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
-    let s = match scenario::load(path, args.strict) {
+    let mut s = match scenario::load(path, args.strict) {
         Ok(s) => s,
         Err(e) => {
             return Outcome {
@@ -116,6 +133,7 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
             }
         }
     };
+    s.override_check(args.check);
     let seed = effective_seed(args.seed, &s);
     let report = run_scenario(&s, seed, args.timeline);
     let mut stderr = String::new();
@@ -123,9 +141,10 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         stderr.push_str(&format!("warning: {w}\n"));
     }
     let reproduce = format!(
-        "elbsim run{}{} --seed {seed}",
+        "elbsim run{}{}{} --seed {seed}",
         if s.origin.is_empty() { "" } else { " " },
-        s.origin
+        s.origin,
+        override_flags(&args.check)
     );
     let stdout = if args.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();

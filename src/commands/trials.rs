@@ -17,6 +17,8 @@ pub struct TrialsArgs {
     pub jobs: usize,
     pub json: bool,
     pub strict: bool,
+    /// Health-check values overriding the pool body's.
+    pub check: scenario::CheckOverrides,
 }
 
 /// One row of the latency table.
@@ -65,8 +67,11 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
     o.push_str(&table(&header, &rows));
     let _ = writeln!(
         o,
-        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour",
-        r.false_failovers, r.fault_free_hours, r.false_failovers_per_hour
+        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour ({:.3} per day)",
+        r.false_failovers,
+        r.fault_free_hours,
+        r.false_failovers_per_hour,
+        r.false_failovers_per_hour * 24.0
     );
     let _ = writeln!(
         o,
@@ -104,7 +109,7 @@ pub fn trials(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
-    let s = match scenario::load(path, args.strict) {
+    let mut s = match scenario::load(path, args.strict) {
         Ok(s) => s,
         Err(e) => {
             return Outcome {
@@ -114,6 +119,7 @@ pub fn trials(
             }
         }
     };
+    s.override_check(args.check);
     let seed = super::run::effective_seed(args.seed, &s);
     let report = run_trials(
         &s.sim,
@@ -130,8 +136,9 @@ pub fn trials(
         let _ = writeln!(stderr, "warning: {w}");
     }
     let reproduce = format!(
-        "elbsim trials {} -n {} --seed {seed}",
-        if s.origin.is_empty() { "" } else { &s.origin },
+        "elbsim trials {}{} -n {} --seed {seed}",
+        s.origin,
+        super::run::override_flags(&args.check),
         args.n
     )
     .replace("  ", " ");

@@ -105,6 +105,7 @@ fn render(
     r: &TuneReport,
     pool: &Pool,
     name: &str,
+    origin: &str,
     top: usize,
     quic: bool,
     reproduce: &str,
@@ -233,11 +234,25 @@ fn render(
             }
             let _ = writeln!(
                 o,
-                "check it: elbsim trials with this healthmonitor (false failovers: closed form {} per day; simulation saw {} in {:.1} h{})",
+                "false failovers: closed form {} per day; simulation saw {} in {:.1} h{}",
                 per_day(best.false_failovers.per_day),
                 best.false_failovers.simulated_count,
                 best.false_failovers.simulated_hours,
-                if best.false_failovers.consistent { ", consistent" } else { ", NOT consistent with the closed form" }
+                if best.false_failovers.consistent {
+                    ", consistent"
+                } else {
+                    ", NOT consistent with the closed form"
+                }
+            );
+            let _ = writeln!(
+                o,
+                "check it: elbsim trials {origin}{} -n 10000",
+                super::run::override_flags(&crate::scenario::CheckOverrides {
+                    delay: Some(best.point.delay),
+                    timeout: Some(best.point.timeout),
+                    max_retries: Some(best.point.max_retries),
+                    max_retries_down: Some(best.point.max_retries_down),
+                })
             );
         }
         None => {
@@ -300,7 +315,8 @@ pub fn run(
         Err(e) => return fail(format!("{e}\n")),
     };
     let quic = s.sim.traffic.as_ref().is_some_and(|t| t.quic.is_some());
-    if !quic && !(args.ranges.offset.is_empty() && args.ranges.len.is_empty()) {
+    let tunes_slice = !args.ranges.offset.is_empty() || !args.ranges.len.is_empty();
+    if tunes_slice && !quic {
         return fail(
             "--offset and --len tune the QUIC CID slice: they need a QUIC pool with [traffic]\n"
                 .into(),
@@ -351,7 +367,9 @@ pub fn run(
             "elbsim tune {} -n {} --seed {seed} (with the same ranges)",
             s.origin, args.trials
         );
-        render(&report, &s.pool, &s.name, args.top, quic, &reproduce)
+        render(
+            &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
+        )
     };
     Outcome {
         stdout,

@@ -53,6 +53,38 @@ pub struct Scenario {
     pub sim: SimConfig,
 }
 
+/// Health-check values given on the command line, overriding the pool body's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckOverrides {
+    pub delay: Option<u32>,
+    pub timeout: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub max_retries_down: Option<u32>,
+}
+
+impl Scenario {
+    /// Applies command-line overrides to both the pool and the engine's view of it.
+    pub fn override_check(&mut self, o: CheckOverrides) {
+        let hm = &mut self.pool.healthmonitor;
+        if let Some(d) = o.delay {
+            hm.delay_s = d;
+            self.sim.check.delay = SimDuration::from_secs(d as u64);
+        }
+        if let Some(t) = o.timeout {
+            hm.timeout_s = t;
+            self.sim.check.timeout = SimDuration::from_secs(t as u64);
+        }
+        if let Some(r) = o.max_retries {
+            hm.max_retries = r;
+            self.sim.check.rise = r;
+        }
+        if let Some(f) = o.max_retries_down {
+            hm.max_retries_down = f;
+            self.sim.check.fall = f;
+        }
+    }
+}
+
 /// Loads `path`, or the bundled example when `None`; `-` reads standard input.
 pub fn load(path: Option<&Path>, strict: bool) -> Result<Scenario, ScenarioError> {
     let Some(path) = path else {
