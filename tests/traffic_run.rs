@@ -163,11 +163,8 @@ fn assert_conservation(what: &str, r: &Value) {
         c("established"),
         "{what}: per-member split"
     );
-    let closed = c("completed")
-        + c("broken")
-        + c("drained")
-        + c("reset_on_failback")
-        + c("quic_cid_broken");
+    let closed =
+        c("completed") + c("broken") + c("drained") + c("reset_on_failback") + c("quic_cid_broken");
     assert!(
         closed <= c("established"),
         "{what}: {closed} closed > established"
@@ -328,19 +325,16 @@ fn without_a_fault_no_connection_fails() {
 
 #[test]
 fn a_crash_breaks_open_connections_and_refuses_new_ones_until_failover() {
-    let crash_at = 120.0;
-    let s = temp_scenario(&tcp_pool(
-        "[[faults]]\nmember = \"master\"\nkind = \"crash\"\nat = \"120s\"\nuntil = \"300s\"\n",
-        "",
-    ));
+    let (crash_at, lifetime) = (120.0, 30.0);
+    let file = scenario("traffic-crash.toml");
     for seed in seeds() {
-        let r = run_json(&s.path, seed);
+        let r = run_json(&file, seed);
         let what = format!("crash, seed {}", r["seed"]);
         let fo = the_failover(&r);
         assert_eq!(fo["reason"], "CONNECT_REFUSED");
         let failover = f64_of(fo, "failover_latency_s");
         // Open on the master at the crash: M/M/inf from an empty start, Poisson.
-        let open_mean = RATE * LIFETIME_S * (1.0 - (-crash_at / LIFETIME_S).exp());
+        let open_mean = RATE * lifetime * (1.0 - (-crash_at / lifetime).exp());
         assert_poisson(&format!("{what}: broken"), count(&r, "broken"), open_mean);
         // Every attempt between the crash and the switch: Poisson(rate x failover latency).
         assert_poisson(
@@ -391,7 +385,10 @@ fn host_down_times_out_instead_of_refusing() {
             count(&r, "timed_out"),
             RATE * f64_of(fo, "failover_latency_s"),
         );
-        assert!(count(&r, "broken") > 0, "{what}: open connections stall and break");
+        assert!(
+            count(&r, "broken") > 0,
+            "{what}: open connections stall and break"
+        );
         assert_conservation(&what, &r);
     }
 }
@@ -455,7 +452,10 @@ fn drain_off_drains_nothing_and_hung_connections_fail_more_requests() {
         let (a, b) = (run_json(&on, seed), run_json(&off, seed));
         let what = format!("drain off, seed {}", b["seed"]);
         assert_eq!(count(&b, "drained"), 0, "{what}");
-        assert!(traffic(&b)["drains"].as_array().unwrap().is_empty(), "{what}");
+        assert!(
+            traffic(&b)["drains"].as_array().unwrap().is_empty(),
+            "{what}"
+        );
         assert!(
             count(&b, "requests_failed") > count(&a, "requests_failed"),
             "{what}: without drain the hung master keeps failing requests longer"
@@ -542,7 +542,12 @@ fn failback_reset_closes_the_slave_connections_and_keep_does_not() {
         assert_poisson(&what, reset, mean);
 
         let r = run_json(&keep.path, seed);
-        assert_eq!(count(&r, "reset_on_failback"), 0, "keep, seed {}", r["seed"]);
+        assert_eq!(
+            count(&r, "reset_on_failback"),
+            0,
+            "keep, seed {}",
+            r["seed"]
+        );
     }
 }
 
@@ -555,7 +560,10 @@ fn quic_server_id_slice_survives_failback_and_nonce_slice_does_not() {
         let r = run_json(&scenario("quic-slice-server-id.toml"), seed);
         let what = format!("server-id slice, seed {}", r["seed"]);
         assert_eq!(count(&r, "quic_cid_broken"), 0, "{what}");
-        assert!(count(&r, "broken") > 0, "{what}: the crash breaks connections");
+        assert!(
+            count(&r, "broken") > 0,
+            "{what}: the crash breaks connections"
+        );
         assert!(count(&r, "refused") > 0, "{what}");
         assert_eq!(the_failover(&r)["reason"], "CONNECT_REFUSED");
 
