@@ -106,7 +106,7 @@ fn s_to_ns(s: f64) -> u64 {
 }
 
 /// Each traffic counter by name, in a fixed order.
-fn counter_fields(c: &TrafficCounters) -> [(&'static str, u64); 17] {
+fn counter_fields(c: &TrafficCounters) -> [(&'static str, u64); 18] {
     [
         ("connections", c.connections),
         ("established", c.established),
@@ -125,6 +125,7 @@ fn counter_fields(c: &TrafficCounters) -> [(&'static str, u64); 17] {
         ("requests", c.requests),
         ("requests_failed", c.requests_failed),
         ("peak_open", c.peak_open),
+        ("open_at_end", c.open_at_end),
     ]
 }
 

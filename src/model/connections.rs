@@ -147,6 +147,17 @@ impl ConnTable {
             .collect()
     }
 
+    /// Every open connection.
+    pub fn all_open(&self) -> Vec<ConnId> {
+        (0..self.groups.len() / 2)
+            .flat_map(|n| {
+                Role::BOTH
+                    .into_iter()
+                    .flat_map(move |m| self.group(n as u32, m))
+            })
+            .collect()
+    }
+
     pub fn open_count(&self) -> usize {
         self.open
     }

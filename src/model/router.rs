@@ -50,6 +50,14 @@ impl Target {
         }
     }
 
+    /// Sending to `role`.
+    pub fn of(role: Role) -> Target {
+        match role {
+            Role::Master => Target::Master,
+            Role::Slave => Target::Slave,
+        }
+    }
+
     pub fn member(self) -> Option<Role> {
         match self {
             Target::Master => Some(Role::Master),

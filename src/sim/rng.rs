@@ -16,8 +16,10 @@ pub enum Purpose {
     Probes = 1,
     /// Fault-level randomness (loss faults).
     Faults = 2,
-    /// Client connection arrivals, lifetimes, addresses.
+    /// Client connection lifetimes, requests, QUIC CIDs.
     Traffic = 3,
+    /// Client connection arrival times and addresses.
+    Arrivals = 4,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

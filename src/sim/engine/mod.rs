@@ -189,6 +189,7 @@ pub fn run(cfg: &SimConfig, opts: RunOptions) -> RunLog {
     let mut e = Engine::new(cfg, opts);
     e.start();
     e.run_loop();
+    e.finish_traffic(SimTime::ZERO + cfg.duration);
     let mut log = e.log;
     log.traffic = e.traffic.map(|t| t.log);
     log

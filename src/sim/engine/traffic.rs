@@ -62,6 +62,8 @@ pub struct TrafficCounters {
     pub requests_failed: u64,
     /// Most connections open at once.
     pub peak_open: u64,
+    /// Connections still open when the run ended (their requests so far are counted).
+    pub open_at_end: u64,
 }
 
 /// The unavailability clients saw around one fault on the master.
@@ -75,7 +77,11 @@ pub struct Unavailability {
     pub first_success_s: Option<f64>,
     /// `first_success_s - first_failure_s`: the outage as clients saw it.
     pub window_s: Option<f64>,
-    /// Failed attempts and broken connections attributed to this fault.
+    /// The last client failure before the next fault on the master (or the end), e.g. QUIC
+    /// connections broken or sessions reset at failback.
+    pub last_failure_s: Option<f64>,
+    /// Failed attempts and connections closed on clients (broken, reset, QUIC CID) from this
+    /// fault's start until the next fault on the master.
     pub failures: u64,
 }
 
@@ -102,6 +108,10 @@ pub struct TrafficLog {
 
 /// Traffic state of a run.
 pub(super) struct Traffic {
+    /// Arrival times and client addresses: a stream of their own, so that two variants of a
+    /// scenario (drain on and off, say) see the same clients at the same instants.
+    arrivals_rng: ChaCha8Rng,
+    /// Everything else: lifetimes, requests, CIDs.
     rng: ChaCha8Rng,
     conns: ConnTable,
     persistence: Vec<PersistenceTable>,
@@ -147,6 +157,7 @@ impl Traffic {
                     first_failure_s: None,
                     first_success_s: None,
                     window_s: None,
+                    last_failure_s: None,
                     failures: 0,
                 });
             }
@@ -154,6 +165,7 @@ impl Traffic {
         master_faults.sort_by_key(|&(at, i)| (at, i));
         let persistence_timeout = t.persistence.unwrap_or(SimDuration::ZERO);
         Traffic {
+            arrivals_rng: rng::stream(seed, trial, Purpose::Arrivals),
             rng: rng::stream(seed, trial, Purpose::Traffic),
             conns: ConnTable::new(nodes),
             persistence: if t.persistence.is_some() {
@@ -200,6 +212,8 @@ enum Close {
     Drained,
     ResetOnFailback,
     QuicCid,
+    /// Still open when the run ended: its requests so far are counted.
+    RunEnd,
 }
 
 impl Engine<'_> {
@@ -236,7 +250,7 @@ impl Engine<'_> {
         if tr.rate <= 0.0 {
             return;
         }
-        let u: f64 = tr.rng.gen();
+        let u: f64 = tr.arrivals_rng.gen();
         let gap = SimDuration::from_secs_f64(-(1.0 - u).ln() / tr.rate);
         let generation = tr.arrival_generation;
         self.queue.push(now + gap, Event::Arrival { generation });
@@ -256,7 +270,9 @@ impl Engine<'_> {
         let nodes = cfg.lb_nodes.max(1);
         let tr = self.traffic.as_mut().expect("traffic");
         tr.log.counters.connections += 1;
-        let client = tr.rng.gen_range(0..t.clients.max(1));
+        tr.serial += 1;
+        let serial = tr.serial;
+        let client = tr.arrivals_rng.gen_range(0..t.clients.max(1));
         let node = (rng::mix(client as u64) % nodes as u64) as u32;
         let router = &self.routers[node as usize];
         let target = router.target();
@@ -267,38 +283,70 @@ impl Engine<'_> {
             .get(node as usize)
             .and_then(|p| p.lookup(client, now))
             .filter(|&m| router.health(m) == Health::Online);
-        let Some(member) = persisted.or(target.member()) else {
+        let Some(mut member) = persisted.or(target.member()) else {
             tr.log.counters.no_backend += 1;
             self.client_failure(now);
             return;
         };
-        if persisted.is_some() && target.member() != Some(member) {
-            self.traffic
-                .as_mut()
-                .expect("traffic")
-                .log
-                .counters
-                .persisted_elsewhere += 1;
+        // QUIC: the client's first packets carry a random DCID (or, too short for the slice,
+        // only the 4-tuple); a slice value the node already knows goes where it went before.
+        let mut initial_key = None;
+        if let Some(q) = &t.quic {
+            let mut dcid = [0u8; MAX_CID_LEN];
+            tr.rng.fill(&mut dcid[..]);
+            let key = quic::routing_key(
+                &dcid[..q.shape.client_dcid_len as usize],
+                &route_shape(q),
+                quic::tuple(serial, 0, 0),
+            );
+            if let Some(m) = tr.cids[node as usize].route(key, Target::of(member)) {
+                member = m;
+            }
+            initial_key = Some(key);
         }
-        let tr = self.traffic.as_mut().expect("traffic");
+        if persisted.is_some() && target.member() != Some(member) {
+            tr.log.counters.persisted_elsewhere += 1;
+        }
         if let Some(p) = tr.persistence.get_mut(node as usize) {
             p.touch(client, member, now);
         }
 
         let cond = self.conditions[member.index()];
-        if cond.crashed {
-            tr.log.counters.refused += 1;
-            return self.client_failure(now);
-        }
-        if cond.host_down {
-            tr.log.counters.timed_out += 1;
-            return self.client_failure(now);
-        }
-        if t.tls && cond.tls_error {
-            tr.log.counters.tls_failed += 1;
+        let failed = if cond.crashed {
+            Some(&mut tr.log.counters.refused)
+        } else if cond.host_down || self.handshake_times_out(&cond) {
+            Some(
+                &mut self
+                    .traffic
+                    .as_mut()
+                    .expect("traffic")
+                    .log
+                    .counters
+                    .timed_out,
+            )
+        } else if t.tls && cond.tls_error {
+            Some(
+                &mut self
+                    .traffic
+                    .as_mut()
+                    .expect("traffic")
+                    .log
+                    .counters
+                    .tls_failed,
+            )
+        } else {
+            None
+        };
+        if let Some(counter) = failed {
+            *counter += 1;
+            let tr = self.traffic.as_mut().expect("traffic");
+            if let Some(k) = initial_key {
+                tr.cids[node as usize].release(k);
+            }
             return self.client_failure(now);
         }
 
+        let tr = self.traffic.as_mut().expect("traffic");
         let life = match t.lifetime {
             Lifetime::Fixed(d) => d,
             Lifetime::Exponential(mean) => {
@@ -308,7 +356,6 @@ impl Engine<'_> {
         };
         let active_until = now + life;
         let ends_at = active_until + t.udp_idle_timeout.unwrap_or(SimDuration::ZERO);
-        tr.serial += 1;
         let mut conn = Conn {
             node,
             member,
@@ -316,22 +363,22 @@ impl Engine<'_> {
             opened_at: now,
             active_until,
             ends_at,
-            serial: tr.serial,
+            serial,
             quic_keys: [0; MAX_PATHS],
             quic_paths: 0,
             migrations: 0,
         };
-        if let Some(q) = &t.quic {
-            // The client's first packets: a random DCID of client_dcid_len bytes, or the 4-tuple.
-            let mut dcid = [0u8; MAX_CID_LEN];
-            tr.rng.fill(&mut dcid[..]);
-            let shape = route_shape(q);
-            let key = quic::routing_key(
-                &dcid[..q.shape.client_dcid_len as usize],
-                &shape,
-                quic::tuple(conn.serial, 0, 0),
-            );
+        if let (Some(q), Some(k)) = (&t.quic, initial_key) {
+            // The handshake: the member's first CID travels back through the LB in its SCID, so
+            // the node learns that CID's slice for this member; the client's Initial DCID is
+            // done with.
+            let mut random = [0u8; MAX_CID_LEN];
+            tr.rng.fill(&mut random[..]);
+            let mut cid = [0u8; MAX_CID_LEN];
+            let n = quic::server_cid(&q.shape, member, &random, &mut cid);
+            let key = quic::routing_key(&cid[..n], &route_shape(q), quic::tuple(serial, 0, 0));
             tr.cids[node as usize].bind(key, member);
+            tr.cids[node as usize].release(k);
             conn.quic_keys[0] = key;
             conn.quic_paths = 1;
         }
@@ -345,14 +392,38 @@ impl Engine<'_> {
         self.client_success(now);
         self.queue.push(ends_at, Event::ConnEnd { id });
         if let Some(q) = t.quic {
-            // The member's CID on path 0, then the other paths, each with its own CID and tuple.
-            for path in 0..q.paths {
+            // Further paths each get a CID the member issues later (NEW_CONNECTION_ID, which
+            // the LB cannot read): their packets are routed by slice.
+            for path in 1..q.paths {
                 if !self.quic_new_cid(now, id, path) {
                     return;
                 }
             }
             self.schedule_quic(now, id);
         }
+    }
+
+    /// Whether a client's handshake to a member in this condition outlasts `connect_timeout`:
+    /// a `slow` member's extra latency, or a `loss` fault dropping the SYN (or first flight) and
+    /// every retransmission sent within the timeout (RTO 1 s, doubling: RFC 6298).
+    fn handshake_times_out(&mut self, cond: &crate::model::probe::Condition) -> bool {
+        let timeout = self.traffic_cfg().connect_timeout;
+        if cond.extra_latency >= timeout {
+            return true;
+        }
+        if cond.loss <= 0.0 {
+            return false;
+        }
+        let mut attempts = 0;
+        let mut at = SimDuration::ZERO;
+        let mut rto = SimDuration::from_secs(1);
+        while at < timeout {
+            attempts += 1;
+            at = at + rto;
+            rto = rto + rto;
+        }
+        let tr = self.traffic.as_mut().expect("traffic");
+        tr.rng.gen::<f64>() < cond.loss.powi(attempts)
     }
 
     /// Schedules the next CID rotation and migration of a QUIC connection.
@@ -479,6 +550,7 @@ impl Engine<'_> {
             Close::Drained => k.drained += 1,
             Close::ResetOnFailback => k.reset_on_failback += 1,
             Close::QuicCid => k.quic_cid_broken += 1,
+            Close::RunEnd => k.open_at_end += 1,
         }
         if matches!(why, Close::Broken | Close::QuicCid | Close::ResetOnFailback) {
             self.client_failure(now);
@@ -491,7 +563,29 @@ impl Engine<'_> {
             return;
         };
         for id in tr.conns.on_member(member) {
-            self.close(now, id, Close::Broken);
+            let tr = self.traffic.as_ref().expect("traffic");
+            // A UDP flow the client had finished, only lingering in the LB's table until its
+            // idle timeout, is not a client's loss.
+            let idle = tr.conns.get(id).is_some_and(|c| now >= c.active_until);
+            self.close(
+                now,
+                id,
+                if idle {
+                    Close::Completed
+                } else {
+                    Close::Broken
+                },
+            );
+        }
+    }
+
+    /// The run is over: count the requests of the connections still open.
+    pub(super) fn finish_traffic(&mut self, end: SimTime) {
+        let Some(tr) = self.traffic.as_ref() else {
+            return;
+        };
+        for id in tr.conns.all_open() {
+            self.close(end, id, Close::RunEnd);
         }
     }
 
@@ -571,8 +665,7 @@ impl Engine<'_> {
         }
     }
 
-    /// The master fault a client failure at `now` belongs to: the latest started, if its window
-    /// has not closed.
+    /// The master fault a client failure or success at `now` belongs to: the latest started.
     fn current_unavailability(&mut self, now: SimTime) -> Option<&mut Unavailability> {
         let tr = self.traffic.as_mut()?;
         let idx = tr
@@ -586,10 +679,9 @@ impl Engine<'_> {
 
     fn client_failure(&mut self, now: SimTime) {
         if let Some(u) = self.current_unavailability(now) {
-            if u.first_success_s.is_none() {
-                u.failures += 1;
-                u.first_failure_s.get_or_insert(now.as_secs_f64());
-            }
+            u.failures += 1;
+            u.first_failure_s.get_or_insert(now.as_secs_f64());
+            u.last_failure_s = Some(now.as_secs_f64());
         }
     }
 
