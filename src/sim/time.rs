@@ -55,7 +55,9 @@ impl SimDuration {
         } else if s >= u64::MAX as f64 / NANOS_PER_SEC as f64 {
             SimDuration(u64::MAX)
         } else {
-            SimDuration((s * NANOS_PER_SEC as f64).round() as u64)
+            // Adding one half and truncating rounds a positive value to nearest, without a
+            // libm call on this hot path (RTT draws).
+            SimDuration((s * NANOS_PER_SEC as f64 + 0.5) as u64)
         }
     }
 }

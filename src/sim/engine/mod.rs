@@ -6,11 +6,17 @@
 //!
 //! Slots: prober `p = node * 2 + role` for every (LB node, member) pair.
 //!
+//! A probe is judged by its member's condition at the instant it is sent, and that condition is a
+//! pure function of the clock and the (static) fault list ([`condition_at`]). So under
+//! after_completion, a verdict sends the next probe at once, for `delay` later, and schedules only
+//! that probe's verdict: one event per probe instead of two. `ProbeSend` events remain for each
+//! prober's first probe and for the fixed_rate schedule, whose sends do not wait for verdicts.
+//!
 //! A verdict reaches the router `route_update_delay` after it is given (an `ApplyHealth` event);
 //! with a zero delay it is still an event, at the same instant, so the order of effects does not
 //! depend on the setting.
 
-use super::config::{FaultKind, InitialState, Rtt, SimConfig};
+use super::config::{Fault, FaultKind, InitialState, Rtt, SimConfig};
 use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
@@ -172,9 +178,8 @@ struct Engine<'a> {
     routers: Vec<Router>,
     /// The fault-driven condition of master and slave.
     conditions: [Condition; 2],
-    /// Per fault: active now, and (flap) in its down phase.
-    active: Vec<bool>,
-    flap_down: Vec<bool>,
+    /// The faults of master and slave, for [`condition_at`].
+    member_faults: [Vec<Fault>; 2],
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
     traffic: Option<Traffic>,
@@ -212,8 +217,13 @@ impl<'a> Engine<'a> {
             probers: vec![prober; nodes * 2],
             routers: vec![router; nodes],
             conditions: [Condition::default(); 2],
-            active: vec![false; cfg.faults.len()],
-            flap_down: vec![false; cfg.faults.len()],
+            member_faults: Role::BOTH.map(|r| {
+                cfg.faults
+                    .iter()
+                    .filter(|f| f.member == r)
+                    .copied()
+                    .collect()
+            }),
             rtt: RttSampler::new(cfg.network.rtt),
             probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
             traffic: cfg
@@ -294,7 +304,6 @@ impl<'a> Engine<'a> {
                 }
             }
             Event::FaultStart { fault } => {
-                self.active[fault as usize] = true;
                 let f = self.cfg.faults[fault as usize];
                 tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "fault starts");
                 if let FaultKind::Flap { .. } = f.kind {
@@ -303,26 +312,24 @@ impl<'a> Engine<'a> {
                 self.rebuild_condition(now, f.member);
             }
             Event::FaultEnd { fault } => {
-                self.active[fault as usize] = false;
-                self.flap_down[fault as usize] = false;
                 let f = self.cfg.faults[fault as usize];
                 tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "fault ends");
                 self.rebuild_condition(now, f.member);
             }
             Event::FlapEdge { fault, down } => {
-                if !self.active[fault as usize] {
+                // Flap phases are computed from the clock (`condition_at`); this event only
+                // wakes the engine at each edge, so that open connections break when one begins.
+                let f = self.cfg.faults[fault as usize];
+                if f.until.is_some_and(|u| now >= u) {
                     return;
                 }
-                let f = self.cfg.faults[fault as usize];
                 if let FaultKind::Flap { period, down: frac } = f.kind {
-                    self.flap_down[fault as usize] = down;
-                    let down_span = SimDuration((period.0 as f64 * frac) as u64);
+                    let down_span = flap_down_span(period, frac);
                     let (next, span) = if down {
                         (false, down_span)
                     } else {
                         (true, period - down_span)
                     };
-                    // A zero-length phase is skipped by scheduling the next edge at once.
                     self.queue
                         .push(now + span, Event::FlapEdge { fault, down: next });
                     self.rebuild_condition(now, f.member);
@@ -339,14 +346,27 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A `ProbeSend` event: the first probe of each prober, and every probe under fixed_rate.
     #[inline]
     fn on_probe_send(&mut self, now: SimTime, slot: u32) {
+        self.send_probe(now, slot);
+        if let Some(next) = self.probers[slot as usize].on_sent(now) {
+            self.queue.push(next, Event::ProbeSend { slot });
+        }
+    }
+
+    /// Sends prober `slot`'s probe at `at` (now, or a later instant already decided) and
+    /// schedules its verdict. A probe is judged by the member's condition at `at`, which is a
+    /// function of the clock ([`condition_at`]), so under after_completion the next probe is
+    /// sent straight from the previous verdict without an event of its own.
+    #[inline]
+    fn send_probe(&mut self, at: SimTime, slot: u32) {
         let role = if slot.is_multiple_of(2) {
             Role::Master
         } else {
             Role::Slave
         };
-        let cond = self.conditions[role.index()];
+        let cond = condition_at(&self.member_faults[role.index()], at);
         let rtt = self.rtt.draw(&mut self.probes_rng);
         let lost = network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng);
         let (after, v) = probe::judge(
@@ -358,18 +378,15 @@ impl<'a> Engine<'a> {
         );
         self.pending_failures += u32::from(!v.ok);
         self.queue.push(
-            now + after,
+            at + after,
             Event::ProbeVerdict {
                 slot,
-                sent_at: now,
+                sent_at: at,
                 ok: v.ok,
                 reason: v.reason,
                 status: v.status,
             },
         );
-        if let Some(next) = self.probers[slot as usize].on_sent(now) {
-            self.queue.push(next, Event::ProbeSend { slot });
-        }
     }
 
     #[inline]
@@ -391,7 +408,8 @@ impl<'a> Engine<'a> {
         };
         let effect = self.probers[slot as usize].on_verdict(now, ok);
         if let Some(next) = effect.next_probe_at {
-            self.queue.push(next, Event::ProbeSend { slot });
+            self.probers[slot as usize].on_sent(next);
+            self.send_probe(next, slot);
         }
         if self.opts.record_verdicts {
             self.log.verdicts.push(VerdictLog {
@@ -421,33 +439,115 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Recomputes a member's condition from the faults active on it now.
+    /// Recomputes a member's condition at a fault edge; open connections break when the
+    /// member really fails.
     fn rebuild_condition(&mut self, now: SimTime, member: Role) {
         let was_down = self.conditions[member.index()].is_down();
-        let mut c = Condition::default();
-        for (i, f) in self.cfg.faults.iter().enumerate() {
-            if f.member != member || !self.active[i] {
-                continue;
-            }
-            match f.kind {
-                FaultKind::Crash => c.crashed = true,
-                FaultKind::HostDown => c.host_down = true,
-                FaultKind::Hang => c.hang = true,
-                FaultKind::HttpStatus { status, expected } => {
-                    c.http_status = Some((status, expected))
-                }
-                FaultKind::Slow { latency } => c.extra_latency = c.extra_latency + latency,
-                FaultKind::Loss { probability } => {
-                    c.loss = 1.0 - (1.0 - c.loss) * (1.0 - probability)
-                }
-                FaultKind::MonitorPortDown => c.monitor_port_down = true,
-                FaultKind::TlsError => c.tls_error = true,
-                FaultKind::Flap { .. } => c.crashed |= self.flap_down[i],
-            }
-        }
+        let c = condition_at(&self.member_faults[member.index()], now);
         self.conditions[member.index()] = c;
         if c.is_down() && !was_down {
             self.break_member(now, member);
         }
+    }
+}
+
+/// The length of a flap's down phase in each period.
+fn flap_down_span(period: SimDuration, down: f64) -> SimDuration {
+    SimDuration((period.0 as f64 * down) as u64)
+}
+
+/// A member's condition at `t`: the combination of its faults active then (`at <= t < until`).
+/// A flap is down during the first `down` of each period from its start.
+pub fn condition_at(faults: &[Fault], t: SimTime) -> Condition {
+    let mut c = Condition::default();
+    for f in faults {
+        if t < f.at || f.until.is_some_and(|u| t >= u) {
+            continue;
+        }
+        match f.kind {
+            FaultKind::Crash => c.crashed = true,
+            FaultKind::HostDown => c.host_down = true,
+            FaultKind::Hang => c.hang = true,
+            FaultKind::HttpStatus { status, expected } => c.http_status = Some((status, expected)),
+            FaultKind::Slow { latency } => c.extra_latency = c.extra_latency + latency,
+            FaultKind::Loss { probability } => c.loss = 1.0 - (1.0 - c.loss) * (1.0 - probability),
+            FaultKind::MonitorPortDown => c.monitor_port_down = true,
+            FaultKind::TlsError => c.tls_error = true,
+            FaultKind::Flap { period, down } => {
+                let phase = t.since(f.at).0 % period.0.max(1);
+                c.crashed |= phase < flap_down_span(period, down).0;
+            }
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(kind: FaultKind, at: u64, until: Option<u64>) -> Fault {
+        Fault {
+            member: Role::Master,
+            kind,
+            at: SimTime::ZERO + SimDuration::from_secs(at),
+            until: until.map(|u| SimTime::ZERO + SimDuration::from_secs(u)),
+        }
+    }
+
+    fn at(s: f64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn faults_are_active_from_at_until_until() {
+        let f = [fault(FaultKind::Crash, 10, Some(20))];
+        assert!(!condition_at(&f, at(9.999)).crashed);
+        assert!(condition_at(&f, at(10.0)).crashed);
+        assert!(condition_at(&f, at(19.999)).crashed);
+        assert!(!condition_at(&f, at(20.0)).crashed);
+    }
+
+    #[test]
+    fn flaps_are_down_for_their_fraction_of_each_period() {
+        let flap = FaultKind::Flap {
+            period: SimDuration::from_secs(10),
+            down: 0.3,
+        };
+        let f = [fault(flap, 100, None)];
+        for (t, down) in [
+            (100.0, true),
+            (102.9, true),
+            (103.0, false),
+            (109.9, false),
+            (110.0, true),
+        ] {
+            assert_eq!(condition_at(&f, at(t)).crashed, down, "at {t}");
+        }
+    }
+
+    #[test]
+    fn overlapping_faults_combine() {
+        let f = [
+            fault(FaultKind::Loss { probability: 0.5 }, 0, None),
+            fault(FaultKind::Loss { probability: 0.5 }, 0, None),
+            fault(
+                FaultKind::Slow {
+                    latency: SimDuration::from_secs(1),
+                },
+                0,
+                None,
+            ),
+            fault(
+                FaultKind::Slow {
+                    latency: SimDuration::from_secs(2),
+                },
+                0,
+                None,
+            ),
+        ];
+        let c = condition_at(&f, at(1.0));
+        assert!((c.loss - 0.75).abs() < 1e-12);
+        assert_eq!(c.extra_latency, SimDuration::from_secs(3));
     }
 }
