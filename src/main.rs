@@ -236,7 +236,10 @@ fn init_logging(verbose: u8) {
         1 => "elbsim=debug",
         _ => "elbsim=trace",
     };
+    // Simulated time is in each line's `at`; the wall clock would only make logs differ.
     tracing_subscriber::fmt()
+        .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)

@@ -411,6 +411,7 @@ impl<'a> Engine<'a> {
             self.probers[slot as usize].on_sent(next);
             self.send_probe(next, slot);
         }
+        tracing::trace!(at = %now, node, member = role.as_str(), ok, reason = reason.map(Reason::as_str), "verdict");
         if self.opts.record_verdicts {
             self.log.verdicts.push(VerdictLog {
                 at: now,
