@@ -29,7 +29,8 @@ What it models
 * Optional [traffic]: Poisson arrivals at `rate` (rate schedules are ignored: first rate
   only), node = hash(client) % lb_nodes, exponential (or fixed) lifetime; a crashed member
   refuses, a silent one (host_down) makes the client time out; open connections on a member
-  that crashes / goes silent are broken; a UDP pool's flows stay `udp_idle_timeout` (300s)
+  that crashes / goes silent are broken (a UDP flow the client had finished, lingering only for
+  the idle timeout, completes instead); a UDP pool's flows stay `udp_idle_timeout` (300s)
   after their lifetime. Counters: connections, established, refused, timed_out,
   no_backend, tls_failed, broken, completed.
 
@@ -42,9 +43,10 @@ validation of the pool body (only the fields the model needs are read), reason c
 Measures (as elbsim's report): per master fault and LB node, a failover is the first master
 OFFLINE transition at or after the fault start whose deciding probe was SENT while this fault was
 the (earliest-started) active master fault; the node must have had the master ONLINE just before
-the fault (otherwise the pair is skipped). Failover latency uses the first route change away from
-the master at or after detection; failback the first route change back to the master at or after
-the fault end (only for faults that end before the run does). A false failover is a master
+the fault (otherwise the pair is skipped, and not counted). Failover latency uses the route change
+away from the master that the detection caused (within route_update_delay of it; none when the
+node was not routing to the master); failback the route change back to the master caused by the
+master's first ONLINE verdict after the fault end (only for faults that end before the run does). A false failover is a master
 OFFLINE transition whose deciding probe was sent with no master fault active. A missed fault is a
 (master fault, node) pair with no failover.
 
@@ -492,18 +494,25 @@ class Trial:
             k["established"] += 1
             cid = self.next_conn
             self.next_conn += 1
-            self.open_conns[member][cid] = None
+            # Remember when the client stops using it: after that the flow only lingers in the
+            # LB's table (UDP idle timeout) and is not broken by a member failure.
+            self.open_conns[member][cid] = env.now + life
             env.process(self.connection(member, cid, life + t["idle"]))
 
     def connection(self, member, cid, life):
         yield self.env.timeout(life)
-        if self.open_conns[member].pop(cid, 0) is None:
+        if self.open_conns[member].pop(cid, None) is not None:
             self.counters["completed"] += 1
 
     def break_member(self, member):
         if self.counters is None:
             return
-        self.counters["broken"] += len(self.open_conns[member])
+        now = self.env.now
+        for active_until in self.open_conns[member].values():
+            if now >= active_until:
+                self.counters["completed"] += 1
+            else:
+                self.counters["broken"] += 1
         self.open_conns[member].clear()
 
     # ---- run ----
@@ -564,13 +573,13 @@ def analyse(cfg, trial):
         if f.member != MASTER:
             continue
         for node in range(cfg.lb_nodes):
-            out["pairs"] += 1
             before = trial.init
             for (at, n, m, to, _s) in tr:
                 if n == node and m == MASTER and at < f.at:
                     before = to
             if before != ONLINE:
                 continue
+            out["pairs"] += 1
             d = None
             for x in tr:
                 at, n, m, to, sent = x
@@ -582,9 +591,12 @@ def analyse(cfg, trial):
                 out["missed"] += 1
                 continue
             out["detection"].append(d[0] - f.at)
+            # The switch this verdict caused: a route change away from the master within
+            # route_update_delay of it (none if the node was not on the master anyway).
+            delay = cfg.route_update_delay
             sw = None
             for r in routes:
-                if r[1] == node and r[0] >= d[0] and r[2] == T_MASTER:
+                if r[1] == node and r[2] == T_MASTER and d[0] <= r[0] <= d[0] + delay + 1e-9:
                     sw = r
                     break
             if sw is None:
@@ -592,8 +604,17 @@ def analyse(cfg, trial):
             out["failover"].append(sw[0] - f.at)
             if f.until is None or f.until >= end:
                 continue
+            # The failback: the route change back to the master caused by the master's first
+            # ONLINE verdict after the fault ended (none under sticky failback).
+            online = None
+            for (at, n, m, to, _s) in tr:
+                if n == node and m == MASTER and to == ONLINE and at >= f.until and at >= sw[0]:
+                    online = at
+                    break
+            if online is None:
+                continue
             for r in routes:
-                if r[1] == node and r[0] >= f.until and r[0] >= sw[0] and r[3] == T_MASTER:
+                if r[1] == node and r[3] == T_MASTER and online <= r[0] <= online + delay + 1e-9:
                     out["failback"].append(r[0] - f.until)
                     break
     for (at, n, m, to, sent) in tr:
