@@ -211,8 +211,8 @@ fn traffic_section(o: &mut String, t: &super::run::TrafficReport) {
     );
     let _ = writeln!(
         o,
-        "  requests {}, failed {}; persisted elsewhere {}; peak open {}",
-        k.requests, k.requests_failed, k.persisted_elsewhere, k.peak_open
+        "  requests {}, failed {}; persisted elsewhere {}; peak open {}, open at the end {}",
+        k.requests, k.requests_failed, k.persisted_elsewhere, k.peak_open, k.open_at_end
     );
     let _ = writeln!(o, "  backend port: {}", t.backend_port);
     for u in &t.unavailability {
