@@ -19,6 +19,30 @@ pub struct Outcome {
     pub exit: u8,
 }
 
+/// Loads a scenario with the command line's health-check overrides, or the outcome that reports
+/// why it cannot run (exit 1).
+pub fn load_scenario(
+    path: Option<&std::path::Path>,
+    strict: bool,
+    check: crate::scenario::CheckOverrides,
+) -> Result<crate::scenario::Scenario, Outcome> {
+    let mut s = crate::scenario::load(path, strict).map_err(|e| Outcome {
+        stdout: String::new(),
+        stderr: format!("{e}\n"),
+        exit: 1,
+    })?;
+    s.override_check(check);
+    Ok(s)
+}
+
+/// Warnings about the scenario's pool, one line each, for standard error.
+pub fn warning_lines(s: &crate::scenario::Scenario) -> String {
+    s.warnings
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect()
+}
+
 /// Pretty JSON with a final newline.
 pub fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serializing our own report types cannot fail (no maps with non-string keys, no NaN: every

@@ -123,23 +123,13 @@ fn model_line(sim: &SimConfig) -> String {
 
 /// `elbsim run [SCENARIO]`.
 pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
-    let mut s = match scenario::load(path, args.strict) {
+    let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stdout: String::new(),
-                stderr: format!("{e}\n"),
-                exit: 1,
-            }
-        }
+        Err(failed) => return failed,
     };
-    s.override_check(args.check);
     let seed = effective_seed(args.seed, &s);
     let report = run_scenario(&s, seed, args.timeline);
-    let mut stderr = String::new();
-    for w in &s.warnings {
-        stderr.push_str(&format!("warning: {w}\n"));
-    }
+    let stderr = super::warning_lines(&s);
     let reproduce = format!(
         "elbsim run{}{}{} --seed {seed}",
         if s.origin.is_empty() { "" } else { " " },

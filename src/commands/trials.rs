@@ -109,17 +109,10 @@ pub fn trials(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
-    let mut s = match scenario::load(path, args.strict) {
+    let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stdout: String::new(),
-                stderr: format!("{e}\n"),
-                exit: 1,
-            }
-        }
+        Err(failed) => return failed,
     };
-    s.override_check(args.check);
     let seed = super::run::effective_seed(args.seed, &s);
     let report = run_trials(
         &s.sim,
@@ -131,10 +124,7 @@ pub fn trials(
         stop,
         progress,
     );
-    let mut stderr = String::new();
-    for w in &s.warnings {
-        let _ = writeln!(stderr, "warning: {w}");
-    }
+    let stderr = super::warning_lines(&s);
     let reproduce = format!(
         "elbsim trials {}{} -n {} --seed {seed}",
         s.origin,

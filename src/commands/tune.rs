@@ -7,7 +7,6 @@ use crate::experiment::tune::{
 };
 use crate::output;
 use crate::report::text::{s3, table};
-use crate::scenario;
 use crate::sim::config::FaultKind;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -310,9 +309,9 @@ pub fn run(
         stderr: msg,
         exit: 1,
     };
-    let s = match scenario::load(path, args.strict) {
+    let s = match super::load_scenario(path, args.strict, Default::default()) {
         Ok(s) => s,
-        Err(e) => return fail(format!("{e}\n")),
+        Err(failed) => return failed,
     };
     let quic = s.sim.traffic.as_ref().is_some_and(|t| t.quic.is_some());
     let tunes_slice = !args.ranges.offset.is_empty() || !args.ranges.len.is_empty();
@@ -345,10 +344,7 @@ pub fn run(
             return fail(format!("{}: cannot write the CSV: {e}\n", p.display()));
         }
     }
-    let mut stderr = String::new();
-    for w in &s.warnings {
-        let _ = writeln!(stderr, "warning: {w}");
-    }
+    let stderr = super::warning_lines(&s);
     let stdout = if args.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         if let (Some(obj), Some(best)) = (

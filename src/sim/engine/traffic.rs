@@ -312,36 +312,22 @@ impl Engine<'_> {
         }
 
         let cond = self.conditions[member.index()];
+        let timed_out = !cond.crashed && (cond.host_down || self.handshake_times_out(&cond));
+        let tr = self.traffic.as_mut().expect("traffic");
+        let k = &mut tr.log.counters;
         let failed = if cond.crashed {
-            Some(&mut tr.log.counters.refused)
-        } else if cond.host_down || self.handshake_times_out(&cond) {
-            Some(
-                &mut self
-                    .traffic
-                    .as_mut()
-                    .expect("traffic")
-                    .log
-                    .counters
-                    .timed_out,
-            )
+            Some(&mut k.refused)
+        } else if timed_out {
+            Some(&mut k.timed_out)
         } else if t.tls && cond.tls_error {
-            Some(
-                &mut self
-                    .traffic
-                    .as_mut()
-                    .expect("traffic")
-                    .log
-                    .counters
-                    .tls_failed,
-            )
+            Some(&mut k.tls_failed)
         } else {
             None
         };
         if let Some(counter) = failed {
             *counter += 1;
-            let tr = self.traffic.as_mut().expect("traffic");
-            if let Some(k) = initial_key {
-                tr.cids[node as usize].release(k);
+            if let Some(key) = initial_key {
+                tr.cids[node as usize].release(key);
             }
             return self.client_failure(now);
         }
