@@ -8,21 +8,20 @@
 //! kept for the report. Every other problem names the file, the line and the key.
 
 pub mod error;
+mod faults;
 pub mod file;
+mod sections;
+mod traffic;
 
-use crate::api::pool::{LbAlgorithm, MonitorType, Pool, Protocol};
+use crate::api::pool::{MonitorType, Pool};
 use crate::api::problem::Problem;
 use crate::api::{self, CheckOptions};
 use crate::model::probe::ProbeKind;
-use crate::model::quic;
 use crate::model::router::Role;
-use crate::sim::config::{
-    CheckConfig, Fault, FaultKind, Lifetime, MemberLabel, ModelConfig, NetworkConfig, QuicConfig,
-    Rtt, SimConfig, TrafficConfig,
-};
+use crate::sim::config::{CheckConfig, Fault, FaultKind, MemberLabel, SimConfig};
 use crate::sim::time::{SimDuration, SimTime};
 use error::{located_api_problem, Located, ScenarioError};
-use file::{DurSpec, FaultSection, ScenarioFile};
+use file::ScenarioFile;
 use std::path::{Path, PathBuf};
 
 /// The seed page's own request example, bundled for `elbsim run` with no file.
@@ -296,8 +295,8 @@ fn from_toml(
         sim.lb_nodes = n.clamp(1, MAX_LB_NODES) as u32;
     }
 
-    sim.model = model_config(&f.model);
-    match network_config(&f.network) {
+    sim.model = sections::model_config(&f.model);
+    match sections::network_config(&f.network) {
         Ok(n) => sim.network = n,
         Err((key, msg)) => problems.push(err(&key, msg)),
     }
@@ -312,7 +311,7 @@ fn from_toml(
         ));
     }
     for (i, spanned) in f.faults.iter().enumerate().take(MAX_FAULTS) {
-        match fault(spanned.get_ref(), &pool, sim.duration) {
+        match faults::fault(spanned.get_ref(), &pool, sim.duration) {
             Ok(flt) => sim.faults.push(flt),
             Err((key, msg)) => {
                 let key = format!("faults[{i}].{key}");
@@ -322,7 +321,7 @@ fn from_toml(
         }
     }
     if let Some(t) = &f.traffic {
-        match traffic_config(t.get_ref(), &pool, sim.duration) {
+        match traffic::traffic_config(t.get_ref(), &pool, sim.duration) {
             Ok(tc) => sim.traffic = Some(tc),
             Err((key, msg)) => {
                 let at = key_at(&key).or(Some(t.span().start));
@@ -379,357 +378,5 @@ fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     }
 }
 
-fn model_config(m: &file::ModelSection) -> ModelConfig {
-    let d = ModelConfig::default();
-    ModelConfig {
-        probe_schedule: m.probe_schedule.unwrap_or(d.probe_schedule),
-        initial_state: m.initial_state.unwrap_or(d.initial_state),
-        all_down: m.all_down.unwrap_or(d.all_down),
-        failback: m.failback.unwrap_or(d.failback),
-        failback_sessions: m.failback_sessions.unwrap_or(d.failback_sessions),
-        route_update_delay: m.route_update_delay.map_or(d.route_update_delay, |x| x.0),
-    }
-}
-
+/// A problem with one key: (key path, message).
 type KeyError = (String, String);
-
-fn network_config(n: &file::NetworkSection) -> Result<NetworkConfig, KeyError> {
-    let mut out = NetworkConfig::default();
-    if let Some(loss) = n.loss {
-        if !(0.0..1.0).contains(&loss) {
-            return Err((
-                "network.loss".into(),
-                format!("must be in [0, 1), got {loss}"),
-            ));
-        }
-        out.loss = loss;
-    }
-    if let Some(spec) = &n.rtt {
-        out.rtt = rtt(spec).map_err(|m| ("network.rtt".to_string(), m))?;
-    }
-    Ok(out)
-}
-
-fn rtt(spec: &DurSpec) -> Result<Rtt, String> {
-    match spec {
-        DurSpec { plain: Some(d), .. } => Ok(Rtt::Fixed(*d)),
-        DurSpec {
-            median: Some(m),
-            p99: Some(p),
-            fixed: None,
-            mean: None,
-            ..
-        } => {
-            if m.0 == 0 || p < m {
-                Err(format!("needs 0 < median <= p99, got median {m}, p99 {p}"))
-            } else {
-                Ok(Rtt::LogNormal { median: *m, p99: *p })
-            }
-        }
-        _ => Err("write a fixed RTT as \"1ms\" or a log-normal one as { median = \"1ms\", p99 = \"20ms\" }".into()),
-    }
-}
-
-/// Most new connections per second (a bound, so a typo cannot exhaust memory).
-const MAX_RATE: f64 = 1_000_000.0;
-/// Most distinct clients.
-const MAX_CLIENTS: i64 = 10_000_000;
-
-fn traffic_config(
-    t: &file::TrafficSection,
-    pool: &Pool,
-    duration: SimDuration,
-) -> Result<TrafficConfig, KeyError> {
-    let bad = |k: &str, m: String| Err((format!("traffic.{k}"), m));
-    let check_rate = |k: &str, r: f64| -> Result<f64, KeyError> {
-        if r.is_finite() && (0.0..=MAX_RATE).contains(&r) {
-            Ok(r)
-        } else {
-            Err((
-                format!("traffic.{k}"),
-                format!("must be 0..{MAX_RATE} connections per second, got {r}"),
-            ))
-        }
-    };
-    if t.rate.is_none() && t.schedule.is_none() {
-        return bad(
-            "rate",
-            "is required: new connections per second, e.g. rate = 200.0".into(),
-        );
-    }
-    let mut rate_steps = vec![(SimTime::ZERO, check_rate("rate", t.rate.unwrap_or(0.0))?)];
-    for (i, step) in t.schedule.iter().flatten().enumerate() {
-        let r = check_rate(&format!("schedule[{i}].rate"), step.rate)?;
-        let at = SimTime::ZERO + step.at.0;
-        if at <= rate_steps.last().map_or(SimTime::ZERO, |s| s.0) && i > 0 || step.at.0 > duration {
-            return bad(
-                &format!("schedule[{i}].at"),
-                format!(
-                    "steps must be in increasing time within the run, got {}",
-                    step.at.0
-                ),
-            );
-        }
-        if at == SimTime::ZERO {
-            rate_steps[0].1 = r;
-        } else {
-            rate_steps.push((at, r));
-        }
-    }
-    let lifetime = match &t.lifetime {
-        None => Lifetime::Exponential(SimDuration::from_secs(30)),
-        Some(DurSpec { plain: Some(d), .. })
-        | Some(DurSpec {
-            mean: Some(d),
-            fixed: None,
-            median: None,
-            p99: None,
-            ..
-        }) => Lifetime::Exponential(*d),
-        Some(DurSpec {
-            fixed: Some(d),
-            mean: None,
-            median: None,
-            p99: None,
-            ..
-        }) => Lifetime::Fixed(*d),
-        Some(_) => {
-            return bad(
-                "lifetime",
-                "write a mean lifetime as \"30s\" (exponential) or { fixed = \"30s\" }".into(),
-            )
-        }
-    };
-    if matches!(lifetime, Lifetime::Exponential(d) | Lifetime::Fixed(d) if d == SimDuration::ZERO) {
-        return bad("lifetime", "must be more than 0".into());
-    }
-    let clients = t.clients.unwrap_or(1000);
-    if !(1..=MAX_CLIENTS).contains(&clients) {
-        return bad(
-            "clients",
-            format!("must be 1..{MAX_CLIENTS}, got {clients}"),
-        );
-    }
-    let requests_per_s = t.requests_per_s.unwrap_or(1.0);
-    if !(requests_per_s.is_finite() && (0.0..=10_000.0).contains(&requests_per_s)) {
-        return bad(
-            "requests_per_s",
-            format!("must be 0..10000, got {requests_per_s}"),
-        );
-    }
-    let udp = pool.protocol == Protocol::Udp;
-    if t.udp_idle_timeout.is_some() && !udp {
-        return bad(
-            "udp_idle_timeout",
-            format!("applies to UDP pools only; this pool is {}", pool.protocol),
-        );
-    }
-    let quic = match (&t.quic, pool.protocol) {
-        (Some(_), p) if p != Protocol::Quic => {
-            return bad(
-                "quic",
-                format!("applies to QUIC pools only; this pool is {p}"),
-            )
-        }
-        (q, Protocol::Quic) => Some(quic_config(q.as_ref(), pool)?),
-        _ => None,
-    };
-    Ok(TrafficConfig {
-        rate_steps,
-        lifetime,
-        clients: clients as u32,
-        connect_timeout: t.connect_timeout.map_or(SimDuration::from_secs(3), |d| d.0),
-        requests_per_s,
-        udp_idle_timeout: udp.then(|| {
-            t.udp_idle_timeout
-                .map_or(SimDuration::from_secs(300), |d| d.0)
-        }),
-        persistence: pool
-            .session_persistence
-            .map(|p| SimDuration::from_secs(p.timeout_min as u64 * 60)),
-        drain: pool
-            .connection_drain_timeout_s
-            .map(|s| SimDuration::from_secs(s as u64)),
-        tls: pool.protocol == Protocol::Tls,
-        any_port: pool.any_port_enable,
-        quic,
-    })
-}
-
-fn quic_config(q: Option<&file::QuicSection>, pool: &Pool) -> Result<QuicConfig, KeyError> {
-    let default = file::QuicSection::default();
-    let q = q.unwrap_or(&default);
-    let bad = |k: &str, m: String| Err((format!("traffic.quic.{k}"), m));
-    let int = |k: &str, v: Option<i64>, d: i64, lo: i64, hi: i64| -> Result<u8, KeyError> {
-        let v = v.unwrap_or(d);
-        if (lo..=hi).contains(&v) {
-            Ok(v as u8)
-        } else {
-            Err((
-                format!("traffic.quic.{k}"),
-                format!("must be {lo}..{hi}, got {v}"),
-            ))
-        }
-    };
-    let max = quic::MAX_CID_LEN as i64;
-    // RFC 9000 section 7.2: a client's first DCID is at least 8 bytes.
-    let client_dcid_len = int("client_dcid_len", q.client_dcid_len, 8, 8, max)?;
-    let server_cid_len = int("server_cid_len", q.server_cid_len, 8, 1, max)?;
-    let server_id_len = int("server_id_len", q.server_id_len, 3, 0, max)?;
-    if server_id_len as usize + 1 > server_cid_len as usize {
-        return bad(
-            "server_id_len",
-            format!("{server_id_len} server-id bytes after the config octet do not fit in a {server_cid_len}-byte CID"),
-        );
-    }
-    let paths = int("paths", q.paths, 1, 1, quic::MAX_PATHS as i64)?;
-    // A mean time between events; "0s" turns the behaviour off.
-    let mean_or_off = |d: Option<file::Dur>, default_s: u64| {
-        let d = d.map_or(SimDuration::from_secs(default_s), |d| d.0);
-        (d > SimDuration::ZERO).then_some(d)
-    };
-    Ok(QuicConfig {
-        shape: quic::CidShape {
-            client_dcid_len,
-            server_cid_len,
-            server_id_len,
-            offset: pool.quic_cid.offset,
-            len: pool.quic_cid.len,
-        },
-        cid_routing: pool.lb_algorithm == LbAlgorithm::QuicCid,
-        cid_rotation: mean_or_off(q.cid_rotation, 20),
-        migration: mean_or_off(q.migration, 60),
-        paths,
-    })
-}
-
-/// The nine fault kinds of spec/model.md section 3.
-const FAULT_KINDS: [&str; 9] = [
-    "crash",
-    "host_down",
-    "hang",
-    "http_status",
-    "slow",
-    "loss",
-    "monitor_port_down",
-    "tls_error",
-    "flap",
-];
-
-fn fault(s: &FaultSection, pool: &Pool, duration: SimDuration) -> Result<Fault, KeyError> {
-    let bad = |k: &str, m: String| Err((k.to_string(), m));
-    // Which kind-specific keys this kind takes; any other given key is an error.
-    let takes: &[&str] = match s.kind.as_str() {
-        "http_status" => &["status"],
-        "slow" => &["latency"],
-        "loss" => &["probability"],
-        "flap" => &["period", "down"],
-        k if FAULT_KINDS.contains(&k) => &[],
-        other => {
-            let hint = api::read::closest_field(other, &FAULT_KINDS)
-                .map_or(String::new(), |k| format!("; did you mean \"{k}\"?"));
-            return bad(
-                "kind",
-                format!(
-                    "unknown fault kind \"{other}\": use one of {}{hint}",
-                    FAULT_KINDS.join(", ")
-                ),
-            );
-        }
-    };
-    let given = [
-        ("status", s.status.is_some()),
-        ("latency", s.latency.is_some()),
-        ("probability", s.probability.is_some()),
-        ("period", s.period.is_some()),
-        ("down", s.down.is_some()),
-    ];
-    for (key, present) in given {
-        if present && !takes.contains(&key) {
-            return bad(
-                key,
-                format!("does not apply to kind \"{}\"; remove it", s.kind),
-            );
-        }
-    }
-    for key in takes {
-        if !given.iter().any(|(k, p)| k == key && *p) {
-            return bad(key, format!("is required for kind \"{}\"", s.kind));
-        }
-    }
-    let kind = match s.kind.as_str() {
-        "crash" => FaultKind::Crash,
-        "host_down" => FaultKind::HostDown,
-        "hang" => FaultKind::Hang,
-        "monitor_port_down" => {
-            let hm_port = pool.healthmonitor.monitor_port;
-            let member_port = |m: &crate::api::pool::Member| m.protocol_port;
-            let separate = hm_port.is_some()
-                && hm_port != member_port(&pool.master)
-                && hm_port != member_port(&pool.slave);
-            if !separate {
-                return bad(
-                    "kind",
-                    "monitor_port_down needs a health check on its own port: set healthmonitor.monitor_port to a port other than the members' protocol_port (without it the check port is the service port; use kind = \"crash\")".into(),
-                );
-            }
-            FaultKind::MonitorPortDown
-        }
-        "tls_error" => FaultKind::TlsError,
-        "http_status" => {
-            let status = s.status.unwrap_or_default();
-            if !(100..=599).contains(&status) {
-                return bad(
-                    "status",
-                    format!("must be an HTTP status 100..599, got {status}"),
-                );
-            }
-            let status = status as u16;
-            FaultKind::HttpStatus {
-                status,
-                expected: pool.healthmonitor.expected_codes.matches(status),
-            }
-        }
-        "slow" => FaultKind::Slow {
-            latency: s.latency.map(|d| d.0).unwrap_or_default(),
-        },
-        "loss" => {
-            let p = s.probability.unwrap_or_default();
-            if !(p > 0.0 && p <= 1.0) {
-                return bad("probability", format!("must be in (0, 1], got {p}"));
-            }
-            FaultKind::Loss { probability: p }
-        }
-        _ => {
-            let period = s.period.map(|d| d.0).unwrap_or_default();
-            let down = s.down.unwrap_or_default();
-            if period == SimDuration::ZERO {
-                return bad("period", "must be more than 0".into());
-            }
-            if !(0.0..=1.0).contains(&down) {
-                return bad(
-                    "down",
-                    format!("is the fraction of each period spent down, in [0, 1]; got {down}"),
-                );
-            }
-            FaultKind::Flap { period, down }
-        }
-    };
-    if s.at.0 > duration {
-        return bad(
-            "at",
-            format!("{} is after the end of the run ({duration})", s.at.0),
-        );
-    }
-    if let Some(u) = s.until {
-        if u.0 <= s.at.0 {
-            return bad("until", format!("{} must be after `at` ({})", u.0, s.at.0));
-        }
-    }
-    Ok(Fault {
-        member: s.member,
-        kind,
-        at: SimTime::ZERO + s.at.0,
-        until: s.until.map(|u| SimTime::ZERO + u.0),
-    })
-}

@@ -1,0 +1,143 @@
+//! `[[faults]]`: each entry into an engine fault, kind-specific keys checked against the kind.
+
+use super::file::FaultSection;
+use super::KeyError;
+use crate::api;
+use crate::api::pool::Pool;
+use crate::sim::config::{Fault, FaultKind};
+use crate::sim::time::{SimDuration, SimTime};
+
+/// The nine fault kinds of spec/model.md section 3.
+const FAULT_KINDS: [&str; 9] = [
+    "crash",
+    "host_down",
+    "hang",
+    "http_status",
+    "slow",
+    "loss",
+    "monitor_port_down",
+    "tls_error",
+    "flap",
+];
+
+pub(super) fn fault(
+    s: &FaultSection,
+    pool: &Pool,
+    duration: SimDuration,
+) -> Result<Fault, KeyError> {
+    let bad = |k: &str, m: String| Err((k.to_string(), m));
+    // Which kind-specific keys this kind takes; any other given key is an error.
+    let takes: &[&str] = match s.kind.as_str() {
+        "http_status" => &["status"],
+        "slow" => &["latency"],
+        "loss" => &["probability"],
+        "flap" => &["period", "down"],
+        k if FAULT_KINDS.contains(&k) => &[],
+        other => {
+            let hint = api::read::closest_field(other, &FAULT_KINDS)
+                .map_or(String::new(), |k| format!("; did you mean \"{k}\"?"));
+            return bad(
+                "kind",
+                format!(
+                    "unknown fault kind \"{other}\": use one of {}{hint}",
+                    FAULT_KINDS.join(", ")
+                ),
+            );
+        }
+    };
+    let given = [
+        ("status", s.status.is_some()),
+        ("latency", s.latency.is_some()),
+        ("probability", s.probability.is_some()),
+        ("period", s.period.is_some()),
+        ("down", s.down.is_some()),
+    ];
+    for (key, present) in given {
+        if present && !takes.contains(&key) {
+            return bad(
+                key,
+                format!("does not apply to kind \"{}\"; remove it", s.kind),
+            );
+        }
+    }
+    for key in takes {
+        if !given.iter().any(|(k, p)| k == key && *p) {
+            return bad(key, format!("is required for kind \"{}\"", s.kind));
+        }
+    }
+    let kind = match s.kind.as_str() {
+        "crash" => FaultKind::Crash,
+        "host_down" => FaultKind::HostDown,
+        "hang" => FaultKind::Hang,
+        "monitor_port_down" => {
+            let hm_port = pool.healthmonitor.monitor_port;
+            let member_port = |m: &crate::api::pool::Member| m.protocol_port;
+            let separate = hm_port.is_some()
+                && hm_port != member_port(&pool.master)
+                && hm_port != member_port(&pool.slave);
+            if !separate {
+                return bad(
+                    "kind",
+                    "monitor_port_down needs a health check on its own port: set healthmonitor.monitor_port to a port other than the members' protocol_port (without it the check port is the service port; use kind = \"crash\")".into(),
+                );
+            }
+            FaultKind::MonitorPortDown
+        }
+        "tls_error" => FaultKind::TlsError,
+        "http_status" => {
+            let status = s.status.unwrap_or_default();
+            if !(100..=599).contains(&status) {
+                return bad(
+                    "status",
+                    format!("must be an HTTP status 100..599, got {status}"),
+                );
+            }
+            let status = status as u16;
+            FaultKind::HttpStatus {
+                status,
+                expected: pool.healthmonitor.expected_codes.matches(status),
+            }
+        }
+        "slow" => FaultKind::Slow {
+            latency: s.latency.map(|d| d.0).unwrap_or_default(),
+        },
+        "loss" => {
+            let p = s.probability.unwrap_or_default();
+            if !(p > 0.0 && p <= 1.0) {
+                return bad("probability", format!("must be in (0, 1], got {p}"));
+            }
+            FaultKind::Loss { probability: p }
+        }
+        _ => {
+            let period = s.period.map(|d| d.0).unwrap_or_default();
+            let down = s.down.unwrap_or_default();
+            if period == SimDuration::ZERO {
+                return bad("period", "must be more than 0".into());
+            }
+            if !(0.0..=1.0).contains(&down) {
+                return bad(
+                    "down",
+                    format!("is the fraction of each period spent down, in [0, 1]; got {down}"),
+                );
+            }
+            FaultKind::Flap { period, down }
+        }
+    };
+    if s.at.0 > duration {
+        return bad(
+            "at",
+            format!("{} is after the end of the run ({duration})", s.at.0),
+        );
+    }
+    if let Some(u) = s.until {
+        if u.0 <= s.at.0 {
+            return bad("until", format!("{} must be after `at` ({})", u.0, s.at.0));
+        }
+    }
+    Ok(Fault {
+        member: s.member,
+        kind,
+        at: SimTime::ZERO + s.at.0,
+        until: s.until.map(|u| SimTime::ZERO + u.0),
+    })
+}

@@ -1,0 +1,181 @@
+//! `[traffic]` and `[traffic.quic]`: client traffic and the pool settings that act on it.
+
+use super::file::{self, DurSpec};
+use super::KeyError;
+use crate::api::pool::{LbAlgorithm, Pool, Protocol};
+use crate::model::quic;
+use crate::sim::config::{Lifetime, QuicConfig, TrafficConfig};
+use crate::sim::time::{SimDuration, SimTime};
+
+/// Most new connections per second (a bound, so a typo cannot exhaust memory).
+const MAX_RATE: f64 = 1_000_000.0;
+/// Most distinct clients.
+const MAX_CLIENTS: i64 = 10_000_000;
+
+pub(super) fn traffic_config(
+    t: &file::TrafficSection,
+    pool: &Pool,
+    duration: SimDuration,
+) -> Result<TrafficConfig, KeyError> {
+    let bad = |k: &str, m: String| Err((format!("traffic.{k}"), m));
+    let check_rate = |k: &str, r: f64| -> Result<f64, KeyError> {
+        if r.is_finite() && (0.0..=MAX_RATE).contains(&r) {
+            Ok(r)
+        } else {
+            Err((
+                format!("traffic.{k}"),
+                format!("must be 0..{MAX_RATE} connections per second, got {r}"),
+            ))
+        }
+    };
+    if t.rate.is_none() && t.schedule.is_none() {
+        return bad(
+            "rate",
+            "is required: new connections per second, e.g. rate = 200.0".into(),
+        );
+    }
+    let mut rate_steps = vec![(SimTime::ZERO, check_rate("rate", t.rate.unwrap_or(0.0))?)];
+    for (i, step) in t.schedule.iter().flatten().enumerate() {
+        let r = check_rate(&format!("schedule[{i}].rate"), step.rate)?;
+        let at = SimTime::ZERO + step.at.0;
+        if at <= rate_steps.last().map_or(SimTime::ZERO, |s| s.0) && i > 0 || step.at.0 > duration {
+            return bad(
+                &format!("schedule[{i}].at"),
+                format!(
+                    "steps must be in increasing time within the run, got {}",
+                    step.at.0
+                ),
+            );
+        }
+        if at == SimTime::ZERO {
+            rate_steps[0].1 = r;
+        } else {
+            rate_steps.push((at, r));
+        }
+    }
+    let lifetime = match &t.lifetime {
+        None => Lifetime::Exponential(SimDuration::from_secs(30)),
+        Some(DurSpec { plain: Some(d), .. })
+        | Some(DurSpec {
+            mean: Some(d),
+            fixed: None,
+            median: None,
+            p99: None,
+            ..
+        }) => Lifetime::Exponential(*d),
+        Some(DurSpec {
+            fixed: Some(d),
+            mean: None,
+            median: None,
+            p99: None,
+            ..
+        }) => Lifetime::Fixed(*d),
+        Some(_) => {
+            return bad(
+                "lifetime",
+                "write a mean lifetime as \"30s\" (exponential) or { fixed = \"30s\" }".into(),
+            )
+        }
+    };
+    if matches!(lifetime, Lifetime::Exponential(d) | Lifetime::Fixed(d) if d == SimDuration::ZERO) {
+        return bad("lifetime", "must be more than 0".into());
+    }
+    let clients = t.clients.unwrap_or(1000);
+    if !(1..=MAX_CLIENTS).contains(&clients) {
+        return bad(
+            "clients",
+            format!("must be 1..{MAX_CLIENTS}, got {clients}"),
+        );
+    }
+    let requests_per_s = t.requests_per_s.unwrap_or(1.0);
+    if !(requests_per_s.is_finite() && (0.0..=10_000.0).contains(&requests_per_s)) {
+        return bad(
+            "requests_per_s",
+            format!("must be 0..10000, got {requests_per_s}"),
+        );
+    }
+    let udp = pool.protocol == Protocol::Udp;
+    if t.udp_idle_timeout.is_some() && !udp {
+        return bad(
+            "udp_idle_timeout",
+            format!("applies to UDP pools only; this pool is {}", pool.protocol),
+        );
+    }
+    let quic = match (&t.quic, pool.protocol) {
+        (Some(_), p) if p != Protocol::Quic => {
+            return bad(
+                "quic",
+                format!("applies to QUIC pools only; this pool is {p}"),
+            )
+        }
+        (q, Protocol::Quic) => Some(quic_config(q.as_ref(), pool)?),
+        _ => None,
+    };
+    Ok(TrafficConfig {
+        rate_steps,
+        lifetime,
+        clients: clients as u32,
+        connect_timeout: t.connect_timeout.map_or(SimDuration::from_secs(3), |d| d.0),
+        requests_per_s,
+        udp_idle_timeout: udp.then(|| {
+            t.udp_idle_timeout
+                .map_or(SimDuration::from_secs(300), |d| d.0)
+        }),
+        persistence: pool
+            .session_persistence
+            .map(|p| SimDuration::from_secs(p.timeout_min as u64 * 60)),
+        drain: pool
+            .connection_drain_timeout_s
+            .map(|s| SimDuration::from_secs(s as u64)),
+        tls: pool.protocol == Protocol::Tls,
+        any_port: pool.any_port_enable,
+        quic,
+    })
+}
+
+fn quic_config(q: Option<&file::QuicSection>, pool: &Pool) -> Result<QuicConfig, KeyError> {
+    let default = file::QuicSection::default();
+    let q = q.unwrap_or(&default);
+    let bad = |k: &str, m: String| Err((format!("traffic.quic.{k}"), m));
+    let int = |k: &str, v: Option<i64>, d: i64, lo: i64, hi: i64| -> Result<u8, KeyError> {
+        let v = v.unwrap_or(d);
+        if (lo..=hi).contains(&v) {
+            Ok(v as u8)
+        } else {
+            Err((
+                format!("traffic.quic.{k}"),
+                format!("must be {lo}..{hi}, got {v}"),
+            ))
+        }
+    };
+    let max = quic::MAX_CID_LEN as i64;
+    // RFC 9000 section 7.2: a client's first DCID is at least 8 bytes.
+    let client_dcid_len = int("client_dcid_len", q.client_dcid_len, 8, 8, max)?;
+    let server_cid_len = int("server_cid_len", q.server_cid_len, 8, 1, max)?;
+    let server_id_len = int("server_id_len", q.server_id_len, 3, 0, max)?;
+    if server_id_len as usize + 1 > server_cid_len as usize {
+        return bad(
+            "server_id_len",
+            format!("{server_id_len} server-id bytes after the config octet do not fit in a {server_cid_len}-byte CID"),
+        );
+    }
+    let paths = int("paths", q.paths, 1, 1, quic::MAX_PATHS as i64)?;
+    // A mean time between events; "0s" turns the behaviour off.
+    let mean_or_off = |d: Option<file::Dur>, default_s: u64| {
+        let d = d.map_or(SimDuration::from_secs(default_s), |d| d.0);
+        (d > SimDuration::ZERO).then_some(d)
+    };
+    Ok(QuicConfig {
+        shape: quic::CidShape {
+            client_dcid_len,
+            server_cid_len,
+            server_id_len,
+            offset: pool.quic_cid.offset,
+            len: pool.quic_cid.len,
+        },
+        cid_routing: pool.lb_algorithm == LbAlgorithm::QuicCid,
+        cid_rotation: mean_or_off(q.cid_rotation, 20),
+        migration: mean_or_off(q.migration, 60),
+        paths,
+    })
+}
