@@ -1,0 +1,151 @@
+//! Invariants of the engine over random scenarios (proptest): no panic, determinism, time order,
+//! sane latencies, and every client connection accounted for.
+
+use elbsim::model::health::ProbeSchedule;
+use elbsim::model::probe::ProbeKind;
+use elbsim::model::router::{AllDown, Failback, Role};
+use elbsim::report::run::measure;
+use elbsim::sim::config::{
+    CheckConfig, FailbackSessions, Fault, FaultKind, Lifetime, Rtt, SimConfig, TrafficConfig,
+};
+use elbsim::sim::engine::{run, RunOptions};
+use elbsim::sim::time::{SimDuration, SimTime};
+use proptest::prelude::*;
+
+fn secs(s: u64) -> SimDuration {
+    SimDuration::from_secs(s)
+}
+
+fn fault_kind() -> impl Strategy<Value = FaultKind> {
+    prop_oneof![
+        Just(FaultKind::Crash),
+        Just(FaultKind::HostDown),
+        Just(FaultKind::Hang),
+        (400u16..600, any::<bool>())
+            .prop_map(|(status, expected)| FaultKind::HttpStatus { status, expected }),
+        (0u64..8000).prop_map(|ms| FaultKind::Slow {
+            latency: SimDuration::from_millis(ms)
+        }),
+        (0.05f64..1.0).prop_map(|probability| FaultKind::Loss { probability }),
+        Just(FaultKind::MonitorPortDown),
+        Just(FaultKind::TlsError),
+        (1u64..60, 0.0f64..=1.0).prop_map(|(p, down)| FaultKind::Flap {
+            period: secs(p),
+            down
+        }),
+    ]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    (
+        any::<bool>(),
+        fault_kind(),
+        0u64..300,
+        proptest::option::of(1u64..300),
+    )
+        .prop_map(|(master, kind, at, len)| Fault {
+            member: if master { Role::Master } else { Role::Slave },
+            kind,
+            at: SimTime::ZERO + secs(at),
+            until: len.map(|l| SimTime::ZERO + secs(at + l)),
+        })
+}
+
+prop_compose! {
+    fn config()(
+        kind in prop_oneof![Just(ProbeKind::Tcp), Just(ProbeKind::UdpConnect), Just(ProbeKind::Http), Just(ProbeKind::Https)],
+        delay in 1u64..10, timeout in 1u64..10, rise in 1u32..5, fall in 1u32..5,
+        fixed_rate in any::<bool>(), sticky in any::<bool>(), fail_open in any::<bool>(),
+        reset in any::<bool>(), delay_ms in 0u64..2000, nodes in 1u32..4,
+        loss in 0.0f64..0.3, noisy in any::<bool>(),
+        faults in proptest::collection::vec(fault(), 0..4),
+        rate in proptest::option::of(1.0f64..40.0), drain in proptest::option::of(10u64..60),
+        persistence in proptest::option::of(1u64..3),
+    ) -> SimConfig {
+        let mut c = SimConfig::with_check(CheckConfig {
+            kind, delay: secs(delay), timeout: secs(timeout), rise, fall,
+        });
+        c.duration = secs(400);
+        c.lb_nodes = nodes;
+        c.model.probe_schedule = if fixed_rate { ProbeSchedule::FixedRate } else { ProbeSchedule::AfterCompletion };
+        c.model.failback = if sticky { Failback::Sticky } else { Failback::Preemptive };
+        c.model.all_down = if fail_open { AllDown::Master } else { AllDown::Drop };
+        c.model.failback_sessions = if reset { FailbackSessions::Reset } else { FailbackSessions::Keep };
+        c.model.route_update_delay = SimDuration::from_millis(delay_ms);
+        c.network.loss = loss;
+        if noisy {
+            c.network.rtt = Rtt::LogNormal { median: SimDuration::from_millis(2), p99: SimDuration::from_millis(900) };
+        }
+        c.faults = faults;
+        c.traffic = rate.map(|rate| TrafficConfig {
+            rate_steps: vec![(SimTime::ZERO, rate)],
+            lifetime: Lifetime::Exponential(secs(20)),
+            clients: 50,
+            connect_timeout: secs(3),
+            requests_per_s: 1.0,
+            udp_idle_timeout: None,
+            persistence: persistence.map(|m| secs(m * 60)),
+            drain: drain.map(secs),
+            tls: false,
+            any_port: false,
+            quic: None,
+        });
+        c
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn runs_are_deterministic_ordered_and_consistent(cfg in config(), seed in any::<u64>()) {
+        let opts = RunOptions { seed, record_verdicts: true, ..Default::default() };
+        let a = run(&cfg, opts);
+        let b = run(&cfg, opts);
+        prop_assert_eq!(&a, &b);
+        // Stopping early when quiet changes nothing that is measured.
+        let quick = run(&cfg, RunOptions { stop_when_quiet: true, ..opts });
+        prop_assert_eq!(&quick.transitions, &a.transitions);
+        prop_assert_eq!(&quick.routes, &a.routes);
+
+        let end = SimTime::ZERO + cfg.duration;
+        prop_assert!(a.transitions.windows(2).all(|w| w[0].at <= w[1].at));
+        prop_assert!(a.routes.windows(2).all(|w| w[0].at <= w[1].at));
+        prop_assert!(a.verdicts.windows(2).all(|w| w[0].at <= w[1].at));
+        prop_assert!(a.transitions.iter().all(|t| t.at <= end && t.probe_sent_at <= t.at));
+
+        let m = measure(&cfg, &a);
+        for f in &m.failovers {
+            prop_assert!(f.detection_latency_s >= 0.0);
+            if let Some(l) = f.failover_latency_s {
+                prop_assert!(l >= f.detection_latency_s - 1e-9);
+                prop_assert!(l <= f.detection_latency_s + cfg.model.route_update_delay.as_secs_f64() + 1e-9);
+            }
+        }
+        prop_assert!(m.failbacks.iter().all(|b| b.failback_latency_s >= 0.0));
+        prop_assert!(m.missed.len() as u64 + m.failovers.len() as u64 == m.fault_node_pairs);
+
+        if let Some(t) = &a.traffic {
+            let k = &t.counters;
+            prop_assert_eq!(
+                k.established + k.refused + k.timed_out + k.no_backend + k.tls_failed,
+                k.connections
+            );
+            prop_assert_eq!(k.to_master + k.to_slave, k.established);
+            prop_assert_eq!(
+                k.completed + k.broken + k.drained + k.reset_on_failback + k.quic_cid_broken + k.open_at_end,
+                k.established
+            );
+            prop_assert!(k.requests_failed <= k.requests);
+            prop_assert!(k.open_at_end <= k.peak_open);
+            let drained: u64 = t.drains.iter().map(|d| d.connections).sum();
+            prop_assert_eq!(drained, k.drained);
+            if let Some(timeout) = cfg.traffic.as_ref().and_then(|t| t.drain) {
+                for d in t.drains.iter().filter(|d| d.closed_s.is_some()) {
+                    let span = d.closed_s.unwrap() - d.started_s;
+                    prop_assert!((span - timeout.as_secs_f64()).abs() < 1e-6);
+                }
+            }
+        }
+    }
+}
