@@ -117,13 +117,13 @@ pub enum Command {
         /// example without it.
         scenario: Option<PathBuf>,
         /// Number of trials.
-        #[arg(short = 'n', long, default_value_t = 1000)]
+        #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
         n: u64,
         /// Base seed (default: the scenario's `seed`, else 0).
         #[arg(long)]
         seed: Option<u64>,
         /// Worker threads (default: all cores).
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -165,13 +165,13 @@ pub enum Command {
         #[arg(long, value_parser = |s: &str| range(s, 1, 20))]
         len: Option<ValueList>,
         /// Trials per point.
-        #[arg(short = 'n', long, default_value_t = 200)]
+        #[arg(short = 'n', long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
         n: u64,
         /// Base seed (default: the scenario's `seed`, else 0); every point uses the same trials.
         #[arg(long)]
         seed: Option<u64>,
         /// Worker threads (default: all cores).
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,
         /// What to minimise.
         #[arg(long, value_enum, default_value_t = ObjectiveArg::P99Failover)]
@@ -248,5 +248,13 @@ fn project_id(s: &str) -> Result<String, String> {
             "a project id is 32 characters of lowercase letters and digits, got {s:?} ({} characters)",
             s.chars().count()
         ))
+    }
+}
+
+/// `--jobs`: at least one worker thread, at most 1024.
+fn jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of worker threads (1..1024)")),
     }
 }
