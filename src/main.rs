@@ -120,10 +120,18 @@ fn main() -> ExitCode {
             output,
         } => {
             use elbsim::experiment::tune::{Constraints, Objective, Ranges};
-            let none_given = [&delay, &timeout, &max_retries_down, &max_retries]
-                .iter()
-                .all(|r| r.is_none());
-            // No range at all: the sweep the README documents.
+            // No range at all: the default health-check sweep. Any range given (the CID slice's
+            // included): only what was given varies.
+            let none_given = [
+                &delay,
+                &timeout,
+                &max_retries_down,
+                &max_retries,
+                &offset,
+                &len,
+            ]
+            .iter()
+            .all(|r| r.is_none());
             let or_default = |v: Option<cli::ValueList>, lo: u32, hi: u32| match v {
                 Some(l) => l.0,
                 None if none_given => (lo..=hi).collect(),

@@ -134,8 +134,9 @@ fn ctrl_c_prints_the_finished_trials_marked_partial() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    // The shell's own `kill`, so the test needs no procps on a minimal machine.
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -249,4 +250,34 @@ fn tune_writes_csv_and_refuses_slice_ranges_without_quic() {
     let (code, _, err) = elbsim(&["tune", "scenarios/crash.toml", "--delay", "0..3"]);
     assert_eq!(code, 2, "out-of-range is a usage error: {err}");
     assert!(err.contains("outside what the API accepts"), "{err}");
+}
+
+#[test]
+fn tune_picks_a_cid_slice_inside_the_server_id_for_quic() {
+    let (code, out, err) = elbsim(&[
+        "tune",
+        "scenarios/quic-slice-nonce.toml",
+        "-n",
+        "4",
+        "--offset",
+        "1,4",
+        "--len",
+        "3",
+        "--objective",
+        "client-failures",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let pts = r["points"].as_array().unwrap();
+    // Only the slice varies: the health check keeps the scenario's values.
+    assert_eq!(pts.len(), 2);
+    assert_eq!(
+        r["best"]["offset"], 1,
+        "a slice in the server id breaks no connection at failback"
+    );
+    let broken = |i: usize| pts[i]["quic_cid_broken_mean"].as_f64().unwrap();
+    assert_eq!(broken(0), 0.0);
+    assert!(broken(1) > 0.0);
 }

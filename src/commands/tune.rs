@@ -204,9 +204,13 @@ fn render(
             .total_cmp(&b.objective.unwrap_or(f64::INFINITY))
     });
     for p in sorted {
+        let slice = match (p.point.offset, p.point.len) {
+            (Some(off), Some(len)) if quic => format!(" offset {off} len {len}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  delay {} timeout {} down {} up {}: objective {}, false/day {}",
+            "  delay {} timeout {} down {} up {}{slice}: objective {}, false/day {}",
             p.point.delay,
             p.point.timeout,
             p.point.max_retries_down,
@@ -243,6 +247,12 @@ fn render(
                     ", NOT consistent with the closed form"
                 }
             );
+            if quic {
+                let _ = writeln!(
+                    o,
+                    "check it: set that quic_cid_hash_strategy in the scenario's pool, then"
+                );
+            }
             let _ = writeln!(
                 o,
                 "check it: elbsim trials {origin}{} -n 10000",
