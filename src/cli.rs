@@ -2,6 +2,8 @@
 //! the library (`elbsim::commands`).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use elbsim::commands::body::ValidateFormat;
+use elbsim::experiment::tune::{Objective, ProbeFault};
 use std::path::PathBuf;
 
 /// elbsim: simulate a Huawei Cloud ELB master/slave pool: health checks, failover, failback.
@@ -13,17 +15,6 @@ pub struct Cli {
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ValidateFormat {
-    /// One line per problem, for people.
-    Text,
-    /// `{valid, errors, warnings}`, each problem `{path, rule, message}`.
-    Json,
-    /// What the API would answer: its error body for the first error (HTTP 400), or the 201
-    /// response body when the request is valid.
-    Api,
 }
 
 /// Health-check values that override the pool body's, e.g. to check what `tune` recommends.
@@ -47,6 +38,32 @@ pub struct CheckArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+/// What `run`, `trials` and `tune` share: the scenario and how to report on it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScenarioArgs {
+    /// A scenario (TOML), a bare API body (JSON), or - for standard input. Without it, the
+    /// bundled example: the seed page's own pool, master crash at 60s, back at 180s.
+    pub scenario: Option<PathBuf>,
+    /// Seed of every random draw (default: the scenario's `seed`, else 0); trial i of a batch
+    /// uses streams derived from (seed, i).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Treat the pool's API warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the report to this file (whole or not at all) instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+impl ScenarioArgs {
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,53 +105,29 @@ pub enum Command {
     },
     /// Run one scenario: health checks, failover and failback in simulated time.
     Run {
-        /// A scenario (TOML), a bare API body (JSON), or - for standard input. Without it, the
-        /// bundled example: the seed page's own pool, master crash at 60s, back at 180s.
-        scenario: Option<PathBuf>,
-        /// Seed of every random draw (default: the scenario's `seed`, else 0).
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        common: ScenarioArgs,
         /// List every probe verdict, status change and route change in time order.
         #[arg(long)]
         timeline: bool,
         #[command(flatten)]
         check: CheckArgs,
-        /// Treat the pool's API warnings as errors.
-        #[arg(long)]
-        strict: bool,
-        /// Write the report to this file (whole or not at all) instead of standard output.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
     },
     /// Run a scenario many times with independent random draws and summarize failover timing.
     ///
     /// Trial i uses random streams derived from (seed, i): the output is identical for any --jobs.
     /// Ctrl-C prints the trials finished so far, marked as partial.
     Trials {
-        /// A scenario (TOML), a bare API body (JSON), or - for standard input; the bundled
-        /// example without it.
-        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        common: ScenarioArgs,
         /// Number of trials.
         #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
         n: u64,
-        /// Base seed (default: the scenario's `seed`, else 0).
-        #[arg(long)]
-        seed: Option<u64>,
         /// Worker threads (default: all cores).
         #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
         #[command(flatten)]
         check: CheckArgs,
-        /// Treat the pool's API warnings as errors.
-        #[arg(long)]
-        strict: bool,
-        /// Write the report to this file (whole or not at all) instead of standard output.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
     },
     /// Sweep health-check parameters, run trials at each point, rank them by an objective under
     /// constraints, and print the best `healthmonitor` ready to paste into the API body.
@@ -144,8 +137,8 @@ pub enum Command {
     /// measure latency. False failovers use the closed form for independent probe failures,
     /// cross-checked by the simulated count and its 95% interval.
     Tune {
-        /// A scenario (TOML), a bare API body (JSON), or - for standard input.
-        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        common: ScenarioArgs,
         /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
         delay: Option<ValueList>,
@@ -167,15 +160,12 @@ pub enum Command {
         /// Trials per point.
         #[arg(short = 'n', long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
         n: u64,
-        /// Base seed (default: the scenario's `seed`, else 0); every point uses the same trials.
-        #[arg(long)]
-        seed: Option<u64>,
         /// Worker threads (default: all cores).
         #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,
         /// What to minimise.
-        #[arg(long, value_enum, default_value_t = ObjectiveArg::P99Failover)]
-        objective: ObjectiveArg,
+        #[arg(long, value_enum, default_value_t = Objective::P99Failover)]
+        objective: Objective,
         /// Constraint: false failovers per day (all LB nodes) at most this.
         #[arg(long, default_value_t = 1.0)]
         max_false_per_day: f64,
@@ -186,50 +176,27 @@ pub enum Command {
         #[arg(long)]
         max_missed_rate: Option<f64>,
         /// The fault added to measure latency when the scenario has none on the master.
-        #[arg(long, value_enum, default_value_t = ProbeFaultArg::HostDown)]
-        probe_fault: ProbeFaultArg,
+        #[arg(long, value_enum, default_value_t = ProbeFault::HostDown)]
+        probe_fault: ProbeFault,
         /// Rows of the ranked table to print.
         #[arg(long, default_value_t = 15)]
         top: usize,
         /// Also write every point as CSV to this file.
         #[arg(long)]
         csv: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Treat the pool's API warnings as errors.
-        #[arg(long)]
-        strict: bool,
-        /// Write the report to this file (whole or not at all) instead of standard output.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ObjectiveArg {
-    /// 99th percentile of failover latency.
-    P99Failover,
-    /// Median failover latency.
-    P50Failover,
-    /// Mean failover latency.
-    MeanFailover,
-    /// 99th percentile of detection latency.
-    P99Detection,
-    /// 99th percentile of failback latency.
-    P99Failback,
-    /// Mean failed or broken client connections per trial (needs [traffic]).
-    ClientFailures,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProbeFaultArg {
-    Crash,
-    HostDown,
 }
 
 /// The values of a range argument (a newtype, so clap takes it as one value, not a list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueList(pub Vec<u32>);
+
+impl ValueList {
+    /// The values, none when the argument was not given.
+    pub fn values(v: Option<ValueList>) -> Vec<u32> {
+        v.map_or_else(Vec::new, |l| l.0)
+    }
+}
 
 /// A range argument: `1..10`, `1,3,5` or `4`, within the API's bounds.
 fn range(s: &str, lo: u32, hi: u32) -> Result<ValueList, String> {

@@ -20,14 +20,7 @@ fn main() -> ExitCode {
             format,
             strict,
             seed,
-        } => {
-            let format = match format {
-                cli::ValidateFormat::Text => body::ValidateFormat::Text,
-                cli::ValidateFormat::Json => body::ValidateFormat::Json,
-                cli::ValidateFormat::Api => body::ValidateFormat::Api,
-            };
-            (body::validate(&file, format, strict, seed), None)
-        }
+        } => (body::validate(&file, format, strict, seed), None),
         Command::Create {
             file,
             seed,
@@ -54,51 +47,43 @@ fn main() -> ExitCode {
             (body::create(&file, strict, &opts), output)
         }
         Command::Run {
-            scenario,
-            seed,
-            format,
+            common,
             timeline,
             check,
-            strict,
-            output,
         } => {
             let args = commands::run::RunArgs {
-                seed,
-                json: format == cli::Format::Json,
+                seed: common.seed,
+                json: common.json(),
                 timeline,
-                strict,
+                strict: common.strict,
                 check: overrides(check),
             };
-            (commands::run::run(scenario.as_deref(), args), output)
+            (
+                commands::run::run(common.scenario.as_deref(), args),
+                common.output,
+            )
         }
         Command::Trials {
-            scenario,
+            common,
             n,
-            seed,
             jobs,
-            format,
             check,
-            strict,
-            output,
         } => {
-            let jobs = jobs
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .max(1);
             let args = commands::trials::TrialsArgs {
                 n,
-                seed,
-                jobs,
-                json: format == cli::Format::Json,
-                strict,
+                seed: common.seed,
+                jobs: jobs_or_all_cores(jobs),
+                json: common.json(),
+                strict: common.strict,
                 check: overrides(check),
             };
             let outcome = with_progress(n, |stop, progress| {
-                commands::trials::trials(scenario.as_deref(), args, stop, progress)
+                commands::trials::trials(common.scenario.as_deref(), args, stop, progress)
             });
-            (outcome, output)
+            (outcome, common.output)
         }
         Command::Tune {
-            scenario,
+            common,
             delay,
             timeout,
             max_retries_down,
@@ -106,7 +91,6 @@ fn main() -> ExitCode {
             offset,
             len,
             n,
-            seed,
             jobs,
             objective,
             max_false_per_day,
@@ -115,85 +99,49 @@ fn main() -> ExitCode {
             probe_fault,
             top,
             csv,
-            format,
-            strict,
-            output,
         } => {
-            use elbsim::experiment::tune::{Constraints, Objective, Ranges};
-            // No range at all: the default health-check sweep. Any range given (the CID slice's
-            // included): only what was given varies.
-            let none_given = [
-                &delay,
-                &timeout,
-                &max_retries_down,
-                &max_retries,
-                &offset,
-                &len,
-            ]
-            .iter()
-            .all(|r| r.is_none());
-            let or_default = |v: Option<cli::ValueList>, lo: u32, hi: u32| match v {
-                Some(l) => l.0,
-                None if none_given => (lo..=hi).collect(),
-                None => Vec::new(),
-            };
+            use cli::ValueList;
             // Offsets and lengths were checked against 0..19 and 1..20: they fit in a byte.
-            let to_u8 = |v: Option<cli::ValueList>| {
-                v.map_or_else(Vec::new, |l| l.0.into_iter().map(|x| x as u8).collect())
-            };
+            let bytes = |v| ValueList::values(v).into_iter().map(|x| x as u8).collect();
+            let ranges = elbsim::experiment::tune::Ranges {
+                delay: ValueList::values(delay),
+                timeout: ValueList::values(timeout),
+                max_retries_down: ValueList::values(max_retries_down),
+                max_retries: ValueList::values(max_retries),
+                offset: bytes(offset),
+                len: bytes(len),
+            }
+            .or_default_sweep();
+            let points = ranges.point_count();
             let args = commands::tune::TuneArgs {
-                ranges: Ranges {
-                    delay: or_default(delay, 1, 10),
-                    timeout: or_default(timeout, 1, 5),
-                    max_retries_down: or_default(max_retries_down, 1, 5),
-                    max_retries: or_default(max_retries, 1, 3),
-                    offset: to_u8(offset),
-                    len: to_u8(len),
-                },
+                ranges,
                 trials: n,
-                seed,
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                    .max(1),
-                objective: match objective {
-                    cli::ObjectiveArg::P99Failover => Objective::P99Failover,
-                    cli::ObjectiveArg::P50Failover => Objective::P50Failover,
-                    cli::ObjectiveArg::MeanFailover => Objective::MeanFailover,
-                    cli::ObjectiveArg::P99Detection => Objective::P99Detection,
-                    cli::ObjectiveArg::P99Failback => Objective::P99Failback,
-                    cli::ObjectiveArg::ClientFailures => Objective::ClientFailures,
-                },
-                constraints: Constraints {
+                seed: common.seed,
+                jobs: jobs_or_all_cores(jobs),
+                objective,
+                constraints: elbsim::experiment::tune::Constraints {
                     max_false_per_day,
                     timeout_below_delay,
                     max_missed_rate,
                 },
-                probe_fault: match probe_fault {
-                    cli::ProbeFaultArg::Crash => elbsim::sim::config::FaultKind::Crash,
-                    cli::ProbeFaultArg::HostDown => elbsim::sim::config::FaultKind::HostDown,
-                },
-                json: format == cli::Format::Json,
+                probe_fault: probe_fault.kind(),
+                json: common.json(),
                 csv,
                 top,
-                strict,
+                strict: common.strict,
             };
-            let points = [
-                &args.ranges.delay,
-                &args.ranges.timeout,
-                &args.ranges.max_retries_down,
-                &args.ranges.max_retries,
-            ]
-            .iter()
-            .map(|v| v.len().max(1) as u64)
-            .product::<u64>()
-                * (args.ranges.offset.len().max(1) * args.ranges.len.len().max(1)) as u64;
             let outcome = with_progress(points, |stop, progress| {
-                commands::tune::run(scenario.as_deref(), &args, stop, progress)
+                commands::tune::run(common.scenario.as_deref(), &args, stop, progress)
             });
-            (outcome, output)
+            (outcome, common.output)
         }
     };
     finish(outcome, out_path.as_deref())
+}
+
+/// `--jobs`, or every core the machine offers.
+fn jobs_or_all_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn overrides(c: cli::CheckArgs) -> elbsim::scenario::CheckOverrides {

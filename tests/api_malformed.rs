@@ -167,38 +167,22 @@ fn seed_bytes_with_a_byte_order_mark() {
 
 // ---- property: random mutations of the seed body ----
 
-/// Field names worth using as random keys: known ones make mutations reach deeper rules.
-const KEYS: &[&str] = &[
-    "pool",
-    "lb_algorithm",
-    "protocol",
-    "type",
-    "members",
-    "healthmonitor",
-    "listener_id",
-    "vpc_id",
-    "ip_version",
-    "session_persistence",
-    "any_port_enable",
-    "connection_drain",
-    "quic_cid_hash_strategy",
-    "address",
-    "role",
-    "protocol_port",
-    "subnet_cidr_id",
-    "delay",
-    "timeout",
-    "max_retries",
-    "expected_codes",
-    "url_path",
-    "enable",
-    "len",
-    "offset",
-    "cookie_name",
-    "persistence_timeout",
-    "dealy",
-    "x",
-];
+/// Field names worth using as random keys: every known one (so mutations reach deeper rules),
+/// plus a misspelling and a stranger.
+fn keys() -> Vec<&'static str> {
+    use elbsim::api::read::*;
+    [
+        TOP_FIELDS,
+        POOL_FIELDS,
+        MEMBER_FIELDS,
+        HEALTHMONITOR_FIELDS,
+        SESSION_PERSISTENCE_FIELDS,
+        CONNECTION_DRAIN_FIELDS,
+        QUIC_CID_FIELDS,
+        &["dealy", "x"],
+    ]
+    .concat()
+}
 
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -246,7 +230,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(KEYS).prop_map(str::to_string),
+        prop::sample::select(keys()).prop_map(str::to_string),
         "[a-z_]{1,10}",
     ]
 }

@@ -6,11 +6,15 @@ use std::fmt::Write;
 use std::io::Read;
 use std::path::Path;
 
-/// How `validate` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How `validate` prints (also the values of its `--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ValidateFormat {
+    /// One line per problem, for people.
     Text,
+    /// `{valid, errors, warnings}`, each problem `{path, rule, message}`.
     Json,
+    /// What the API would answer: its error body for the first error (HTTP 400), or the 201
+    /// response body when the request is valid.
     Api,
 }
 

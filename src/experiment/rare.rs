@@ -90,8 +90,7 @@ pub fn closed_form_per_hour(cfg: &SimConfig) -> f64 {
 
 /// Quantile of the chi-square distribution (Wilson-Hilferty; within 1% for the counts here).
 fn chi2_quantile(p: f64, dof: f64) -> f64 {
-    // Acklam-style rational approximation of the normal quantile is overkill: the two z values
-    // needed for a 95% interval are constants.
+    // Only the two normal quantiles of a 95% interval are ever needed: constants.
     let z = if p < 0.5 {
         -1.959_963_984_540_054
     } else {

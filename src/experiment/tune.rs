@@ -29,17 +29,78 @@ pub struct Ranges {
     pub len: Vec<u8>,
 }
 
-/// What to minimise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What to minimise (also the values of `--objective`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
+    /// 99th percentile of failover latency.
     P99Failover,
+    /// Median failover latency.
     P50Failover,
+    /// Mean failover latency.
     MeanFailover,
+    /// 99th percentile of detection latency.
     P99Detection,
+    /// 99th percentile of failback latency.
     P99Failback,
-    /// Mean per trial of failed or broken client connections (needs `[traffic]`).
+    /// Mean failed or broken client connections per trial (needs [traffic]).
     ClientFailures,
+}
+
+/// The fault added to measure latency when a scenario has none on the master
+/// (also the values of `--probe-fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFault {
+    Crash,
+    HostDown,
+}
+
+impl ProbeFault {
+    pub fn kind(self) -> FaultKind {
+        match self {
+            ProbeFault::Crash => FaultKind::Crash,
+            ProbeFault::HostDown => FaultKind::HostDown,
+        }
+    }
+}
+
+impl Ranges {
+    /// With no range at all, the default health-check sweep: delay 1..10, timeout 1..5,
+    /// max_retries_down 1..5, max_retries 1..3. Any range given (the CID slice's included): only
+    /// what was given varies.
+    pub fn or_default_sweep(self) -> Ranges {
+        let none = self.delay.is_empty()
+            && self.timeout.is_empty()
+            && self.max_retries_down.is_empty()
+            && self.max_retries.is_empty()
+            && self.offset.is_empty()
+            && self.len.is_empty();
+        if !none {
+            return self;
+        }
+        Ranges {
+            delay: (1..=10).collect(),
+            timeout: (1..=5).collect(),
+            max_retries_down: (1..=5).collect(),
+            max_retries: (1..=3).collect(),
+            ..self
+        }
+    }
+
+    /// How many points the sweep has (an empty range counts as the scenario's one value).
+    pub fn point_count(&self) -> u64 {
+        [
+            self.delay.len(),
+            self.timeout.len(),
+            self.max_retries_down.len(),
+            self.max_retries.len(),
+            self.offset.len(),
+            self.len.len(),
+        ]
+        .iter()
+        .map(|&n| n.max(1) as u64)
+        .product()
+    }
 }
 
 /// Conditions a point must meet.

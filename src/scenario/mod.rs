@@ -137,8 +137,7 @@ fn bare_body(
     strict: bool,
     origin: String,
 ) -> Result<Scenario, ScenarioError> {
-    let (pool, warnings, expected_codes) = check_pool_json(path, bytes, None, strict)?;
-    let _ = expected_codes;
+    let (pool, warnings) = check_pool_json(path, bytes, strict)?;
     let mut sim = sim_config(&pool);
     sim.faults.push(Fault {
         member: Role::Master,
@@ -163,22 +162,22 @@ fn bare_body(
     })
 }
 
-/// Validates a pool given as JSON bytes (a body file) or as a JSON value (inline `[pool]`).
+/// Validates a pool body file's bytes.
 fn check_pool_json(
     file: &Path,
     bytes: &[u8],
-    toml_src: Option<&str>,
     strict: bool,
-) -> Result<(Pool, Vec<Located>, String), ScenarioError> {
-    let checked = api::check_bytes(bytes, CheckOptions { strict });
-    finish_pool(file, toml_src, checked)
+) -> Result<(Pool, Vec<Located>), ScenarioError> {
+    finish_pool(file, None, api::check_bytes(bytes, CheckOptions { strict }))
 }
 
+/// The typed pool and its warnings from a check; with `toml_src` (an inline `[pool]`) every
+/// problem is located at its key in the TOML text.
 fn finish_pool(
     file: &Path,
     toml_src: Option<&str>,
     checked: api::Checked,
-) -> Result<(Pool, Vec<Located>, String), ScenarioError> {
+) -> Result<(Pool, Vec<Located>), ScenarioError> {
     if !checked.errors.is_empty() {
         return Err(ScenarioError::from_api(file, toml_src, &checked.errors));
     }
@@ -192,8 +191,7 @@ fn finish_pool(
         .iter()
         .map(|w| located_api_problem(file, toml_src, w))
         .collect();
-    let codes = pool.healthmonitor.expected_codes.to_string();
-    Ok((pool, warnings, codes))
+    Ok((pool, warnings))
 }
 
 /// The engine's view of a pool, with defaults for everything else.
@@ -260,13 +258,13 @@ fn from_toml(
                 }
                 e
             })?;
-            let (pool, w, _) = check_pool_json(&body_path, &bytes, None, strict)?;
+            let (pool, w) = check_pool_json(&body_path, &bytes, strict)?;
             (pool, w)
         }
         (None, Some(inline)) => {
             let json = serde_json::json!({ "pool": toml_to_json(inline) });
             let checked = api::check_value(&json, CheckOptions { strict });
-            let (pool, w, _) = finish_pool(path, Some(src), checked)?;
+            let (pool, w) = finish_pool(path, Some(src), checked)?;
             (pool, w)
         }
     };

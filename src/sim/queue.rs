@@ -2,9 +2,10 @@
 //!
 //! `seq` grows by one per scheduled event, so events at the same instant run in the order they
 //! were scheduled (first in, first out), as nexosim's priority queue does. Cancellation is by
-//! generation: an event carries the generation of the timer slot it belongs to, and the engine
-//! skips it when popped if the slot has moved on (see [`TimerSlots`]). That keeps the heap free of
-//! tombstone bookkeeping and the hot path free of allocation once the heap has grown.
+//! generation: a cancellable event carries the generation of what it belongs to (the arrival
+//! process, a connection's slot, a drain's epoch), and the engine skips it when popped if that
+//! has moved on. That keeps the heap free of tombstone bookkeeping and the hot path free of
+//! allocation once the heap has grown.
 
 use super::time::SimTime;
 use std::cmp::Ordering;
@@ -67,57 +68,6 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         self.heap.pop().map(|e| (e.time, e.event))
     }
-
-    /// Time of the earliest event.
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|e| e.time)
-    }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    /// Empties the queue but keeps its memory, for reuse across trials.
-    pub fn clear(&mut self) {
-        self.heap.clear();
-        self.next_seq = 0;
-    }
-}
-
-/// Generation counters for cancellable timers: one slot per timer owner.
-///
-/// `arm(slot)` returns the generation to stamp on the event; `cancel(slot)` bumps it, so every
-/// event stamped before is stale; `is_current(slot, gen)` is the check made when popping.
-#[derive(Debug, Clone, Default)]
-pub struct TimerSlots {
-    generation: Vec<u32>,
-}
-
-impl TimerSlots {
-    pub fn new(slots: usize) -> Self {
-        TimerSlots {
-            generation: vec![0; slots],
-        }
-    }
-
-    #[inline]
-    pub fn current(&self, slot: usize) -> u32 {
-        self.generation[slot]
-    }
-
-    #[inline]
-    pub fn cancel(&mut self, slot: usize) {
-        self.generation[slot] = self.generation[slot].wrapping_add(1);
-    }
-
-    #[inline]
-    pub fn is_current(&self, slot: usize, generation: u32) -> bool {
-        self.generation[slot] == generation
-    }
 }
 
 #[cfg(test)]
@@ -134,15 +84,5 @@ mod tests {
         q.push(SimTime(5), "b3");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, ["a", "c", "b1", "b2", "b3"]);
-    }
-
-    #[test]
-    fn cancelled_timers_are_stale() {
-        let mut t = TimerSlots::new(2);
-        let g = t.current(1);
-        assert!(t.is_current(1, g));
-        t.cancel(1);
-        assert!(!t.is_current(1, g));
-        assert!(t.is_current(0, 0));
     }
 }

@@ -408,7 +408,6 @@ impl<'a> Engine<'a> {
         };
         let effect = self.probers[slot as usize].on_verdict(now, ok);
         if let Some(next) = effect.next_probe_at {
-            self.probers[slot as usize].on_sent(next);
             self.send_probe(next, slot);
         }
         tracing::trace!(at = %now, node, member = role.as_str(), ok, reason = reason.map(Reason::as_str), "verdict");

@@ -121,7 +121,6 @@ pub(super) struct Traffic {
     drain_record: Vec<Option<usize>>,
     arrival_generation: u32,
     rate: f64,
-    next_step: usize,
     serial: u64,
     /// Per member: windows where its requests fail (hang, error status).
     request_fail_windows: [Vec<(SimTime, SimTime)>; 2],
@@ -178,7 +177,6 @@ impl Traffic {
             drain_record: vec![None; nodes * 2],
             arrival_generation: 0,
             rate: 0.0,
-            next_step: 0,
             serial: 0,
             request_fail_windows,
             master_faults,
@@ -239,7 +237,6 @@ impl Engine<'_> {
         let rate = self.traffic_cfg().rate_steps[step as usize].1;
         let tr = self.traffic.as_mut().expect("traffic");
         tr.rate = rate;
-        tr.next_step = step as usize + 1;
         // Poisson arrivals are memoryless: drawing the next gap afresh at the new rate is exact.
         tr.arrival_generation = tr.arrival_generation.wrapping_add(1);
         self.schedule_arrival(now);
@@ -614,16 +611,16 @@ impl Engine<'_> {
         if tr.drain_epoch[slot] != epoch {
             return;
         }
-        let started = tr.drain_record[slot].map(|i| tr.log.drains[i].started_s);
+        // The deadline is exactly `connection_drain.timeout` after the drain began.
+        let drain = self.traffic_cfg().drain.unwrap_or(SimDuration::ZERO);
+        let started = SimTime(now.0.saturating_sub(drain.0));
+        let tr = self.traffic.as_ref().expect("traffic");
         let ids = tr.conns.group(node, role);
         let mut closed = 0;
         for id in ids {
             let tr = self.traffic.as_ref().expect("traffic");
             // Only what was open when the drain began; later ones (fail-open) are not drained.
-            let before = tr
-                .conns
-                .get(id)
-                .is_some_and(|c| started.is_none_or(|s| c.opened_at.as_secs_f64() <= s));
+            let before = tr.conns.get(id).is_some_and(|c| c.opened_at <= started);
             if before {
                 self.close(now, id, Close::Drained);
                 closed += 1;
