@@ -212,8 +212,8 @@ max_events = 100000"#,
     );
 }
 
-/// 5. The report analysis is linear: three hundred detected faults on a hundred nodes (120,000
-/// status and route changes), and ten thousand faults on four, each analysed in seconds.
+/// 5. The report analysis is linear: three hundred detected faults on a hundred nodes (some
+/// 120,000 status and route changes), and ten thousand faults on four, analysed in seconds.
 #[test]
 fn report_analysis_scales_with_faults_and_nodes() {
     let mut faults = String::new();
@@ -245,8 +245,8 @@ fn report_analysis_scales_with_faults_and_nodes() {
     assert_eq!(code, 0, "{err}");
 }
 
-/// 7. `run` memory is bounded by the log cap: 1,024 nodes flapping for an hour with
-/// `--timeline` stop with a clear error instead of taking gigabytes.
+/// 7. `run` memory is bounded by the log cap: 1,024 nodes flapping for an hour, with the
+/// timeline on, stop with a clear error instead of taking gigabytes.
 #[test]
 fn run_memory_is_bounded_by_the_log_cap() {
     let toml = scenario(
