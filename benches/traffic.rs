@@ -88,7 +88,7 @@ fn config(hours: u64) -> SimConfig {
     cfg
 }
 
-fn opts(seed: u64) -> RunOptions {
+fn opts(seed: u64) -> RunOptions<'static> {
     RunOptions {
         seed,
         ..Default::default()
