@@ -70,7 +70,7 @@ fn bounded(toml: &str, args: &[&str], vmem_kib: u64, secs: u64) -> (i32, String,
 
 const GIB: u64 = 1024 * 1024;
 
-/// 1. Persistence tables grow with the clients seen, not with `clients x lb_nodes`.
+/// Defect 1: Persistence tables grow with the clients seen, not with `clients x lb_nodes`.
 #[test]
 fn persistence_memory_follows_the_clients_seen() {
     let toml = scenario(
@@ -87,7 +87,7 @@ clients = 10000000"#,
     assert!(out.contains("\"persisted_elsewhere\""), "{out}");
 }
 
-/// 2. An expected peak of open connections over the cap is refused at load, naming the key.
+/// Defect 2: An expected peak of open connections over the cap is refused at load, naming the key.
 #[test]
 fn open_connections_over_the_cap_are_refused_at_load() {
     let toml = scenario(
@@ -105,7 +105,7 @@ lifetime = "366d""#,
     );
 }
 
-/// 2. At run time the cap stops the run (the library's view).
+/// Defect 2: At run time the cap stops the run (the library's view).
 #[test]
 fn open_connections_over_the_cap_stop_the_run() {
     let mut cfg = SimConfig::with_check(CheckConfig {
@@ -148,7 +148,7 @@ fn open_connections_over_the_cap_stop_the_run() {
     assert_eq!(t.counters.get(OpenAtEnd), 501);
 }
 
-/// 3. Tiny periods are refused at load; the event budget stops a run that would take too long.
+/// Defect 3: Tiny periods are refused at load; the event budget stops a run that would take too long.
 #[test]
 fn tiny_periods_are_refused_and_the_event_budget_holds() {
     let flap = scenario(
@@ -212,7 +212,7 @@ max_events = 100000"#,
     );
 }
 
-/// 5. The report analysis is linear: three hundred detected faults on a hundred nodes (some
+/// Defect 5: The report analysis is linear: three hundred detected faults on a hundred nodes (some
 /// 120,000 status and route changes), and ten thousand faults on four, analysed in seconds.
 #[test]
 fn report_analysis_scales_with_faults_and_nodes() {
@@ -245,7 +245,7 @@ fn report_analysis_scales_with_faults_and_nodes() {
     assert_eq!(code, 0, "{err}");
 }
 
-/// 7. `run` memory is bounded by the log cap: 1,024 nodes flapping for an hour, with the
+/// Defect 7: `run` memory is bounded by the log cap: 1,024 nodes flapping for an hour, with the
 /// timeline on, stop with a clear error instead of taking gigabytes.
 #[test]
 fn run_memory_is_bounded_by_the_log_cap() {
