@@ -402,14 +402,13 @@ impl<'a> Engine<'a> {
                 return now;
             }
             self.log.events += 1;
-            if self.log.events.is_multiple_of(INTERRUPT_EVERY) {
-                if self
+            if self.log.events.is_multiple_of(INTERRUPT_EVERY)
+                && self
                     .opts
                     .interrupt
                     .is_some_and(|f| f.load(Ordering::Relaxed))
-                {
-                    self.stop(Stopped::Interrupted { at: now });
-                }
+            {
+                self.stop(Stopped::Interrupted { at: now });
             }
             self.handle(now, event);
             if self.log.stopped.is_some() {
