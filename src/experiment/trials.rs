@@ -129,8 +129,15 @@ fn counter_fields(c: &TrafficCounters) -> [(&'static str, u64); 18] {
     ]
 }
 
-/// Runs trial `i` and adds it to `acc`.
-fn one_trial(cfg: &SimConfig, seed: u64, i: u64, acc: &mut Accum) {
+/// Runs trial `i` and adds it to `acc`, unless `interrupt` cut it short (a half-run trial would
+/// skew every figure); returns whether it was added.
+fn one_trial(
+    cfg: &SimConfig,
+    seed: u64,
+    i: u64,
+    interrupt: Option<&'static AtomicBool>,
+    acc: &mut Accum,
+) -> bool {
     let log = engine::run(
         cfg,
         RunOptions {
@@ -138,8 +145,12 @@ fn one_trial(cfg: &SimConfig, seed: u64, i: u64, acc: &mut Accum) {
             trial: i,
             record_verdicts: false,
             stop_when_quiet: true,
+            interrupt,
         },
     );
+    if log.interrupted {
+        return false;
+    }
     let m = measure(cfg, &log);
     acc.trials += 1;
     acc.events += log.events;
@@ -165,6 +176,7 @@ fn one_trial(cfg: &SimConfig, seed: u64, i: u64, acc: &mut Accum) {
             }
         }
     }
+    true
 }
 
 /// Time with no fault on the master in one run.
@@ -189,11 +201,34 @@ pub fn fault_free(cfg: &SimConfig) -> SimDuration {
     SimDuration(cfg.duration.0 - covered.min(cfg.duration.0))
 }
 
-/// Runs the batch. `stop` ends it early (Ctrl-C); `progress` is told how many trials are done.
+/// Runs the batch. `stop` ends it early between trials; `progress` is told how many trials are
+/// done.
 pub fn run_trials(
     cfg: &SimConfig,
     opts: TrialsOptions,
     stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TrialsReport {
+    batch(cfg, opts, stop, None, progress)
+}
+
+/// [`run_trials`] that a process-wide flag (Ctrl-C) also stops inside a trial: the run loop looks
+/// at it every few thousand events, so one long trial cannot outlast the interrupt. The trials
+/// cut short are left out of the report.
+pub fn run_trials_interruptible(
+    cfg: &SimConfig,
+    opts: TrialsOptions,
+    interrupt: &'static AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TrialsReport {
+    batch(cfg, opts, interrupt, Some(interrupt), progress)
+}
+
+fn batch(
+    cfg: &SimConfig,
+    opts: TrialsOptions,
+    stop: &AtomicBool,
+    interrupt: Option<&'static AtomicBool>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TrialsReport {
     /// Trials a worker claims at once: large enough to keep the shared counter cold.
@@ -216,7 +251,9 @@ pub fn run_trials(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        one_trial(cfg, opts.seed, i, &mut acc);
+                        if !one_trial(cfg, opts.seed, i, interrupt, &mut acc) {
+                            break 'claim;
+                        }
                     }
                     progress(done.fetch_add(end - start, Ordering::Relaxed) + end - start);
                 }

@@ -138,6 +138,9 @@ pub struct RunLog {
     pub verdicts: Vec<VerdictLog>,
     /// What clients saw, when the scenario has traffic.
     pub traffic: Option<TrafficLog>,
+    /// True when [`RunOptions::interrupt`] stopped the run before its end: the log covers the
+    /// run up to then only.
+    pub interrupted: bool,
 }
 
 /// Options of one run that are not part of the scenario.
@@ -151,7 +154,14 @@ pub struct RunOptions {
     /// Stop early once nothing can change any more (see [`quiet_from`]); `trials` uses it, `run`
     /// does not, so that its event count covers the whole run.
     pub stop_when_quiet: bool,
+    /// A flag (set by a Ctrl-C handler) that stops the run; checked every
+    /// 4096 events, so that one long run cannot outlast an interrupt.
+    pub interrupt: Option<&'static std::sync::atomic::AtomicBool>,
 }
+
+/// How often (in events) the run loop looks at [`RunOptions::interrupt`]: rare enough to cost
+/// nothing measurable, often enough to stop within milliseconds.
+const INTERRUPT_CHECK_EVENTS: u64 = 4096;
 
 /// The instant after which a run can no longer change, if it has one: every fault has ended, the
 /// probe path has no randomness (a fixed RTT within the timeout, no loss) and no client traffic
@@ -265,6 +275,15 @@ impl<'a> Engine<'a> {
             }
             self.log.events += 1;
             self.handle(now, event);
+            if self.log.events.is_multiple_of(INTERRUPT_CHECK_EVENTS)
+                && self
+                    .opts
+                    .interrupt
+                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                self.log.interrupted = true;
+                break;
+            }
             if now >= quiet && self.is_quiet() {
                 break;
             }
