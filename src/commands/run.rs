@@ -39,8 +39,9 @@ pub fn effective_seed(cli: Option<u64>, scenario: &Scenario) -> u64 {
     cli.or(scenario.seed).unwrap_or(0)
 }
 
-/// Runs a loaded scenario and builds its report.
-pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
+/// Runs a loaded scenario and builds its report; the flag is true when Ctrl-C cut the run
+/// short (the report then covers the run up to that point).
+pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> (RunReport, bool) {
     let log = engine::run(
         &s.sim,
         RunOptions {
@@ -48,6 +49,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
             trial: 0,
             record_verdicts: timeline,
             stop_when_quiet: false,
+            interrupt: Some(&super::INTERRUPTED),
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();
@@ -57,7 +59,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
         cfg: &s.sim,
         expected_codes: Some(&codes),
     };
-    analyse(&facts, &log, timeline)
+    (analyse(&facts, &log, timeline), log.interrupted)
 }
 
 /// Lines that say what was simulated, above the text report.
@@ -128,8 +130,13 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         Err(failed) => return failed,
     };
     let seed = effective_seed(args.seed, &s);
-    let report = run_scenario(&s, seed, args.timeline);
-    let stderr = super::warning_lines(&s);
+    let (report, partial) = run_scenario(&s, seed, args.timeline);
+    let mut stderr = super::warning_lines(&s);
+    if partial {
+        stderr.push_str(
+            "elbsim run: interrupted (Ctrl-C): the report covers the run up to that point only\n",
+        );
+    }
     let reproduce = format!(
         "elbsim run{}{}{} --seed {seed}",
         if s.origin.is_empty() { "" } else { " " },
@@ -139,6 +146,7 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
     let stdout = if args.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         if let Some(obj) = v.as_object_mut() {
+            obj.insert("partial".into(), serde_json::Value::Bool(partial));
             obj.insert(
                 "warnings".into(),
                 serde_json::Value::Array(
@@ -151,11 +159,18 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         }
         to_json(&v)
     } else {
-        text::run_report(&report, &context_lines(&s), &reproduce)
+        let mut context = context_lines(&s);
+        if partial {
+            context.push(format!(
+                "PARTIAL: interrupted after {} events; faults after that point show as missed",
+                report.events
+            ));
+        }
+        text::run_report(&report, &context, &reproduce)
     };
     Outcome {
         stdout,
         stderr,
-        exit: 0,
+        exit: if partial { super::EXIT_INTERRUPTED } else { 0 },
     }
 }
