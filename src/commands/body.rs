@@ -228,7 +228,9 @@ mod tests {
         assert!(parse_now("2021-02-30T00:00:00Z").is_err());
         assert!(parse_now("yesterday").is_err());
         assert_eq!(parse_now("253402300799"), Ok(MAX_NOW_UNIX_S));
-        assert!(parse_now("9999999999999").unwrap_err().contains("9999-12-31"));
+        assert!(parse_now("9999999999999")
+            .unwrap_err()
+            .contains("9999-12-31"));
         assert!(parse_now("-1").is_err());
         assert!(parse_now("99999999999999999999999").is_err());
     }

@@ -450,7 +450,12 @@ fn render(
         None => {
             let _ = writeln!(
                 o,
-                "\nno point meets the constraints; relax them or widen the ranges"
+                "\nno point meets the constraints; relax them or widen the ranges{}",
+                if unranked.is_empty() {
+                    ""
+                } else {
+                    " (or --allow-warnings to rank the points that break an API warning)"
+                }
             );
         }
     }
