@@ -655,5 +655,20 @@ mod tests {
         assert!(parse_range("0..3", 1, 50).unwrap_err().contains("outside"));
         assert!(parse_range("3..1", 1, 50).is_err());
         assert!(parse_range("x", 1, 50).is_err());
+        // Bounds before expansion: no 4-billion-entry list.
+        assert!(parse_range("1..4294967295", 1, 50)
+            .unwrap_err()
+            .contains("4294967295 is outside what the API accepts (1..50)"));
+        assert!(parse_range("1..99999999999999999999", 1, 50)
+            .unwrap_err()
+            .contains("outside"));
+    }
+
+    #[test]
+    fn ranges_print_back_as_they_parse() {
+        assert_eq!(format_range(&[1u32, 2, 3, 5, 7, 8]), "1..3,5,7,8");
+        assert_eq!(format_range(&[4u8]), "4");
+        let v = parse_range("1..3,5,7,8", 1, 50).unwrap();
+        assert_eq!(parse_range(&format_range(&v), 1, 50).unwrap(), v);
     }
 }

@@ -491,3 +491,59 @@ fn mark_pareto(results: &mut [PointResult]) {
                 .any(|&(o2, f2)| o2 <= o && f2 <= f && (o2 < o || f2 < f));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::probe::ProbeKind;
+    use crate::sim::config::{CheckConfig, SimConfig};
+
+    fn base() -> SimConfig {
+        SimConfig::with_check(CheckConfig {
+            kind: ProbeKind::Tcp,
+            delay: SimDuration::from_secs(5),
+            timeout: SimDuration::from_secs(3),
+            rise: 3,
+            fall: 3,
+        })
+    }
+
+    #[test]
+    fn points_come_lazily_in_nested_loop_order() {
+        let r = Ranges {
+            delay: vec![1, 2],
+            timeout: vec![1, 2, 3],
+            ..Ranges::default()
+        };
+        let got: Vec<(u32, u32, u32)> = points(&base(), &r)
+            .map(|p| (p.delay, p.timeout, p.max_retries_down))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 1, 3),
+                (1, 2, 3),
+                (1, 3, 3),
+                (2, 1, 3),
+                (2, 2, 3),
+                (2, 3, 3)
+            ]
+        );
+        // A sweep of 10^8 points is an iterator, not a 2 GB list: taking one costs nothing.
+        let huge = Ranges {
+            delay: (1..=50).collect(),
+            timeout: (1..=50).collect(),
+            max_retries_down: (1..=10).collect(),
+            max_retries: (1..=10).collect(),
+            offset: (0..=19).collect(),
+            len: (1..=20).collect(),
+        };
+        assert_eq!(huge.point_count(), 100_000_000);
+        let first = points(&base(), &huge).next().unwrap();
+        assert_eq!(
+            (first.delay, first.offset, first.len),
+            (1, Some(0), Some(1))
+        );
+        assert!(huge.point_count() > MAX_POINTS);
+    }
+}

@@ -152,6 +152,21 @@ pub fn load_with(
     from_toml(path, &src, opts, origin)
 }
 
+/// Loads a scenario from its text, as if read from the file `origin` (which names it in
+/// problems and against which `body = "..."` is resolved): a TOML scenario, or a bare API body
+/// when the text starts with `{`. The entry point of the scenario fuzz target.
+pub fn load_str(origin: &Path, text: &str, strict: bool) -> Result<Scenario, ScenarioError> {
+    let opts = PoolCheck {
+        strict,
+        overrides: CheckOverrides::default(),
+    };
+    let name = origin.display().to_string();
+    if text.trim_start().starts_with('{') {
+        return bare_body(origin, text.as_bytes(), opts, name);
+    }
+    from_toml(origin, text, opts, name)
+}
+
 /// How the pool body is checked: `--strict` and the command line's overrides.
 #[derive(Debug, Clone, Copy, Default)]
 struct PoolCheck {
