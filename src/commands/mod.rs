@@ -8,7 +8,7 @@ pub mod run;
 pub mod trials;
 pub mod tune;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Set by the binary's Ctrl-C handler (one process-wide flag, so the engine's run loop can hold
 /// a `&'static` to it and look at it every few thousand events). Commands that see it set print
@@ -17,11 +17,6 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// The exit code of an interrupted command: 128 + SIGINT, as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
-
-/// Whether Ctrl-C was pressed.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::Relaxed)
-}
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
