@@ -38,6 +38,8 @@ pub struct CheckArgs {
 pub enum Format {
     Text,
     Json,
+    /// `trials` and `tune`: a shard file for `elbsim merge` (see `--shard`).
+    Shard,
 }
 
 /// What `run`, `trials` and `tune` share: the scenario and how to report on it.
@@ -128,6 +130,11 @@ pub enum Command {
         jobs: Option<usize>,
         #[command(flatten)]
         check: CheckArgs,
+        /// Run shard K of N (0-based) and write a shard file for `elbsim merge`: `K/N`, or `N`
+        /// with K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
+        /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
     },
     /// Sweep health-check parameters, run trials at each point, rank them by an objective under
     /// constraints, and print the best `healthmonitor` ready to paste into the API body.
@@ -190,6 +197,23 @@ pub enum Command {
         /// Also write every point as CSV to this file.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Run shard K of N (0-based) and write a shard file for `elbsim merge`: `K/N`, or `N`
+        /// with K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
+        /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the shard files of one `trials` or `tune` run (`--shard K/N`) into the report the
+    /// unsharded run prints, byte for byte. The scenario must be at the path the shards used.
+    Merge {
+        /// The shard files, every one of the run's N, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 

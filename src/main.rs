@@ -21,7 +21,18 @@ fn main() -> ExitCode {
     ) {
         install_ctrl_c();
     }
-    match cli.command {
+    dispatch(cli.command, None)
+}
+
+/// Runs `command`; `merged` carries the figures of merged shards (`elbsim merge`) for the
+/// `trials` or `tune` command they recorded.
+fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> ExitCode {
+    match command {
+        Command::Merge {
+            files,
+            format,
+            output,
+        } => merge(&files, format, output),
         Command::Validate {
             file,
             format,
@@ -66,6 +77,10 @@ fn main() -> ExitCode {
             timeline,
             check,
         } => {
+            if common.format == cli::Format::Shard {
+                eprintln!("error: run: --format shard is for trials and tune");
+                return ExitCode::from(2);
+            }
             let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
                 Ok(o) => o,
                 Err(code) => return code,
@@ -88,11 +103,17 @@ fn main() -> ExitCode {
             n,
             jobs,
             check,
+            shard,
         } => {
             let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
+            let shard = match shard_of(shard.as_deref(), &common, "trials") {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let argv = shard_args("trials");
             let args = commands::trials::TrialsArgs {
                 n,
                 seed: common.seed,
@@ -101,8 +122,21 @@ fn main() -> ExitCode {
                 strict: common.strict,
                 check: overrides(check),
             };
+            let source = match (merged, shard) {
+                (
+                    Some(commands::merge::MergeInput {
+                        data: commands::merge::Merged::Trials(acc),
+                        fingerprint,
+                        ..
+                    }),
+                    _,
+                ) => commands::trials::Source::Merged { acc, fingerprint },
+                (Some(_), _) => return merge_mismatch(),
+                (None, Some(shard)) => commands::trials::Source::Shard { shard, args: &argv },
+                (None, None) => commands::trials::Source::Simulate,
+            };
             let outcome = with_progress(n, |progress, _| {
-                commands::trials::trials(common.scenario.as_deref(), args, progress)
+                commands::trials::trials_from(common.scenario.as_deref(), args, progress, source)
             });
             finish(outcome, &outputs, None)
         }
@@ -124,6 +158,7 @@ fn main() -> ExitCode {
             probe_fault,
             top,
             csv,
+            shard,
         } => {
             use cli::ValueList;
             // Offsets and lengths were checked against 0..19 and 1..20: they fit in a byte.
@@ -153,6 +188,27 @@ fn main() -> ExitCode {
                     Ok(o) => o,
                     Err(code) => return code,
                 };
+            let shard = match shard_of(shard.as_deref(), &common, "tune") {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let argv = shard_args("tune");
+            let source = match (merged, shard) {
+                (
+                    Some(commands::merge::MergeInput {
+                        data: commands::merge::Merged::Tune(points),
+                        fingerprint,
+                        ..
+                    }),
+                    _,
+                ) => commands::tune::Source::Merged {
+                    points,
+                    fingerprint,
+                },
+                (Some(_), _) => return merge_mismatch(),
+                (None, Some(shard)) => commands::tune::Source::Shard { shard, args: &argv },
+                (None, None) => commands::tune::Source::Simulate,
+            };
             let args = commands::tune::TuneArgs {
                 ranges,
                 trials: n,
@@ -172,11 +228,154 @@ fn main() -> ExitCode {
                 strict: common.strict,
             };
             let result = with_progress(points, |progress, note| {
-                commands::tune::run(common.scenario.as_deref(), &args, progress, note)
+                commands::tune::run_from(common.scenario.as_deref(), &args, progress, note, source)
             });
             finish(result.outcome, &outputs, result.csv.as_deref())
         }
     }
+}
+
+/// `--shard` (or `--format shard`, or `-o *.shard.json`, which mean shard 0/1 without it), or
+/// exit 2 with the reason.
+fn shard_of(
+    text: Option<&str>,
+    common: &cli::ScenarioArgs,
+    command: &str,
+) -> Result<Option<elbsim::experiment::shard::Shard>, ExitCode> {
+    let to_file = common
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .is_some_and(|p| p.ends_with(".shard.json"));
+    let text = match text {
+        Some(t) => t,
+        None if common.format == cli::Format::Shard || to_file => "0/1",
+        None => return Ok(None),
+    };
+    if common
+        .scenario
+        .as_deref()
+        .is_some_and(|p| p.as_os_str() == "-")
+    {
+        eprintln!(
+            "error: {command} --shard: the scenario must be a file (merge reads it again), not standard input"
+        );
+        return Err(ExitCode::from(2));
+    }
+    elbsim::experiment::shard::Shard::parse(text, &|v| std::env::var(v).ok())
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// This process's arguments after the subcommand `command`, as a shard file records them.
+fn shard_args(command: &str) -> Vec<String> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let rest = match all.iter().position(|a| a == command) {
+        Some(i) => &all[i + 1..],
+        None => &all[..],
+    };
+    elbsim::experiment::shard::canonical_args(rest)
+}
+
+fn merge_mismatch() -> ExitCode {
+    eprintln!("error: merge: the shards' data does not match the command they recorded");
+    ExitCode::from(1)
+}
+
+/// `elbsim merge FILES...`: re-reads the command line the shards recorded and renders its
+/// report from the merged figures, in `format`, to `output`.
+fn merge(files: &[std::path::PathBuf], format: cli::Format, output: Option<std::path::PathBuf>) -> ExitCode {
+    if format == cli::Format::Shard {
+        eprintln!("error: merge: --format is text or json");
+        return ExitCode::from(2);
+    }
+    let input = match commands::merge::read_shards(files) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let argv = std::iter::once("elbsim".to_string())
+        .chain(std::iter::once(input.command.clone()))
+        .chain(input.args.iter().cloned());
+    let command = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli.command,
+        Err(e) => {
+            eprintln!("error: merge: the shards' command line does not parse: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let command = match command {
+        Command::Trials {
+            mut common,
+            n,
+            jobs,
+            check,
+            shard: _,
+        } => {
+            common.format = format;
+            common.output = output;
+            Command::Trials {
+                common,
+                n,
+                jobs,
+                check,
+                shard: None,
+            }
+        }
+        Command::Tune {
+            mut common,
+            delay,
+            timeout,
+            max_retries_down,
+            max_retries,
+            offset,
+            len,
+            n,
+            jobs,
+            objective,
+            max_false_per_day,
+            timeout_below_delay,
+            max_missed_rate,
+            allow_warnings,
+            probe_fault,
+            top,
+            csv: _,
+            shard: _,
+        } => {
+            common.format = format;
+            common.output = output;
+            Command::Tune {
+                common,
+                delay,
+                timeout,
+                max_retries_down,
+                max_retries,
+                offset,
+                len,
+                n,
+                jobs,
+                objective,
+                max_false_per_day,
+                timeout_below_delay,
+                max_missed_rate,
+                allow_warnings,
+                probe_fault,
+                top,
+                csv: None,
+                shard: None,
+            }
+        }
+        _ => {
+            eprintln!("error: merge: shards come from `trials` or `tune` only");
+            return ExitCode::from(1);
+        }
+    };
+    dispatch(command, Some(&input))
 }
 
 /// Ctrl-C: the first asks the command to stop and print what finished (it then exits 130); a

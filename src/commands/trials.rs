@@ -2,7 +2,8 @@
 
 use super::{to_json, Outcome};
 use crate::experiment::stats::Summary;
-use crate::experiment::trials::{run_trials, TrialsOptions, TrialsReport};
+use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
+use crate::experiment::trials::{report, run_range, Accum, TrialsReport};
 use crate::report::text::{s3, table};
 use crate::scenario;
 use std::fmt::Write;
@@ -123,24 +124,111 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     o
 }
 
+/// Where a trials command's figures come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// Run every trial and print the report.
+    Simulate,
+    /// Run shard `shard` of the trials and print its shard file; `args` are the command's
+    /// arguments for the file ([`shard::canonical_args`]).
+    Shard { shard: Shard, args: &'a [String] },
+    /// Print the report of the merged shards' accumulator; `fingerprint` is the shards'
+    /// scenario's, checked against the scenario loaded now.
+    Merged { acc: &'a Accum, fingerprint: &'a str },
+}
+
+/// The fingerprint of a loaded scenario, for shard files.
+pub fn scenario_fingerprint(s: &scenario::Scenario) -> String {
+    shard::fingerprint(&format!("{}\n{:?}", s.name, s.sim))
+}
+
 /// `elbsim trials SCENARIO -n N`. Ctrl-C ([`super::INTERRUPTED`]) stops the batch, even inside a
 /// long trial: the trials finished are reported, marked partial, with exit 130.
 pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + Sync)) -> Outcome {
+    trials_from(path, args, progress, Source::Simulate)
+}
+
+/// [`trials`], with the figures from `source`.
+pub fn trials_from(
+    path: Option<&Path>,
+    args: TrialsArgs,
+    progress: &(dyn Fn(u64) + Sync),
+    source: Source,
+) -> Outcome {
     let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
         Err(failed) => return failed,
     };
     let seed = super::run::effective_seed(args.seed, &s);
-    let report = run_trials(
-        &s.sim,
-        TrialsOptions {
-            n: args.n,
+    let acc = match source {
+        Source::Simulate => run_range(
+            &s.sim,
             seed,
-            jobs: args.jobs,
-        },
-        &super::INTERRUPTED,
-        progress,
-    );
+            0..args.n,
+            args.jobs,
+            &super::INTERRUPTED,
+            progress,
+        ),
+        Source::Shard { shard, args: argv } => {
+            let range = shard.range(args.n);
+            let acc = run_range(
+                &s.sim,
+                seed,
+                range.clone(),
+                args.jobs,
+                &super::INTERRUPTED,
+                progress,
+            );
+            let mut stderr = super::warning_lines(&s);
+            if let Some(limit) = acc.limit() {
+                stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
+                return Outcome {
+                    stdout: String::new(),
+                    stderr,
+                    exit: 1,
+                };
+            }
+            if acc.trials() < range.end - range.start {
+                stderr.push_str("elbsim trials: interrupted (Ctrl-C): no shard file written\n");
+                return Outcome {
+                    stdout: String::new(),
+                    stderr,
+                    exit: super::EXIT_INTERRUPTED,
+                };
+            }
+            let _ = writeln!(
+                stderr,
+                "elbsim trials: shard {}/{}: trials {}..{} of {}",
+                shard.k, shard.n, range.start, range.end, args.n
+            );
+            let file = ShardFile {
+                format: shard::FORMAT.to_string(),
+                command: "trials".to_string(),
+                args: argv.to_vec(),
+                fingerprint: scenario_fingerprint(&s),
+                shard,
+                total: args.n,
+                range: [range.start, range.end],
+                data: ShardData::Trials(acc.to_state()),
+            };
+            return Outcome {
+                stdout: file.to_json(),
+                stderr,
+                exit: 0,
+            };
+        }
+        Source::Merged { acc, fingerprint } => {
+            if scenario_fingerprint(&s) != fingerprint {
+                return Outcome {
+                    stdout: String::new(),
+                    stderr: format!("{}\n", super::merge::CHANGED),
+                    exit: 1,
+                };
+            }
+            acc.clone()
+        }
+    };
+    let report = report(&s.sim, &acc, args.n, seed);
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
         stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));

@@ -4,8 +4,10 @@ use super::{to_json, Outcome};
 use crate::api::pool::{MonitorType, Pool};
 use crate::api::types::{CreateRequest, QuicCidHashStrategy};
 use crate::api::{validate_request, CheckOptions};
+use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
+use crate::experiment::trials::Accum;
 use crate::experiment::tune::{
-    tune, Constraints, Objective, Point, PointResult, ProbeFault, Ranges, TuneOptions, TuneReport,
+    point_accums, tune, Constraints, PointSource, Objective, Point, PointResult, ProbeFault, Ranges, TuneOptions, TuneReport,
     CLIENT_FAILURE_COUNTERS,
 };
 use crate::report::text::{s3, table};
@@ -522,6 +524,31 @@ pub fn run(
     progress: &(dyn Fn(u64) + Sync),
     note: &(dyn Fn(&str) + Sync),
 ) -> TuneOutcome {
+    run_from(path, args, progress, note, Source::Simulate)
+}
+
+/// Where a tune command's per-point figures come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// Run every point's trials and print the ranking.
+    Simulate,
+    /// Run shard `shard` of the points and print its shard file.
+    Shard { shard: Shard, args: &'a [String] },
+    /// Rank the merged shards' points; `fingerprint` is the shards' scenario's.
+    Merged {
+        points: &'a std::collections::BTreeMap<u64, Accum>,
+        fingerprint: &'a str,
+    },
+}
+
+/// [`run`], with the per-point figures from `source`.
+pub fn run_from(
+    path: Option<&Path>,
+    args: &TuneArgs,
+    progress: &(dyn Fn(u64) + Sync),
+    note: &(dyn Fn(&str) + Sync),
+    source: Source,
+) -> TuneOutcome {
     let fail = |msg: String| TuneOutcome {
         outcome: Outcome {
             stdout: String::new(),
@@ -573,21 +600,80 @@ pub fn run(
         }
         progress(done);
     };
+    let opts = TuneOptions {
+        trials: args.trials,
+        seed,
+        jobs: args.jobs,
+        objective: args.objective,
+        constraints: args.constraints,
+        probe_fault: args.probe_fault.kind(),
+        allow_warnings: args.allow_warnings,
+    };
+    let point_source = match source {
+        Source::Simulate => PointSource::Simulate,
+        Source::Merged {
+            points: m,
+            fingerprint,
+        } => {
+            if super::trials::scenario_fingerprint(&s) != fingerprint {
+                return fail(format!("{}\n", super::merge::CHANGED));
+            }
+            PointSource::Merged(m)
+        }
+        Source::Shard { shard, args: argv } => {
+            let range = shard.range(points);
+            let mut stderr = super::warning_lines(&s);
+            let Some(accs) = point_accums(
+                &s.sim,
+                &args.ranges,
+                opts,
+                range.clone(),
+                &super::INTERRUPTED,
+                &announce,
+            ) else {
+                stderr.push_str("elbsim tune: interrupted (Ctrl-C): no shard file written\n");
+                return TuneOutcome {
+                    outcome: Outcome {
+                        stdout: String::new(),
+                        stderr,
+                        exit: super::EXIT_INTERRUPTED,
+                    },
+                    csv: None,
+                };
+            };
+            let _ = writeln!(
+                stderr,
+                "elbsim tune: shard {}/{}: points {}..{} of {points}",
+                shard.k, shard.n, range.start, range.end
+            );
+            let file = ShardFile {
+                format: shard::FORMAT.to_string(),
+                command: "tune".to_string(),
+                args: argv.to_vec(),
+                fingerprint: super::trials::scenario_fingerprint(&s),
+                shard,
+                total: points,
+                range: [range.start, range.end],
+                data: ShardData::Tune(accs.iter().map(|(i, a)| (*i, a.to_state())).collect()),
+            };
+            return TuneOutcome {
+                outcome: Outcome {
+                    stdout: file.to_json(),
+                    stderr,
+                    exit: 0,
+                },
+                csv: None,
+            };
+        }
+    };
     let report = tune(
         &s.sim,
         &args.ranges,
-        TuneOptions {
-            trials: args.trials,
-            seed,
-            jobs: args.jobs,
-            objective: args.objective,
-            constraints: args.constraints,
-            probe_fault: args.probe_fault.kind(),
-            allow_warnings: args.allow_warnings,
-        },
+        opts,
         &|p| point_warnings(&s.request, p),
         &super::INTERRUPTED,
         &announce,
+        point_source,
     );
     let mut stderr = super::warning_lines(&s);
     if report.partial {

@@ -7,8 +7,9 @@
 //! forms, and integer sums make the mean identical whatever order the trials were merged in, so
 //! `--jobs` never changes the output.
 
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in the histogram in microseconds; the exact fields use nanoseconds.
 const HIST_UNIT_NS: u64 = 1_000;
@@ -155,6 +156,102 @@ impl CounterStats {
     }
 }
 
+/// A histogram with its exact fields, as a shard file stores it: the histogram in HdrHistogram's
+/// V2 encoding (base64), integer sums as decimal strings (a `u128` does not fit a JSON number
+/// exactly), so that merging shards gives the same figures as one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistState {
+    pub hdr_v2: String,
+    pub count: u64,
+    pub sum: String,
+    pub min: u64,
+    pub max: u64,
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail, and every histogram here fits the V2 format.
+    let _ = V2Serializer::new().serialize(h, &mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("histogram: not base64: {e}"))?;
+    let mut h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("histogram: not an HdrHistogram V2 encoding: {e:?}"))?;
+    h.auto(true);
+    Ok(h)
+}
+
+fn sum_of(text: &str) -> Result<u128, String> {
+    text.parse()
+        .map_err(|_| format!("sum {text:?} is not a whole number"))
+}
+
+impl LatencyStats {
+    pub fn to_state(&self) -> HistState {
+        HistState {
+            hdr_v2: encode(&self.hist),
+            count: self.count,
+            sum: self.sum_ns.to_string(),
+            min: self.min_ns,
+            max: self.max_ns,
+        }
+    }
+
+    pub fn from_state(s: &HistState) -> Result<Self, String> {
+        let hist = decode(&s.hdr_v2)?;
+        if hist.len() != s.count {
+            return Err(format!(
+                "histogram holds {} values, count says {}",
+                hist.len(),
+                s.count
+            ));
+        }
+        Ok(LatencyStats {
+            hist,
+            count: s.count,
+            sum_ns: sum_of(&s.sum)?,
+            min_ns: s.min,
+            max_ns: s.max,
+        })
+    }
+}
+
+impl CounterStats {
+    pub fn to_state(&self) -> HistState {
+        HistState {
+            hdr_v2: encode(&self.hist),
+            count: self.count,
+            sum: self.sum.to_string(),
+            min: 0,
+            max: self.max,
+        }
+    }
+
+    pub fn from_state(s: &HistState) -> Result<Self, String> {
+        let hist = decode(&s.hdr_v2)?;
+        if hist.len() != s.count {
+            return Err(format!(
+                "histogram holds {} values, count says {}",
+                hist.len(),
+                s.count
+            ));
+        }
+        Ok(CounterStats {
+            hist,
+            count: s.count,
+            sum: sum_of(&s.sum)?,
+            max: s.max,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +282,34 @@ mod tests {
         let s = a.summary();
         assert!(s.p99 >= 3100 && s.p99 <= 3110, "{s:?}");
         assert_eq!(s.max, 3109);
+    }
+
+    #[test]
+    fn states_round_trip_and_merge_like_the_originals() {
+        let mut a = LatencyStats::default();
+        let mut c = CounterStats::default();
+        for i in 1..5000u64 {
+            a.record_ns(i * 1_234_567);
+            c.record(i % 97);
+        }
+        let a2 = LatencyStats::from_state(&a.to_state()).unwrap();
+        assert_eq!(a.summary(), a2.summary());
+        let c2 = CounterStats::from_state(&c.to_state()).unwrap();
+        assert_eq!(c.summary(), c2.summary());
+        let mut m = LatencyStats::default();
+        m.merge(&a2);
+        m.record_ns(u64::MAX / 4);
+        let mut n = a.clone();
+        n.record_ns(u64::MAX / 4);
+        assert_eq!(m.summary(), n.summary());
+        assert!(LatencyStats::from_state(&HistState {
+            hdr_v2: "!!".into(),
+            count: 0,
+            sum: "0".into(),
+            min: 0,
+            max: 0
+        })
+        .is_err());
     }
 
     #[test]

@@ -8,14 +8,15 @@
 //! Trials stop a run early once nothing can change any more (`RunOptions::stop_when_quiet`):
 //! exact, because that only happens on a noise-free probe path after the last fault.
 
-use super::stats::{CounterStats, CounterSummary, LatencyStats, Summary};
+use super::stats::{CounterStats, CounterSummary, HistState, LatencyStats, Summary};
 use crate::model::router::Role;
 use crate::report::run::measure;
 use crate::sim::config::SimConfig;
 use crate::sim::engine::{self, RunOptions};
 use crate::sim::time::{SimDuration, SimTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -87,9 +88,10 @@ pub struct TrafficSummary {
     pub unavailability_s: Summary,
 }
 
-/// Per-thread (then merged) accumulator.
+/// Per-thread (then merged) accumulator; also what a shard of a batch carries
+/// ([`AccumState`]).
 #[derive(Debug, Clone, Default)]
-struct Accum {
+pub struct Accum {
     trials: u64,
     detection: LatencyStats,
     failover: LatencyStats,
@@ -108,8 +110,87 @@ struct Accum {
     limit: Option<engine::Stopped>,
 }
 
+/// An [`Accum`] as a shard file stores it: every figure exact (histograms in HdrHistogram's V2
+/// encoding, integer counts and sums).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccumState {
+    pub trials: u64,
+    pub detection: HistState,
+    pub failover: HistState,
+    pub failback: HistState,
+    pub outage: HistState,
+    pub persisted_failback: HistState,
+    pub false_failovers: u64,
+    pub missed: u64,
+    pub censored: u64,
+    pub needless: u64,
+    pub pairs: u64,
+    pub events: u64,
+    pub counters: BTreeMap<String, HistState>,
+    pub unavailability: HistState,
+}
+
 impl Accum {
-    fn merge(&mut self, o: &Accum) {
+    /// Trials added so far.
+    pub fn trials(&self) -> u64 {
+        self.trials
+    }
+
+    /// The limit a trial reached, if any.
+    pub fn limit(&self) -> Option<engine::Stopped> {
+        self.limit
+    }
+
+    pub fn to_state(&self) -> AccumState {
+        AccumState {
+            trials: self.trials,
+            detection: self.detection.to_state(),
+            failover: self.failover.to_state(),
+            failback: self.failback.to_state(),
+            outage: self.outage.to_state(),
+            persisted_failback: self.persisted_failback.to_state(),
+            false_failovers: self.false_failovers,
+            missed: self.missed,
+            censored: self.censored,
+            needless: self.needless,
+            pairs: self.pairs,
+            events: self.events,
+            counters: self
+                .counters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_state()))
+                .collect(),
+            unavailability: self.unavailability.to_state(),
+        }
+    }
+
+    pub fn from_state(s: &AccumState) -> Result<Accum, String> {
+        let mut counters = BTreeMap::new();
+        for (k, v) in &s.counters {
+            let c = crate::sim::engine::Counter::parse(k)
+                .ok_or_else(|| format!("unknown traffic counter {k:?}"))?;
+            counters.insert(c.name(), CounterStats::from_state(v)?);
+        }
+        Ok(Accum {
+            trials: s.trials,
+            detection: LatencyStats::from_state(&s.detection)?,
+            failover: LatencyStats::from_state(&s.failover)?,
+            failback: LatencyStats::from_state(&s.failback)?,
+            outage: LatencyStats::from_state(&s.outage)?,
+            persisted_failback: LatencyStats::from_state(&s.persisted_failback)?,
+            false_failovers: s.false_failovers,
+            missed: s.missed,
+            censored: s.censored,
+            needless: s.needless,
+            pairs: s.pairs,
+            events: s.events,
+            counters,
+            unavailability: LatencyStats::from_state(&s.unavailability)?,
+            limit: None,
+        })
+    }
+
+    pub fn merge(&mut self, o: &Accum) {
         self.trials += o.trials;
         self.detection.merge(&o.detection);
         self.failover.merge(&o.failover);
@@ -258,12 +339,27 @@ pub fn run_trials(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TrialsReport {
+    let acc = run_range(cfg, opts.seed, 0..opts.n, opts.jobs, stop, progress);
+    report(cfg, &acc, opts.n, opts.seed)
+}
+
+/// Runs trials `range` of a batch (a shard of it, or all of it) and returns their accumulator.
+/// Trial `i` is the same whichever shard or thread runs it, and accumulators merge exactly, so
+/// any split of a batch gives the same report as the whole.
+pub fn run_range(
+    cfg: &SimConfig,
+    seed: u64,
+    range: Range<u64>,
+    jobs: usize,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Accum {
     /// Trials a worker claims at once: large enough to keep the shared counter cold.
     const CHUNK: u64 = 64;
-    let next = AtomicU64::new(0);
+    let next = AtomicU64::new(range.start);
     let done = AtomicU64::new(0);
     let total = Mutex::new(Accum::default());
-    let jobs = opts.jobs.max(1);
+    let jobs = jobs.max(1);
     let windows = visible_fault_windows(cfg);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -271,15 +367,15 @@ pub fn run_trials(
                 let mut acc = Accum::default();
                 'claim: loop {
                     let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                    if start >= opts.n {
+                    if start >= range.end {
                         break;
                     }
-                    let end = (start + CHUNK).min(opts.n);
+                    let end = (start + CHUNK).min(range.end);
                     for i in start..end {
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        if !one_trial(cfg, opts.seed, i, stop, &windows, &mut acc) {
+                        if !one_trial(cfg, seed, i, stop, &windows, &mut acc) {
                             break 'claim;
                         }
                     }
@@ -292,13 +388,17 @@ pub fn run_trials(
             });
         }
     });
-    let acc = total.into_inner().unwrap_or_default();
+    total.into_inner().unwrap_or_default()
+}
+
+/// The report of a batch of `n` trials from their accumulator (`acc.trials < n`: partial).
+pub fn report(cfg: &SimConfig, acc: &Accum, n: u64, seed: u64) -> TrialsReport {
     let free_h = fault_free(cfg).as_secs_f64() / 3600.0 * acc.trials as f64;
     TrialsReport {
         trials: acc.trials,
-        trials_requested: opts.n,
-        partial: acc.trials < opts.n,
-        seed: opts.seed,
+        trials_requested: n,
+        partial: acc.trials < n,
+        seed,
         detection_latency_s: acc.detection.summary(),
         failover_latency_s: acc.failover.summary(),
         failback_latency_s: acc.failback.summary(),

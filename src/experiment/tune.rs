@@ -17,13 +17,52 @@
 
 use super::rare::FalseFailoverEstimate;
 use super::stats::Summary;
-use super::trials::{run_trials, TrialsOptions, TrialsReport};
+use super::trials::{report, run_range, run_trials, Accum, TrialsOptions, TrialsReport};
 use crate::model::router::Role;
 use crate::sim::config::{Fault, FaultKind, SimConfig};
 use crate::sim::time::{SimDuration, SimTime};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::AtomicBool;
+
+/// Where the trials of each point come from.
+#[derive(Debug, Clone, Copy)]
+pub enum PointSource<'a> {
+    /// Run them.
+    Simulate,
+    /// Merged from shards: the accumulator of every point, by index in the sweep.
+    Merged(&'a BTreeMap<u64, Accum>),
+}
+
+/// Runs the trials of points `range` of the sweep (one shard of it) and returns each point's
+/// accumulator by index; `None` when interrupted (a shard is whole or nothing).
+pub fn point_accums(
+    base: &SimConfig,
+    ranges: &Ranges,
+    opts: TuneOptions,
+    range: Range<u64>,
+    interrupt: &'static AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Option<Vec<(u64, Accum)>> {
+    let (base_with_fault, _) = with_probe_fault(base, opts.probe_fault);
+    let mut out = Vec::new();
+    let skip = range.start as usize;
+    let take = range.end.saturating_sub(range.start) as usize;
+    for (i, p) in points(base, ranges).enumerate().skip(skip).take(take) {
+        if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let cfg = apply(&base_with_fault, &p);
+        let acc = run_range(&cfg, opts.seed, 0..opts.trials, opts.jobs, interrupt, &|_| {});
+        if acc.trials() < opts.trials && acc.limit().is_none() {
+            return None;
+        }
+        out.push((i as u64, acc));
+        progress(out.len() as u64);
+    }
+    Some(out)
+}
 
 /// Most points in one sweep. At the default 200 trials per point this is already hours of work;
 /// a wider sweep is refused before anything runs, so that a typo cannot start a 10^8-point job.
@@ -334,6 +373,7 @@ pub fn tune(
     api_warnings: &dyn Fn(&Point) -> Vec<String>,
     interrupt: &'static AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
+    source: PointSource,
 ) -> TuneReport {
     let (base_with_fault, added) = with_probe_fault(base, opts.probe_fault);
     let mut results: Vec<PointResult> = Vec::new();
@@ -344,16 +384,25 @@ pub fn tune(
             break;
         }
         let cfg = apply(&base_with_fault, &p);
-        let r = run_trials(
-            &cfg,
-            TrialsOptions {
-                n: opts.trials,
-                seed: opts.seed,
-                jobs: opts.jobs,
+        let r = match source {
+            PointSource::Simulate => run_trials(
+                &cfg,
+                TrialsOptions {
+                    n: opts.trials,
+                    seed: opts.seed,
+                    jobs: opts.jobs,
+                },
+                interrupt,
+                &|_| {},
+            ),
+            PointSource::Merged(m) => match m.get(&(i as u64)) {
+                Some(acc) => report(&cfg, acc, opts.trials, opts.seed),
+                None => {
+                    partial = true;
+                    break;
+                }
             },
-            interrupt,
-            &|_| {},
-        );
+        };
         if r.partial {
             // A half-run point has fewer trials than the others: its figures would not compare.
             partial = true;

@@ -1,0 +1,136 @@
+//! `--shard K/N` and `elbsim merge`: N shards run as separate processes merge into the report
+//! the unsharded run prints, byte for byte, for `trials` and `tune`, text and JSON.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn scenario(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs elbsim with `env` set; returns (exit code, stdout, stderr).
+fn elbsim(args: &[String], env: &[(&str, String)]) -> (i32, String, String) {
+    let mut c = Command::cargo_bin("elbsim").unwrap();
+    c.args(args)
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("SLURM_ARRAY_TASK_ID");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs `base` unsharded (text and JSON), then as `n` shards (alternating the ways K is given:
+/// on the command line, from Kubernetes' and from Slurm's variable) and checks both merges.
+fn check_split(base: &[&str], n: u64, dir: &Path) {
+    let base = strings(base);
+    let mut whole = base.clone();
+    whole.extend(strings(&["-j", "2"]));
+    let (code, text, err) = elbsim(&whole, &[]);
+    assert_eq!(code, 0, "{err}");
+    whole.extend(strings(&["--format", "json"]));
+    let (code, json, err) = elbsim(&whole, &[]);
+    assert_eq!(code, 0, "{err}");
+
+    let mut files: Vec<PathBuf> = Vec::new();
+    for k in 0..n {
+        let file = dir.join(format!("{}-{n}-{k}.shard.json", base[0]));
+        let mut args = base.clone();
+        args.extend(strings(&["-j", "1", "-o"]));
+        args.push(file.to_string_lossy().into_owned());
+        let env = match k % 3 {
+            0 => {
+                args.extend(["--shard".to_string(), format!("{k}/{n}")]);
+                vec![]
+            }
+            1 => {
+                args.extend(["--shard".to_string(), n.to_string()]);
+                vec![("JOB_COMPLETION_INDEX", k.to_string())]
+            }
+            _ => {
+                args.extend(["--shard".to_string(), format!("/{n}")]);
+                vec![("SLURM_ARRAY_TASK_ID", k.to_string())]
+            }
+        };
+        let (code, _, err) = elbsim(&args, &env);
+        assert_eq!(code, 0, "shard {k}/{n}: {err}");
+        files.push(file);
+    }
+    // Any order of files.
+    files.reverse();
+    let mut merge = strings(&["merge"]);
+    merge.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+    let (code, merged_text, err) = elbsim(&merge, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(merged_text, text, "text, {n} shards of {base:?}");
+    merge.extend(strings(&["--format", "json"]));
+    let (code, merged_json, err) = elbsim(&merge, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(merged_json, json, "json, {n} shards of {base:?}");
+
+    if n > 1 {
+        // A missing shard, or one given twice, is refused.
+        let mut short = strings(&["merge"]);
+        short.extend(files[1..].iter().map(|f| f.to_string_lossy().into_owned()));
+        assert_eq!(elbsim(&short, &[]).0, 1);
+        short.push(files[1].to_string_lossy().into_owned());
+        assert_eq!(elbsim(&short, &[]).0, 1);
+    }
+}
+
+#[test]
+fn trials_shards_merge_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = scenario("noisy-network.toml");
+    let traffic = scenario("traffic-persistence-failback.toml");
+    for n in [1, 3, 7] {
+        check_split(&["trials", &noisy, "-n", "300", "--seed", "5"], n, dir.path());
+    }
+    check_split(&["trials", &traffic, "-n", "20"], 3, dir.path());
+}
+
+#[test]
+fn tune_shards_merge_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = scenario("noisy-network.toml");
+    for n in [1, 3, 7] {
+        check_split(
+            &[
+                "tune", &noisy, "-n", "10", "--delay", "1..4", "--timeout", "1,2", "--top", "5",
+            ],
+            n,
+            dir.path(),
+        );
+    }
+}
+
+#[test]
+fn bad_shards_and_files_are_refused_without_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenario("seed-example.toml");
+    for bad in ["3/3", "x", "0/0", "4"] {
+        let (code, _, err) = elbsim(&strings(&["trials", &seed, "-n", "5", "--shard", bad]), &[]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--shard"), "{err}");
+    }
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"format\": 1}").unwrap();
+    let (code, _, err) = elbsim(&strings(&["merge", &junk.to_string_lossy()]), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a shard file"), "{err}");
+    let (code, _, _) = elbsim(&strings(&["merge", "/nonexistent.shard.json"]), &[]);
+    assert_eq!(code, 1);
+}
