@@ -287,7 +287,11 @@ fn merge_mismatch() -> ExitCode {
 
 /// `elbsim merge FILES...`: re-reads the command line the shards recorded and renders its
 /// report from the merged figures, in `format`, to `output`.
-fn merge(files: &[std::path::PathBuf], format: cli::Format, output: Option<std::path::PathBuf>) -> ExitCode {
+fn merge(
+    files: &[std::path::PathBuf],
+    format: cli::Format,
+    output: Option<std::path::PathBuf>,
+) -> ExitCode {
     if format == cli::Format::Shard {
         eprintln!("error: merge: --format is text or json");
         return ExitCode::from(2);

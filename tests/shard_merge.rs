@@ -97,7 +97,11 @@ fn trials_shards_merge_byte_identical() {
     let noisy = scenario("noisy-network.toml");
     let traffic = scenario("traffic-persistence-failback.toml");
     for n in [1, 3, 7] {
-        check_split(&["trials", &noisy, "-n", "300", "--seed", "5"], n, dir.path());
+        check_split(
+            &["trials", &noisy, "-n", "300", "--seed", "5"],
+            n,
+            dir.path(),
+        );
     }
     check_split(&["trials", &traffic, "-n", "20"], 3, dir.path());
 }
@@ -109,7 +113,16 @@ fn tune_shards_merge_byte_identical() {
     for n in [1, 3, 7] {
         check_split(
             &[
-                "tune", &noisy, "-n", "10", "--delay", "1..4", "--timeout", "1,2", "--top", "5",
+                "tune",
+                &noisy,
+                "-n",
+                "10",
+                "--delay",
+                "1..4",
+                "--timeout",
+                "1,2",
+                "--top",
+                "5",
             ],
             n,
             dir.path(),

@@ -17,7 +17,7 @@ pub const CHANGED: &str = "error: merge: the scenario (or a flag that changes it
 /// The merged figures.
 #[derive(Debug, Clone)]
 pub enum Merged {
-    Trials(Accum),
+    Trials(Box<Accum>),
     Tune(BTreeMap<u64, Accum>),
 }
 
@@ -67,7 +67,7 @@ pub fn read_shards(paths: &[PathBuf]) -> Result<MergeInput, String> {
                 }
                 acc.merge(&a);
             }
-            Merged::Trials(acc)
+            Merged::Trials(Box::new(acc))
         }
         ShardData::Tune(_) => {
             let mut points = BTreeMap::new();

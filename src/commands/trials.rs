@@ -1,8 +1,8 @@
 //! `elbsim trials`: the distribution of failover timing over many randomized runs.
 
 use super::{to_json, Outcome};
-use crate::experiment::stats::Summary;
 use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
+use crate::experiment::stats::Summary;
 use crate::experiment::trials::{report, run_range, Accum, TrialsReport};
 use crate::report::text::{s3, table};
 use crate::scenario;
@@ -134,7 +134,10 @@ pub enum Source<'a> {
     Shard { shard: Shard, args: &'a [String] },
     /// Print the report of the merged shards' accumulator; `fingerprint` is the shards'
     /// scenario's, checked against the scenario loaded now.
-    Merged { acc: &'a Accum, fingerprint: &'a str },
+    Merged {
+        acc: &'a Accum,
+        fingerprint: &'a str,
+    },
 }
 
 /// The fingerprint of a loaded scenario, for shard files.
@@ -209,7 +212,7 @@ pub fn trials_from(
                 shard,
                 total: args.n,
                 range: [range.start, range.end],
-                data: ShardData::Trials(acc.to_state()),
+                data: ShardData::Trials(Box::new(acc.to_state())),
             };
             return Outcome {
                 stdout: file.to_json(),

@@ -7,8 +7,8 @@ use crate::api::{validate_request, CheckOptions};
 use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
 use crate::experiment::trials::Accum;
 use crate::experiment::tune::{
-    point_accums, tune, Constraints, PointSource, Objective, Point, PointResult, ProbeFault, Ranges, TuneOptions, TuneReport,
-    CLIENT_FAILURE_COUNTERS,
+    point_accums, tune, Constraints, Objective, Point, PointResult, PointSource, ProbeFault,
+    Ranges, TuneOptions, TuneReport, CLIENT_FAILURE_COUNTERS,
 };
 use crate::report::text::{s3, table};
 use std::fmt::Write;

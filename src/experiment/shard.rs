@@ -87,7 +87,7 @@ impl Shard {
 #[serde(rename_all = "snake_case")]
 pub enum ShardData {
     /// `trials`: the accumulator of trials `range`.
-    Trials(AccumState),
+    Trials(Box<AccumState>),
     /// `tune`: per point of `range`, its index and trials accumulator.
     Tune(Vec<(u64, AccumState)>),
 }
@@ -271,7 +271,16 @@ mod tests {
     #[test]
     fn canonical_args_drop_what_does_not_change_the_result() {
         let a: Vec<String> = [
-            "s.toml", "-n", "10", "--shard", "1/3", "-o", "x", "--format=json", "-j4", "--seed",
+            "s.toml",
+            "-n",
+            "10",
+            "--shard",
+            "1/3",
+            "-o",
+            "x",
+            "--format=json",
+            "-j4",
+            "--seed",
             "3",
         ]
         .map(String::from)

@@ -54,7 +54,14 @@ pub fn point_accums(
             return None;
         }
         let cfg = apply(&base_with_fault, &p);
-        let acc = run_range(&cfg, opts.seed, 0..opts.trials, opts.jobs, interrupt, &|_| {});
+        let acc = run_range(
+            &cfg,
+            opts.seed,
+            0..opts.trials,
+            opts.jobs,
+            interrupt,
+            &|_| {},
+        );
         if acc.trials() < opts.trials && acc.limit().is_none() {
             return None;
         }
