@@ -98,12 +98,12 @@ fn trials_shards_merge_byte_identical() {
     let traffic = scenario("traffic-persistence-failback.toml");
     for n in [1, 3, 7] {
         check_split(
-            &["trials", &noisy, "-n", "300", "--seed", "5"],
+            &["trials", &noisy, "-n", "100", "--seed", "5"],
             n,
             dir.path(),
         );
     }
-    check_split(&["trials", &traffic, "-n", "20"], 3, dir.path());
+    check_split(&["trials", &traffic, "-n", "6"], 3, dir.path());
 }
 
 #[test]
@@ -116,9 +116,9 @@ fn tune_shards_merge_byte_identical() {
                 "tune",
                 &noisy,
                 "-n",
-                "10",
+                "4",
                 "--delay",
-                "1..4",
+                "1..3",
                 "--timeout",
                 "1,2",
                 "--top",
