@@ -51,6 +51,21 @@ pub fn warning_lines(s: &crate::scenario::Scenario) -> String {
         .collect()
 }
 
+/// A run or a trial reached one of the scenario's limits: the report is not valid, exit 1 with
+/// the message that names the limit and the key that raises it.
+pub fn limit_reached(
+    s: &crate::scenario::Scenario,
+    limit: crate::sim::engine::Stopped,
+    mut stderr: String,
+) -> Outcome {
+    stderr.push_str(&format!("error: {}: {limit}\n", label(s)));
+    Outcome {
+        stdout: String::new(),
+        stderr,
+        exit: 1,
+    }
+}
+
 /// How errors name a scenario: its path, or the bundled example.
 pub fn label(s: &crate::scenario::Scenario) -> &str {
     if s.origin.is_empty() {

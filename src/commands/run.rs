@@ -135,12 +135,7 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
     let (report, partial) = run_scenario(&s, seed, args.timeline);
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
-            stderr,
-            exit: 1,
-        };
+        return super::limit_reached(&s, limit, stderr);
     }
     if partial {
         stderr.push_str(

@@ -143,12 +143,7 @@ pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + S
     );
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
-            stderr,
-            exit: 1,
-        };
+        return super::limit_reached(&s, limit, stderr);
     }
     let _ = writeln!(
         stderr,
