@@ -564,10 +564,10 @@ pub fn run(
             let eta = started.elapsed().mul_f64((points - 1) as f64);
             if eta >= ANNOUNCE_ETA_AFTER {
                 note(&format!(
-                    "elbsim tune: the first point took {:.1} s: about {} more for the {} others (Ctrl-C stops and prints the points finished)",
+                    "elbsim tune: the first point took {:.1} s; at that pace the {} others take about {} (Ctrl-C stops and prints the points finished)",
                     started.elapsed().as_secs_f64(),
-                    human_duration(eta),
-                    points - 1
+                    points - 1,
+                    human_duration(eta)
                 ));
             }
         }
