@@ -135,6 +135,26 @@ fn main() -> ExitCode {
             });
             (outcome, common.output)
         }
+        Command::Probe {
+            body,
+            targets,
+            count,
+            format,
+            strict,
+            check,
+            time_scale,
+            output,
+        } => {
+            let args = commands::probe::ProbeArgs {
+                targets,
+                count,
+                json: format == cli::Format::Json,
+                strict,
+                time_scale,
+                check: overrides(check),
+            };
+            (commands::probe::probe(&body, &args), output)
+        }
     };
     finish(outcome, out_path.as_deref())
 }

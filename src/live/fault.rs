@@ -273,7 +273,14 @@ impl FaultHandle {
 
     /// Ends every fault.
     pub fn clear_all(&self) {
-        let ids: Vec<FaultId> = self.inner.state.borrow().active.iter().map(|a| a.id).collect();
+        let ids: Vec<FaultId> = self
+            .inner
+            .state
+            .borrow()
+            .active
+            .iter()
+            .map(|a| a.id)
+            .collect();
         for id in ids {
             self.clear(id);
         }

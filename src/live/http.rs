@@ -80,9 +80,7 @@ pub fn parse_request(head: &[u8]) -> Option<Request> {
         content_length: 0,
     };
     for line in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            return None;
-        };
+        let (name, value) = line.split_once(':')?;
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "host" => req.host = Some(strip_port(value).to_ascii_lowercase()),
@@ -130,12 +128,10 @@ pub fn parse_status_line(buf: &[u8]) -> Option<StatusLine> {
         }
         code.parse().ok().filter(|c| (100..=999).contains(c))
     };
-    Some(
-        match std::str::from_utf8(line).ok().and_then(ok) {
-            Some(c) => StatusLine::Status(c),
-            None => StatusLine::Malformed,
-        },
-    )
+    Some(match std::str::from_utf8(line).ok().and_then(ok) {
+        Some(c) => StatusLine::Status(c),
+        None => StatusLine::Malformed,
+    })
 }
 
 /// A reason phrase for the codes a backend sends (any other code gets "Status").
@@ -199,11 +195,23 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(StatusLine::Status(200)));
-        assert_eq!(parse_status_line(b"HTTP/1.0 404\r\nX"), Some(StatusLine::Status(404)));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 200 OK\r\n"),
+            Some(StatusLine::Status(200))
+        );
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 404\r\nX"),
+            Some(StatusLine::Status(404))
+        );
         assert_eq!(parse_status_line(b"HTTP/1.1 20"), None);
-        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), Some(StatusLine::Malformed));
-        assert_eq!(parse_status_line(b"HTTP/1.1 2000 x\n"), Some(StatusLine::Malformed));
+        assert_eq!(
+            parse_status_line(b"SSH-2.0-OpenSSH\r\n"),
+            Some(StatusLine::Malformed)
+        );
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 2000 x\n"),
+            Some(StatusLine::Malformed)
+        );
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl Prober {
     pub fn new(spec: CheckSpec) -> Result<Prober, String> {
         let tls = match spec.kind {
             ProbeKind::Https => Some(tokio_rustls::TlsConnector::from(
-                super::tls::client_config()?,
+                super::tls::client_config()?
             )),
             _ => None,
         };
@@ -208,8 +208,7 @@ impl Prober {
         let result = match &self.tls {
             None => self.exchange(&mut stream, &request, deadline).await,
             Some(connector) => {
-                let name =
-                    super::tls::server_name(self.spec.domain_name.as_deref(), target.ip());
+                let name = super::tls::server_name(self.spec.domain_name.as_deref(), target.ip());
                 let handshake = connector.connect(name, &mut stream);
                 match tokio::time::timeout_at(deadline, handshake).await {
                     Err(_) => Err(Fail(Reason::RecvResponseTimeout, None)),
