@@ -531,3 +531,47 @@ async fn probe_command_exit_codes() {
         assert_eq!(out.status.code(), Some(2), "{out:?}");
     }
 }
+
+#[tokio::test]
+async fn probe_command_ctrl_c_prints_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = body(
+        dir.path(),
+        serde_json::json!({"type": "TCP", "delay": 1, "timeout": 1, "max_retries": 1,
+                           "max_retries_down": 1}),
+    );
+    let b = start(Service::TcpEcho).await;
+    let addr = b.addr().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("elbsim"))
+            .args(["probe", &path.display().to_string(), "--target", &addr])
+            .args([
+                "--count",
+                "1000",
+                "--time-scale",
+                "0.05",
+                "--format",
+                "json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        // The shell's own `kill`, so the test needs no procps on a minimal machine.
+        let killed = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", child.id())])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let n = report["verdicts"].as_array().unwrap().len();
+    assert!((1..1000).contains(&n), "{n} verdicts");
+    b.shutdown().await;
+}

@@ -284,12 +284,15 @@ async fn rebind<T>(addr: SocketAddr, mut bind: impl FnMut() -> io::Result<T>) ->
 
 /// host_down for TCP: a listener on the same port whose accept queue is full, so the kernel
 /// drops SYNs and connects time out. The filler connection is kept until the host comes back.
-async fn black_hole(addr: SocketAddr) -> io::Result<(TcpListener, TcpStream)> {
+/// If a client's SYN wins the race for the one queue slot, that client fills it instead and the
+/// filler is not needed (its connect then times out quickly and is dropped).
+async fn black_hole(addr: SocketAddr) -> io::Result<(TcpListener, Option<TcpStream>)> {
     let listener = rebind(addr, || bind_tcp(addr, 0)).await?;
     // With backlog 0 Linux queues one connection; ours takes that place.
-    let filler = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+    let filler = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr))
         .await
-        .map_err(|_| io::Error::other("black hole filler did not connect"))??;
+        .ok()
+        .and_then(Result::ok);
     Ok((listener, filler))
 }
 
@@ -313,7 +316,7 @@ async fn tcp_listener(
     let mut mode = ListenerMode::Open;
     let mut listener = Some(first);
     // Held, never read: the black hole lasts as long as this value.
-    let mut _hole: Option<(TcpListener, TcpStream)> = None;
+    let mut _hole: Option<(TcpListener, Option<TcpStream>)> = None;
     loop {
         let (generation, want) = {
             let s = rx.borrow_and_update();
@@ -341,7 +344,11 @@ async fn tcp_listener(
             _ = ctx.cancel.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },
             accepted = accept(listener.as_ref()) => {
-                let Ok(stream) = accepted else { continue };
+                let Ok(stream) = accepted else {
+                    // EMFILE and the like: pause instead of spinning on the error.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
                 match ctx.connections.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let c = ctx.clone();
