@@ -13,7 +13,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use elbsim::model::router::Role;
 use elbsim::sim::config::{Fault, FaultKind, Lifetime, SimConfig};
-use elbsim::sim::engine::{run, RunOptions};
+use elbsim::sim::engine::{run, RunOptions, Counter};
 use elbsim::sim::time::{SimDuration, SimTime};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
@@ -118,8 +118,8 @@ fn measured_run(cfg: &SimConfig) -> (u64, u64, u64, f64, usize) {
     let peak = PEAK.load(Relaxed) - base;
     let t = log.traffic.as_ref().expect("traffic log");
     (
-        t.counters.connections,
-        t.counters.peak_open,
+        t.counters.get(Counter::Connections),
+        t.counters.get(Counter::PeakOpen),
         log.events,
         secs,
         peak,

@@ -116,34 +116,62 @@ proptest! {
 
         let m = measure(&cfg, &a);
         for f in &m.failovers {
-            prop_assert!(f.detection_latency_s >= 0.0);
-            if let Some(l) = f.failover_latency_s {
-                prop_assert!(l >= f.detection_latency_s - 1e-9);
-                prop_assert!(l <= f.detection_latency_s + cfg.model.route_update_delay.as_secs_f64() + 1e-9);
+            let d = &f.detection;
+            let start = cfg.faults[d.fault as usize].at;
+            // Detection never before the fault starts.
+            prop_assert!(d.detected >= start);
+            if let Some(sw) = f.switched {
+                prop_assert!(sw >= d.detected);
+                prop_assert!(sw <= d.detected + cfg.model.route_update_delay);
             }
         }
-        prop_assert!(m.failbacks.iter().all(|b| b.failback_latency_s >= 0.0));
-        prop_assert!(m.missed.len() as u64 + m.failovers.len() as u64 == m.fault_node_pairs);
+        for o in &m.outages {
+            prop_assert!(o.at >= o.detection.detected);
+        }
+        prop_assert!(m.failbacks.iter().all(|b| b.switched_back >= b.healthy));
+        prop_assert_eq!(
+            m.missed.len() as u64 + m.failovers.len() as u64
+                + m.outages.iter().filter(|o| o.member == Role::Master).count() as u64,
+            m.fault_node_pairs
+        );
 
         if let Some(t) = &a.traffic {
-            let k = &t.counters;
+            use elbsim::sim::engine::Counter::*;
+            let k = |c| t.counters.get(c);
             prop_assert_eq!(
-                k.established + k.refused + k.timed_out + k.no_backend + k.tls_failed,
-                k.connections
+                k(Established) + k(Refused) + k(TimedOut) + k(NoBackend) + k(TlsFailed),
+                k(Connections)
             );
-            prop_assert_eq!(k.to_master + k.to_slave, k.established);
+            prop_assert_eq!(k(ToMaster) + k(ToSlave), k(Established));
             prop_assert_eq!(
-                k.completed + k.broken + k.drained + k.reset_on_failback + k.quic_cid_broken + k.open_at_end,
-                k.established
+                k(Completed) + k(Broken) + k(Drained) + k(ResetOnFailback) + k(QuicCidBroken) + k(OpenAtEnd),
+                k(Established)
             );
-            prop_assert!(k.requests_failed <= k.requests);
-            prop_assert!(k.open_at_end <= k.peak_open);
+            // Every failure is charged somewhere, and each window covers its failures.
+            let charged: u64 = t.unavailability.iter().filter_map(|u| u.all.map(|s| s.failures())).sum::<u64>()
+                + t.unattributed.map_or(0, |s| s.failures());
+            prop_assert_eq!(
+                charged,
+                k(Refused) + k(TimedOut) + k(NoBackend) + k(TlsFailed) + k(Broken)
+                    + k(ResetOnFailback) + k(QuicCidBroken) + k(RequestsFailed)
+            );
+            for u in &t.unavailability {
+                if let Some(s) = u.all {
+                    prop_assert!(s.first <= s.last);
+                    for n in u.nodes.values() {
+                        prop_assert!(s.first <= n.first && n.last <= s.last);
+                    }
+                }
+            }
+            prop_assert!(k(RequestsFailed) <= k(Requests));
+            prop_assert!(k(OpenAtEnd) <= k(PeakOpen));
             let drained: u64 = t.drains.iter().map(|d| d.connections).sum();
-            prop_assert_eq!(drained, k.drained);
+            prop_assert_eq!(drained, k(Drained));
             if let Some(timeout) = cfg.traffic.as_ref().and_then(|t| t.drain) {
-                for d in t.drains.iter().filter(|d| d.closed_s.is_some()) {
-                    let span = d.closed_s.unwrap() - d.started_s;
-                    prop_assert!((span - timeout.as_secs_f64()).abs() < 1e-6);
+                for d in &t.drains {
+                    if let Some(closed) = d.closed {
+                        prop_assert_eq!(closed.since(d.started), timeout);
+                    }
                 }
             }
         }

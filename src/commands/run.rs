@@ -48,6 +48,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
             trial: 0,
             record_verdicts: timeline,
             stop_when_quiet: false,
+            ..Default::default()
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();

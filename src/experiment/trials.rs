@@ -12,7 +12,7 @@ use super::stats::{CounterStats, CounterSummary, LatencyStats, Summary};
 use crate::model::router::Role;
 use crate::report::run::measure;
 use crate::sim::config::SimConfig;
-use crate::sim::engine::{self, RunOptions, TrafficCounters};
+use crate::sim::engine::{self, RunOptions};
 use crate::sim::time::{SimDuration, SimTime};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,8 +42,16 @@ pub struct TrialsReport {
     pub detection_latency_s: Summary,
     /// Fault start -> new connections leave the master.
     pub failover_latency_s: Summary,
-    /// Fault end -> new connections back on the master.
+    /// Master healthy again (end of the last overlapping fault its check sees) -> new
+    /// connections back on the master.
     pub failback_latency_s: Summary,
+    /// Fault start -> a node with no ONLINE member to send to (drop or fail-open); kept out of
+    /// the failover figures.
+    pub outage_latency_s: Summary,
+    /// With session persistence: master healthy again -> the last new connection persistence
+    /// still sent to the slave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persisted_failback_latency_s: Option<Summary>,
     /// False failovers (summed over LB nodes) per hour of time with no fault on the master.
     pub false_failovers_per_hour: f64,
     pub false_failovers: u64,
@@ -52,12 +60,20 @@ pub struct TrialsReport {
     /// Missed (fault, LB node) pairs over all (fault on the master, LB node) pairs.
     pub missed_fault_rate: Option<f64>,
     pub missed_faults: u64,
+    /// Undetected (fault, LB node) pairs whose detection window did not fit before the end of
+    /// their trial: left out of the missed-fault rate.
+    pub censored_faults: u64,
+    /// Failovers the client rules leave harmless.
+    pub needless_failovers: u64,
     pub fault_node_pairs: u64,
     /// Engine events over all trials.
     pub events: u64,
     /// Per traffic counter: mean, p99 and max over trials; plus the unavailability window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficSummary>,
+    /// Set when a trial reached one of the scenario's limits: the batch is not valid.
+    #[serde(skip)]
+    pub limit: Option<engine::Stopped>,
 }
 
 /// The `traffic` part of a trials report.
@@ -65,7 +81,8 @@ pub struct TrialsReport {
 pub struct TrafficSummary {
     #[serde(flatten)]
     pub counters: BTreeMap<&'static str, CounterSummary>,
-    /// The unavailability window clients saw, one sample per master fault that had one.
+    /// The unavailability window clients saw (first to last failure charged to a fault), one
+    /// sample per fault that had a client failure.
     pub unavailability_s: Summary,
 }
 
@@ -76,12 +93,18 @@ struct Accum {
     detection: LatencyStats,
     failover: LatencyStats,
     failback: LatencyStats,
+    outage: LatencyStats,
+    persisted_failback: LatencyStats,
     false_failovers: u64,
     missed: u64,
+    censored: u64,
+    needless: u64,
     pairs: u64,
     events: u64,
     counters: BTreeMap<&'static str, CounterStats>,
     unavailability: LatencyStats,
+    /// The first limit a trial reached, if any.
+    limit: Option<engine::Stopped>,
 }
 
 impl Accum {
@@ -90,8 +113,15 @@ impl Accum {
         self.detection.merge(&o.detection);
         self.failover.merge(&o.failover);
         self.failback.merge(&o.failback);
+        self.outage.merge(&o.outage);
+        self.persisted_failback.merge(&o.persisted_failback);
         self.false_failovers += o.false_failovers;
         self.missed += o.missed;
+        self.censored += o.censored;
+        self.needless += o.needless;
+        if self.limit.is_none() {
+            self.limit = o.limit;
+        }
         self.pairs += o.pairs;
         self.events += o.events;
         for (k, v) in &o.counters {
@@ -101,36 +131,14 @@ impl Accum {
     }
 }
 
-fn s_to_ns(s: f64) -> u64 {
-    SimDuration::from_secs_f64(s).0
-}
-
-/// Each traffic counter by name, in a fixed order.
-fn counter_fields(c: &TrafficCounters) -> [(&'static str, u64); 18] {
-    [
-        ("connections", c.connections),
-        ("established", c.established),
-        ("completed", c.completed),
-        ("refused", c.refused),
-        ("timed_out", c.timed_out),
-        ("no_backend", c.no_backend),
-        ("tls_failed", c.tls_failed),
-        ("broken", c.broken),
-        ("drained", c.drained),
-        ("reset_on_failback", c.reset_on_failback),
-        ("quic_cid_broken", c.quic_cid_broken),
-        ("persisted_elsewhere", c.persisted_elsewhere),
-        ("to_master", c.to_master),
-        ("to_slave", c.to_slave),
-        ("requests", c.requests),
-        ("requests_failed", c.requests_failed),
-        ("peak_open", c.peak_open),
-        ("open_at_end", c.open_at_end),
-    ]
-}
-
 /// Runs trial `i` and adds it to `acc`.
-fn one_trial(cfg: &SimConfig, seed: u64, i: u64, acc: &mut Accum) {
+fn one_trial(
+    cfg: &SimConfig,
+    seed: u64,
+    i: u64,
+    interrupt: &AtomicBool,
+    acc: &mut Accum,
+) -> bool {
     let log = engine::run(
         cfg,
         RunOptions {
@@ -138,33 +146,52 @@ fn one_trial(cfg: &SimConfig, seed: u64, i: u64, acc: &mut Accum) {
             trial: i,
             record_verdicts: false,
             stop_when_quiet: true,
+            interrupt: Some(interrupt),
         },
     );
+    if let Some(stopped) = log.stopped {
+        // An interrupted trial is left out whole; a limit is the scenario's to fix.
+        if let engine::Stopped::Limit { .. } = stopped {
+            acc.limit.get_or_insert(stopped);
+        }
+        return false;
+    }
     let m = measure(cfg, &log);
     acc.trials += 1;
     acc.events += log.events;
     for f in &m.failovers {
-        acc.detection.record_ns(s_to_ns(f.detection_latency_s));
-        if let Some(l) = f.failover_latency_s {
-            acc.failover.record_ns(s_to_ns(l));
+        let start = cfg.faults[f.detection.fault as usize].at;
+        acc.detection.record_ns(f.detection.detected.since(start).0);
+        if let Some(sw) = f.switched {
+            acc.failover.record_ns(sw.since(start).0);
         }
+        acc.needless += u64::from(f.needless.is_some());
+    }
+    for o in &m.outages {
+        let start = cfg.faults[o.detection.fault as usize].at;
+        acc.outage.record_ns(o.at.since(start).0);
     }
     for b in &m.failbacks {
-        acc.failback.record_ns(s_to_ns(b.failback_latency_s));
+        acc.failback.record_ns(b.switched_back.since(b.healthy).0);
+        if let Some(p) = b.persisted_last {
+            acc.persisted_failback.record_ns(p.since(b.healthy).0);
+        }
     }
     acc.false_failovers += m.false_failovers.len() as u64;
     acc.missed += m.missed.len() as u64;
+    acc.censored += m.censored.len() as u64;
     acc.pairs += m.fault_node_pairs;
     if let Some(t) = &log.traffic {
-        for (k, v) in counter_fields(&t.counters) {
-            acc.counters.entry(k).or_default().record(v);
+        for (k, v) in t.counters.iter() {
+            acc.counters.entry(k.name()).or_default().record(v);
         }
         for u in &t.unavailability {
-            if let Some(w) = u.window_s {
-                acc.unavailability.record_ns(s_to_ns(w));
+            if let Some(s) = &u.all {
+                acc.unavailability.record_ns(s.last.since(s.first).0);
             }
         }
     }
+    true
 }
 
 /// Time with no fault on the master in one run.
@@ -216,7 +243,9 @@ pub fn run_trials(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        one_trial(cfg, opts.seed, i, &mut acc);
+                        if !one_trial(cfg, opts.seed, i, stop, &mut acc) {
+                            break 'claim;
+                        }
                     }
                     progress(done.fetch_add(end - start, Ordering::Relaxed) + end - start);
                 }
@@ -237,6 +266,12 @@ pub fn run_trials(
         detection_latency_s: acc.detection.summary(),
         failover_latency_s: acc.failover.summary(),
         failback_latency_s: acc.failback.summary(),
+        outage_latency_s: acc.outage.summary(),
+        persisted_failback_latency_s: cfg
+            .traffic
+            .as_ref()
+            .and_then(|t| t.persistence)
+            .map(|_| acc.persisted_failback.summary()),
         false_failovers_per_hour: if free_h > 0.0 {
             acc.false_failovers as f64 / free_h
         } else {
@@ -246,6 +281,8 @@ pub fn run_trials(
         fault_free_hours: free_h,
         missed_fault_rate: (acc.pairs > 0).then(|| acc.missed as f64 / acc.pairs as f64),
         missed_faults: acc.missed,
+        censored_faults: acc.censored,
+        needless_failovers: acc.needless,
         fault_node_pairs: acc.pairs,
         events: acc.events,
         traffic: cfg.traffic.as_ref().map(|_| TrafficSummary {
@@ -256,5 +293,6 @@ pub fn run_trials(
                 .collect(),
             unavailability_s: acc.unavailability.summary(),
         }),
+        limit: acc.limit,
     }
 }

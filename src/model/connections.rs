@@ -1,14 +1,14 @@
-//! Open client connections: a slab with per-(LB node, member) groups.
+//! Open client connections of one LB node: a slab with a group per member.
 //!
 //! Drain, a member failure and `failback_sessions = "reset"` act on *all* open connections of one
-//! member as one node sees them, so each connection sits in the group of its (node, member) and
+//! member as one node sees them, so each connection sits in the group of its member and
 //! can be found there in O(1) and removed in O(1) (swap-remove with the moved entry's position
 //! fixed up). Slots are reused; each reuse bumps the slot's generation, so timer events of a
 //! closed connection are recognised as stale when they pop. Memory therefore grows with the
 //! number of connections open at once, not with the total over the run.
 
 use crate::model::router::Role;
-use crate::sim::time::SimTime;
+use crate::time::SimTime;
 
 /// Handle of an open connection: slot and generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,6 @@ pub struct ConnId {
 /// One open connection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conn {
-    pub node: u32,
     pub member: Role,
     pub client: u32,
     pub opened_at: SimTime,
@@ -51,27 +50,20 @@ struct Slot {
 pub struct ConnTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// `groups[node * 2 + member]`: slots open on that member as seen from that node.
-    groups: Vec<Vec<u32>>,
+    /// `groups[member]`: slots open on that member.
+    groups: [Vec<u32>; 2],
     open: usize,
     peak_open: usize,
 }
 
 impl ConnTable {
-    pub fn new(nodes: usize) -> Self {
-        ConnTable {
-            groups: vec![Vec::new(); nodes * 2],
-            ..Default::default()
-        }
-    }
-
-    fn group_index(node: u32, member: Role) -> usize {
-        node as usize * 2 + member.index()
+    pub fn new() -> Self {
+        ConnTable::default()
     }
 
     /// Opens a connection and returns its handle.
     pub fn open(&mut self, conn: Conn) -> ConnId {
-        let g = Self::group_index(conn.node, conn.member);
+        let g = conn.member.index();
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -116,7 +108,7 @@ impl ConnTable {
         if !s.open || s.generation != id.generation {
             return None;
         }
-        let g = Self::group_index(s.conn.node, s.conn.member);
+        let g = s.conn.member.index();
         let group = &mut self.groups[g];
         group.swap_remove(s.pos as usize);
         if let Some(&moved) = group.get(s.pos as usize) {
@@ -128,32 +120,14 @@ impl ConnTable {
         Some(s.conn)
     }
 
-    /// Handles of every connection open on `member` as `node` sees it (a snapshot, so the caller
-    /// may close them while iterating).
-    pub fn group(&self, node: u32, member: Role) -> Vec<ConnId> {
-        self.groups[Self::group_index(node, member)]
+    /// Handles of every connection open on `member` (a snapshot, so the caller may close them
+    /// while iterating).
+    pub fn group(&self, member: Role) -> Vec<ConnId> {
+        self.groups[member.index()]
             .iter()
             .map(|&slot| ConnId {
                 slot,
                 generation: self.slots[slot as usize].generation,
-            })
-            .collect()
-    }
-
-    /// Open connections on `member`, over every node.
-    pub fn on_member(&self, member: Role) -> Vec<ConnId> {
-        (0..self.groups.len() / 2)
-            .flat_map(|n| self.group(n as u32, member))
-            .collect()
-    }
-
-    /// Every open connection.
-    pub fn all_open(&self) -> Vec<ConnId> {
-        (0..self.groups.len() / 2)
-            .flat_map(|n| {
-                Role::BOTH
-                    .into_iter()
-                    .flat_map(move |m| self.group(n as u32, m))
             })
             .collect()
     }
@@ -172,9 +146,8 @@ impl ConnTable {
 mod tests {
     use super::*;
 
-    fn conn(node: u32, member: Role) -> Conn {
+    fn conn(member: Role) -> Conn {
         Conn {
-            node,
             member,
             client: 0,
             opened_at: SimTime(0),
@@ -189,23 +162,20 @@ mod tests {
 
     #[test]
     fn groups_track_opens_and_closes() {
-        let mut t = ConnTable::new(2);
-        let a = t.open(conn(0, Role::Master));
-        let b = t.open(conn(0, Role::Master));
-        let c = t.open(conn(1, Role::Master));
-        let d = t.open(conn(0, Role::Slave));
-        assert_eq!(t.group(0, Role::Master), vec![a, b]);
+        let mut t = ConnTable::new();
+        let a = t.open(conn(Role::Master));
+        let b = t.open(conn(Role::Master));
+        let d = t.open(conn(Role::Slave));
+        assert_eq!(t.group(Role::Master), vec![a, b]);
         assert!(t.close(a).is_some());
         assert!(t.close(a).is_none(), "double close");
-        assert_eq!(t.group(0, Role::Master), vec![b]);
-        assert_eq!(t.on_member(Role::Master).len(), 2);
-        assert_eq!(t.group(0, Role::Slave), vec![d]);
+        assert_eq!(t.group(Role::Master), vec![b]);
+        assert_eq!(t.group(Role::Slave), vec![d]);
         // The freed slot is reused with a new generation: the old handle stays dead.
-        let e = t.open(conn(1, Role::Slave));
+        let e = t.open(conn(Role::Slave));
         assert_eq!(e.slot, a.slot);
         assert!(t.get(a).is_none() && t.get(e).is_some());
-        assert_eq!(t.open_count(), 4);
-        assert_eq!(t.peak_open(), 4);
-        let _ = c;
+        assert_eq!(t.open_count(), 3);
+        assert_eq!(t.peak_open(), 3);
     }
 }

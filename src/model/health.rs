@@ -8,7 +8,7 @@
 //! turn ONLINE into OFFLINE, `max_retries` consecutive successes turn OFFLINE into ONLINE, and a
 //! result in the other direction resets the streak.
 
-use crate::sim::time::{SimDuration, SimTime};
+use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 
 /// A member's health in one LB node's view.

@@ -5,6 +5,7 @@
 //! (`crate::sim`) drives them in simulated time; a real-time driver could drive the same code.
 pub mod connections;
 pub mod health;
+pub mod lb_node;
 pub mod persistence;
 pub mod probe;
 pub mod quic;

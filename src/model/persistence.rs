@@ -1,13 +1,17 @@
-//! SOURCE_IP session persistence of one LB node (spec/model.md section 4).
+//! SOURCE_IP session persistence of one LB node (`docs/model.md`, "Routing").
 //!
 //! A client's new connection goes to the member it last used, if that use was within
 //! `persistence_timeout` and the member is ONLINE in this node's view; otherwise normal routing
 //! decides, and the entry is refreshed with the new choice. TCP, UDP and QUIC pools treat every
-//! persistence type as SOURCE_IP (seed page). One entry per client address: memory is bounded by
-//! the scenario's `clients`.
+//! persistence type as SOURCE_IP (seed page).
+//!
+//! Entries are created on first use, so memory follows the clients this node has actually seen,
+//! not the scenario's `clients`; expired entries can be purged ([`PersistenceTable::purge`]),
+//! which the driver does when the total over all nodes nears its cap.
 
 use crate::model::router::Role;
-use crate::sim::time::{SimDuration, SimTime};
+use crate::time::{SimDuration, SimTime};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -19,33 +23,48 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct PersistenceTable {
     timeout: SimDuration,
-    entries: Vec<Option<Entry>>,
+    entries: HashMap<u32, Entry>,
 }
 
 impl PersistenceTable {
-    pub fn new(clients: usize, timeout: SimDuration) -> Self {
+    pub fn new(timeout: SimDuration) -> Self {
         PersistenceTable {
             timeout,
-            entries: vec![None; clients],
+            entries: HashMap::new(),
         }
     }
 
     /// The member `client` is bound to at `now`, if the binding has not expired.
     pub fn lookup(&self, client: u32, now: SimTime) -> Option<Role> {
-        match self.entries.get(client as usize)? {
+        match self.entries.get(&client) {
             Some(e) if now < e.expires => Some(e.member),
             _ => None,
         }
     }
 
-    /// Records that `client` used `member` at `now`.
-    pub fn touch(&mut self, client: u32, member: Role, now: SimTime) {
-        if let Some(slot) = self.entries.get_mut(client as usize) {
-            *slot = Some(Entry {
-                member,
-                expires: now + self.timeout,
-            });
-        }
+    /// Records that `client` used `member` at `now`; returns whether the entry is new.
+    pub fn touch(&mut self, client: u32, member: Role, now: SimTime) -> bool {
+        let e = Entry {
+            member,
+            expires: now + self.timeout,
+        };
+        self.entries.insert(client, e).is_none()
+    }
+
+    /// Entries held, expired or not.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops the entries expired at `now`; returns how many went.
+    pub fn purge(&mut self, now: SimTime) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| now < e.expires);
+        before - self.entries.len()
     }
 }
 
@@ -55,20 +74,32 @@ mod tests {
 
     #[test]
     fn entries_expire_after_the_timeout_since_last_use() {
-        let mut t = PersistenceTable::new(2, SimDuration::from_secs(60));
+        let mut t = PersistenceTable::new(SimDuration::from_secs(60));
         assert_eq!(t.lookup(0, SimTime(0)), None);
-        t.touch(0, Role::Slave, SimTime(0));
+        assert!(t.touch(0, Role::Slave, SimTime(0)));
         assert_eq!(
             t.lookup(0, SimTime(0) + SimDuration::from_secs(59)),
             Some(Role::Slave)
         );
         assert_eq!(t.lookup(0, SimTime(0) + SimDuration::from_secs(60)), None);
-        t.touch(0, Role::Master, SimTime(0) + SimDuration::from_secs(30));
+        assert!(!t.touch(0, Role::Master, SimTime(0) + SimDuration::from_secs(30)));
         assert_eq!(
             t.lookup(0, SimTime(0) + SimDuration::from_secs(89)),
             Some(Role::Master)
         );
         assert_eq!(t.lookup(1, SimTime(0)), None);
-        assert_eq!(t.lookup(7, SimTime(0)), None, "unknown client");
+        assert_eq!(t.lookup(4_000_000_000, SimTime(0)), None, "unknown client");
+    }
+
+    #[test]
+    fn memory_follows_the_clients_seen_and_purge_drops_expired_entries() {
+        let mut t = PersistenceTable::new(SimDuration::from_secs(10));
+        for c in [5, 4_000_000_000, 17] {
+            t.touch(c, Role::Master, SimTime(0));
+        }
+        assert_eq!(t.len(), 3);
+        t.touch(17, Role::Master, SimTime::ZERO + SimDuration::from_secs(5));
+        assert_eq!(t.purge(SimTime::ZERO + SimDuration::from_secs(12)), 2);
+        assert_eq!(t.len(), 1);
     }
 }

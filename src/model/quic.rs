@@ -71,14 +71,14 @@ pub fn tuple(conn_serial: u64, path: u8, migrations: u32) -> u64 {
     )
 }
 
-/// A member's server id: `server_id_len` bytes, distinct per member.
+/// Byte `i` of a member's server id (`server_id_len` bytes). The two members' ids differ in
+/// *every* byte (the slave's is the master's with every bit of 0xa5 flipped), so a slice of any
+/// offset and width inside the server id tells them apart.
 fn server_id(member: Role, i: usize) -> u8 {
-    // Last byte carries the member (1 master, 2 slave); others are a fixed non-zero pattern, so a
-    // slice of any width inside the server id tells the members apart.
-    if i == 0 {
-        0x5a
-    } else {
-        (member.index() as u8 + 1) ^ (i as u8).wrapping_mul(0x3b)
+    let base = 0x5a ^ (i as u8).wrapping_mul(0x3b);
+    match member {
+        Role::Master => base,
+        Role::Slave => base ^ 0xa5,
     }
 }
 

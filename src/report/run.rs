@@ -1,19 +1,543 @@
-//! The report of one run (spec/model.md section 7; JSON keys of spec/scenario.md).
+//! The report of one run: failovers, outages, failbacks, false, missed, censored and needless
+//! failovers, and what clients saw (`docs/metrics.md` defines each figure).
 //!
 //! Computed after the run from the engine's log, so the hot loop only records status and route
-//! changes. Attribution rule: a master OFFLINE verdict belongs to the fault that was active on the
-//! master when the *deciding probe was sent* (the engine judges probes by the condition at send
-//! time), so a verdict that lands just after a short fault ended still counts for that fault, and a
-//! verdict from a probe sent before the fault began does not.
+//! changes. [`measure`] keeps integer time ([`SimTime`]) and is what `trials` samples; [`analyse`]
+//! turns it into the seconds of the report.
+//!
+//! Attribution is by cause. A member's OFFLINE verdict belongs to a fault only when that fault was
+//! active on the member when the *deciding probe was sent* (the engine judges probes by the
+//! condition at send time) and the verdict's reason is one the fault produces on this check type
+//! (`sim::world::reason_of`); among several such faults, the earliest started. An OFFLINE verdict
+//! on the master that no fault explains is a false failover (noise), and a fault it coincides
+//! with stays missed.
+//!
+//! Cost: one pass over the log to index it by node, a sort of the verdicts to attribute (by probe
+//! time) and a sweep over the faults; then per (fault, node) pair a few binary searches. So
+//! `O((F + T) log (F + T) + F x N log T)` for F faults, T logged changes and N nodes, where F x N
+//! is the size of the answer (a failover or a missed fault per pair).
 
 use crate::model::health::Health;
+use crate::model::probe::{ProbeKind, Reason};
 use crate::model::router::{Role, Target};
-use crate::sim::config::{Fault, SimConfig};
-use crate::sim::engine::{DrainRecord, RunLog, TrafficCounters, Transition, Unavailability};
-use crate::sim::time::SimTime;
+use crate::sim::config::{Fault, FaultKind, Rtt, SimConfig};
+use crate::sim::engine::{
+    DrainRecord, FailureSpan, RunLog, TrafficCounters, Transition, Unavailability,
+};
+use crate::sim::world;
+use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
-/// One failover: a fault on the master detected by one LB node.
+// ---------------------------------------------------------------------------------------------
+// Integer-time measurements
+// ---------------------------------------------------------------------------------------------
+
+/// A fault detected by one node: the first OFFLINE verdict attributed to it there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub lb_node: u32,
+    /// Index of the fault in the scenario.
+    pub fault: u32,
+    pub detected: SimTime,
+    pub reason: Option<Reason>,
+    /// Index of the deciding status change in the log.
+    pub transition: u32,
+}
+
+/// New connections reached the slave because of a fault on the master.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailoverM {
+    pub detection: Detection,
+    /// When the node's new connections went to the slave; `None` when they were there already
+    /// (e.g. still on the slave after a sticky failback).
+    pub switched: Option<SimTime>,
+    /// The client rule that leaves this failover's clients unharmed, if one does.
+    pub needless: Option<&'static str>,
+}
+
+/// How an outage sends new connections nowhere useful.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutageKind {
+    /// Both members OFFLINE, `all_down = "drop"`: new connections are dropped.
+    Drop,
+    /// Both members OFFLINE, `all_down = "master"`: new connections go to a master the node
+    /// judged OFFLINE.
+    FailOpen,
+}
+
+/// A fault's detection left a node with no member ONLINE to send to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageM {
+    pub detection: Detection,
+    pub member: Role,
+    /// When the node's data plane acted on it.
+    pub at: SimTime,
+    pub kind: OutageKind,
+}
+
+/// New connections went back to the master after a failover.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailbackM {
+    pub lb_node: u32,
+    pub fault: u32,
+    /// When the master became healthy again by the check's own rules: the end of the last
+    /// overlapping fault the check can see (the start of a flap's up phase).
+    pub healthy: SimTime,
+    pub switched_back: SimTime,
+    /// With persistence: the last new connection still sent to the slave after the failback,
+    /// and how many were.
+    pub persisted_last: Option<SimTime>,
+    pub persisted_connections: u64,
+}
+
+/// A master OFFLINE verdict no fault explains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FalseM {
+    pub lb_node: u32,
+    pub at: SimTime,
+    pub reason: Option<Reason>,
+}
+
+/// A (fault, node) pair without a failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairM {
+    pub lb_node: u32,
+    pub fault: u32,
+}
+
+/// The failover metrics of one run, in integer time: what both `run` and `trials` report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub failovers: Vec<FailoverM>,
+    pub outages: Vec<OutageM>,
+    pub failbacks: Vec<FailbackM>,
+    pub false_failovers: Vec<FalseM>,
+    /// Faults on the master whose detection window fit in the run and that never led a node to
+    /// act on them.
+    pub missed: Vec<PairM>,
+    /// Faults on the master not detected whose detection window did not fit before the end.
+    pub censored: Vec<PairM>,
+    /// (master fault, LB node) pairs where the master was ONLINE when the fault began and the
+    /// pair is not censored: the denominator of the missed-fault rate.
+    pub fault_node_pairs: u64,
+}
+
+/// The longest a check can take to detect a fault it sees: a probe in flight when the fault
+/// begins (`timeout`), then `max_retries_down` probes of up to `delay + timeout` each. A fault
+/// undetected whose start is later than this before the end of the run is censored.
+pub fn detection_window(cfg: &SimConfig) -> SimDuration {
+    let c = &cfg.check;
+    SimDuration(
+        c.timeout
+            .0
+            .saturating_add((c.fall as u64).saturating_mul(c.delay.0.saturating_add(c.timeout.0))),
+    )
+}
+
+/// The typical probe round trip: the fixed one, or the log-normal's median.
+fn typical_rtt(cfg: &SimConfig) -> SimDuration {
+    match cfg.network.rtt {
+        Rtt::Fixed(d) => d,
+        Rtt::LogNormal { median, .. } => median,
+    }
+}
+
+/// The client rule that leaves a failover caused by `kind` harmless to clients, if any.
+pub fn needless_rule(cfg: &SimConfig, kind: &FaultKind) -> Option<&'static str> {
+    let connect_timeout = cfg
+        .traffic
+        .as_ref()
+        .map_or(SimDuration::from_secs(3), |t| t.connect_timeout);
+    match *kind {
+        FaultKind::MonitorPortDown => {
+            Some("monitor_port_down: only the check port fails; clients reach the service port")
+        }
+        FaultKind::HttpStatus { status, .. }
+            if !crate::sim::engine::status_fails_requests(status) =>
+        {
+            Some("http_status below 400: clients' requests still succeed")
+        }
+        FaultKind::TlsError if !cfg.clients_use_tls => {
+            Some("tls_error on a pool whose clients do not speak TLS: clients are unaffected")
+        }
+        FaultKind::Slow { latency } if latency < connect_timeout => {
+            Some("slow below the clients' connect_timeout: clients are slowed, not failed")
+        }
+        _ => None,
+    }
+}
+
+/// The fault sets by the reason they produce on this check, for attribution.
+struct Attributor<'a> {
+    cfg: &'a SimConfig,
+    check: ProbeKind,
+    rtt: SimDuration,
+}
+
+impl Attributor<'_> {
+    fn reason(&self, f: &Fault) -> Option<Reason> {
+        world::reason_of(&f.kind, self.check, self.cfg.check.timeout, self.rtt)
+    }
+
+    /// Attributes each OFFLINE status change of `member` (indices into `log.transitions`) to the
+    /// fault that explains it, by a sweep over probe-send times: `out[i]` is the fault of the
+    /// i-th index, if any.
+    fn attribute(&self, log: &RunLog, member: Role, offline: &[u32]) -> Vec<Option<u32>> {
+        let faults = &self.cfg.faults;
+        let end = SimTime(u64::MAX);
+        let mut by_start: Vec<u32> = (0..faults.len() as u32)
+            .filter(|&i| faults[i as usize].member == member)
+            .filter(|&i| self.reason(&faults[i as usize]).is_some())
+            .collect();
+        by_start.sort_by_key(|&i| (faults[i as usize].at, i));
+        let mut queries: Vec<(SimTime, usize)> = offline
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| (log.transitions[t as usize].probe_sent_at, k))
+            .collect();
+        queries.sort();
+        // Active faults per reason, ordered by (start, index); ends in a min-heap.
+        let mut active: HashMap<Reason, BTreeSet<(SimTime, u32)>> = HashMap::new();
+        let mut ends: BinaryHeap<std::cmp::Reverse<(SimTime, u32)>> = BinaryHeap::new();
+        let mut next = 0;
+        let mut out = vec![None; offline.len()];
+        for (s, k) in queries {
+            while next < by_start.len() && faults[by_start[next] as usize].at <= s {
+                let i = by_start[next];
+                let f = &faults[i as usize];
+                if let Some(r) = self.reason(f) {
+                    active.entry(r).or_default().insert((f.at, i));
+                    ends.push(std::cmp::Reverse((f.until.unwrap_or(end), i)));
+                }
+                next += 1;
+            }
+            while let Some(&std::cmp::Reverse((until, i))) = ends.peek() {
+                if until > s {
+                    break;
+                }
+                ends.pop();
+                let f = &faults[i as usize];
+                if let Some(r) = self.reason(f) {
+                    if let Some(set) = active.get_mut(&r) {
+                        set.remove(&(f.at, i));
+                    }
+                }
+            }
+            let x = &log.transitions[offline[k] as usize];
+            let Some(set) = x.reason.and_then(|r| active.get(&r)) else {
+                continue;
+            };
+            out[k] = set
+                .iter()
+                .find(|&&(_, i)| {
+                    let f = &faults[i as usize];
+                    world::seen_failing(
+                        std::slice::from_ref(f),
+                        s,
+                        self.check,
+                        self.cfg.check.timeout,
+                        self.rtt,
+                    )
+                })
+                .map(|&(_, i)| i);
+        }
+        out
+    }
+}
+
+/// The log indexed by node.
+struct NodeIndex {
+    /// Per node: indices of the master's status changes, in time order.
+    master: Vec<Vec<u32>>,
+    /// Per node: (time, target) after each route change, in time order.
+    routes: Vec<Vec<(SimTime, Target)>>,
+    /// Status change index -> the route change it caused.
+    route_of: HashMap<u32, usize>,
+}
+
+impl NodeIndex {
+    fn new(cfg: &SimConfig, log: &RunLog) -> Self {
+        let n = cfg.lb_nodes.max(1) as usize;
+        let mut master = vec![Vec::new(); n];
+        for (i, x) in log.transitions.iter().enumerate() {
+            if x.member == Role::Master {
+                master[x.lb_node as usize].push(i as u32);
+            }
+        }
+        let mut routes = vec![Vec::new(); n];
+        let mut route_of = HashMap::new();
+        for (i, r) in log.routes.iter().enumerate() {
+            routes[r.lb_node as usize].push((r.at, r.to));
+            if let Some(c) = r.cause {
+                route_of.insert(c, i);
+            }
+        }
+        NodeIndex {
+            master,
+            routes,
+            route_of,
+        }
+    }
+
+    /// The master's status on `node` just before `t`.
+    fn master_before(&self, log: &RunLog, node: u32, t: SimTime, initial: Health) -> Health {
+        let idx = &self.master[node as usize];
+        let k = idx.partition_point(|&i| log.transitions[i as usize].at < t);
+        if k == 0 {
+            initial
+        } else {
+            log.transitions[idx[k - 1] as usize].to
+        }
+    }
+
+    /// Where `node` sent new connections at `t` (after the changes at `t`).
+    fn target_at(&self, node: u32, t: SimTime, initial: Target) -> Target {
+        let r = &self.routes[node as usize];
+        let k = r.partition_point(|&(at, _)| at <= t);
+        if k == 0 {
+            initial
+        } else {
+            r[k - 1].1
+        }
+    }
+
+    /// The master's first status change on `node` after the change with index `after`.
+    fn next_master_change(&self, node: u32, after: u32) -> Option<u32> {
+        let idx = &self.master[node as usize];
+        let k = idx.partition_point(|&i| i <= after);
+        idx.get(k).copied()
+    }
+}
+
+fn initial_health(cfg: &SimConfig) -> Health {
+    match cfg.model.initial_state {
+        crate::sim::config::InitialState::Online => Health::Online,
+        crate::sim::config::InitialState::Initial => Health::Offline,
+    }
+}
+
+/// When the master became healthy again before `t`, by what the check can see: the latest end of
+/// a visible master fault at or before `t`, or the start of a flap's up phase.
+struct Recovery {
+    /// Ends of the visible master faults, sorted.
+    ends: Vec<SimTime>,
+    /// Visible master flaps.
+    flaps: Vec<Fault>,
+}
+
+impl Recovery {
+    fn new(cfg: &SimConfig, att: &Attributor) -> Self {
+        let visible = cfg
+            .faults
+            .iter()
+            .filter(|f| f.member == Role::Master && att.reason(f).is_some());
+        let mut ends: Vec<SimTime> = visible.clone().filter_map(|f| f.until).collect();
+        ends.sort();
+        let flaps = visible
+            .filter(|f| matches!(f.kind, FaultKind::Flap { .. }))
+            .copied()
+            .collect();
+        Recovery { ends, flaps }
+    }
+
+    fn healthy_since(&self, t: SimTime) -> Option<SimTime> {
+        let k = self.ends.partition_point(|&e| e <= t);
+        let mut best = (k > 0).then(|| self.ends[k - 1]);
+        for f in &self.flaps {
+            if let FaultKind::Flap { period, down } = f.kind {
+                if f.at <= t && f.until.is_none_or(|u| t < u) && period.0 > 0 {
+                    let k = t.since(f.at).0 / period.0;
+                    let up = f.at + SimDuration(k * period.0) + world::flap_down_span(period, down);
+                    if up <= t {
+                        best = best.max(Some(up));
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Computes failovers, outages, failbacks, false, missed and censored faults from a run's log.
+pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
+    let end = if log.end == SimTime::ZERO {
+        SimTime::ZERO + cfg.duration
+    } else {
+        log.end
+    };
+    let initial = initial_health(cfg);
+    let initial_target = match initial {
+        Health::Online => Target::Master,
+        Health::Offline => match cfg.model.all_down {
+            crate::model::router::AllDown::Drop => Target::Drop,
+            crate::model::router::AllDown::Master => Target::Master,
+        },
+    };
+    let att = Attributor {
+        cfg,
+        check: cfg.check.kind,
+        rtt: typical_rtt(cfg),
+    };
+    let idx = NodeIndex::new(cfg, log);
+    let delay = cfg.model.route_update_delay;
+    let mut m = Measured::default();
+
+    // Attribute every OFFLINE status change of either member.
+    let mut detections: HashMap<(u32, u32), Detection> = HashMap::new();
+    for member in Role::BOTH {
+        let offline: Vec<u32> = log
+            .transitions
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.member == member && x.to == Health::Offline)
+            .map(|(i, _)| i as u32)
+            .collect();
+        let faults = att.attribute(log, member, &offline);
+        for (&t, fault) in offline.iter().zip(faults) {
+            let x: &Transition = &log.transitions[t as usize];
+            match fault {
+                Some(f) => {
+                    let d = Detection {
+                        lb_node: x.lb_node,
+                        fault: f,
+                        detected: x.at,
+                        reason: x.reason,
+                        transition: t,
+                    };
+                    detections.entry((f, x.lb_node)).or_insert(d);
+                }
+                None if member == Role::Master => m.false_failovers.push(FalseM {
+                    lb_node: x.lb_node,
+                    at: x.at,
+                    reason: x.reason,
+                }),
+                None => {}
+            }
+        }
+    }
+
+    // Faults in start order; per node, what their detection did.
+    let mut order: Vec<u32> = (0..cfg.faults.len() as u32).collect();
+    order.sort_by_key(|&i| (cfg.faults[i as usize].at, i));
+    let window = detection_window(cfg);
+    let recovery = Recovery::new(cfg, &att);
+    for fi in order {
+        let f = &cfg.faults[fi as usize];
+        for node in 0..cfg.lb_nodes.max(1) {
+            let detection = detections.get(&(fi, node)).copied();
+            if f.member == Role::Slave {
+                // A slave fault matters to new connections only when it leaves no member up.
+                if let Some(d) = detection {
+                    if let Some(o) = outage(&idx, log, d, Role::Slave, initial_target, delay) {
+                        m.outages.push(o);
+                    }
+                }
+                continue;
+            }
+            if idx.master_before(log, node, f.at, initial) != Health::Online {
+                // Already failed over (or never up): this fault cannot cause a failover here.
+                continue;
+            }
+            let Some(d) = detection else {
+                let pair = PairM { lb_node: node, fault: fi };
+                if f.at + window > end {
+                    m.censored.push(pair);
+                } else {
+                    m.fault_node_pairs += 1;
+                    m.missed.push(pair);
+                }
+                continue;
+            };
+            m.fault_node_pairs += 1;
+            if let Some(o) = outage(&idx, log, d, Role::Master, initial_target, delay) {
+                m.outages.push(o);
+                continue;
+            }
+            let route = idx.route_of.get(&d.transition).map(|&r| &log.routes[r]);
+            let switched = route.filter(|r| r.to == Target::Slave).map(|r| r.at);
+            m.failovers.push(FailoverM {
+                detection: d,
+                switched,
+                needless: needless_rule(cfg, &f.kind),
+            });
+            let Some(sw) = switched else { continue };
+            // The master's next status change on this node is its recovery; the failback is the
+            // route change back it caused (none under sticky failback).
+            let Some(on) = idx.next_master_change(node, d.transition) else {
+                continue;
+            };
+            let on_x = &log.transitions[on as usize];
+            let back = idx
+                .route_of
+                .get(&on)
+                .map(|&r| &log.routes[r])
+                .filter(|r| r.failback && r.at >= sw);
+            let (Some(back), Some(healthy)) = (back, recovery.healthy_since(on_x.at)) else {
+                continue;
+            };
+            let persisted = log.traffic.as_ref().and_then(|t| {
+                t.persisted_returns
+                    .iter()
+                    .find(|p| p.lb_node == node && p.failback_at == back.at)
+            });
+            m.failbacks.push(FailbackM {
+                lb_node: node,
+                fault: fi,
+                healthy: healthy.max(f.at),
+                switched_back: back.at,
+                persisted_last: persisted.and_then(|p| p.last_to_slave),
+                persisted_connections: persisted.map_or(0, |p| p.connections),
+            });
+        }
+    }
+    m
+}
+
+/// The outage a detection caused, if its node was left with no member ONLINE: a route change to
+/// drop, a fail-open route change, or no change while the node keeps sending to the master it
+/// just judged OFFLINE.
+fn outage(
+    idx: &NodeIndex,
+    log: &RunLog,
+    d: Detection,
+    member: Role,
+    initial_target: Target,
+    delay: SimDuration,
+) -> Option<OutageM> {
+    let route = idx.route_of.get(&d.transition).map(|&r| &log.routes[r]);
+    let out = |at, kind| {
+        Some(OutageM {
+            detection: d,
+            member,
+            at,
+            kind,
+        })
+    };
+    match route {
+        Some(r) if r.to == Target::Drop => out(r.at, OutageKind::Drop),
+        Some(r) if r.to == Target::Master && !r.failback => out(r.at, OutageKind::FailOpen),
+        Some(_) => None,
+        None if member == Role::Master => {
+            let applied = d.detected + delay;
+            (idx.target_at(d.lb_node, applied, initial_target) == Target::Master)
+                .then_some(())
+                .and(out(applied, OutageKind::FailOpen))
+        }
+        None => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report, in seconds
+// ---------------------------------------------------------------------------------------------
+
+fn secs(t: SimTime) -> f64 {
+    t.as_secs_f64()
+}
+
+/// One failover: a fault on the master made one LB node send new connections to the slave.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failover {
     /// The LB node, from 0.
@@ -28,32 +552,65 @@ pub struct Failover {
     pub detected_s: f64,
     /// `detected_s - fault_start_s`.
     pub detection_latency_s: f64,
-    /// When this node's new connections left the master (s); null if they never did.
+    /// When this node's new connections reached the slave (s); null if they were there already.
     pub switched_s: Option<f64>,
     /// `switched_s - fault_start_s`.
     pub failover_latency_s: Option<f64>,
-    /// Where new connections went: `slave`, or `drop` when the slave was OFFLINE too.
+    /// Where new connections went: always `slave` (switches to nowhere are outages).
     pub switched_to: Option<Target>,
     /// Reason code of the deciding probe.
     pub reason: Option<&'static str>,
-    /// True for a fault clients do not feel (`monitor_port_down`): the failover was needless.
+    /// True when the model's client rules leave this failover's clients unharmed.
     pub needless: bool,
+    /// The rule that decided `needless`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needless_rule: Option<&'static str>,
 }
 
-/// One failback: new connections back on the master after a fault ended.
+/// One outage: a detection left a node with no ONLINE member to send new connections to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outage {
+    pub lb_node: u32,
+    /// The member whose fault was detected.
+    pub member: Role,
+    pub fault: &'static str,
+    pub fault_start_s: f64,
+    pub detected_s: f64,
+    /// When the node's data plane acted on it (s).
+    pub at_s: f64,
+    /// `at_s - fault_start_s`.
+    pub outage_latency_s: f64,
+    /// `drop` (new connections dropped) or `fail_open` (sent to an OFFLINE master).
+    pub kind: OutageKind,
+    pub reason: Option<&'static str>,
+}
+
+/// One failback: new connections back on the master after a failover.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailbackRecord {
     pub lb_node: u32,
     pub fault: &'static str,
-    /// When the fault ended (s).
+    /// When the master was healthy again by its check's rules: the end of the last overlapping
+    /// fault the check can see (s).
     pub fault_end_s: f64,
     /// When this node's new connections went back to the master (s).
     pub switched_back_s: f64,
     /// `switched_back_s - fault_end_s`.
     pub failback_latency_s: f64,
+    /// With session persistence: the last new connection still sent to the slave (s); null
+    /// when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persisted_last_to_slave_s: Option<f64>,
+    /// With session persistence: `persisted_last_to_slave_s - fault_end_s`, when persisted
+    /// clients had all returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persisted_failback_latency_s: Option<f64>,
+    /// New connections persistence sent to the slave after the failback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persisted_connections: Option<u64>,
 }
 
-/// A master OFFLINE verdict with no fault active on the master: noise caused it.
+/// A master OFFLINE verdict no fault explains: noise caused it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FalseFailover {
     pub lb_node: u32,
@@ -62,7 +619,8 @@ pub struct FalseFailover {
     pub reason: Option<&'static str>,
 }
 
-/// A fault on the master that one LB node never acted on.
+/// A fault on the master that one LB node never acted on (missed), or whose detection window did
+/// not fit before the end of the run (censored).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MissedFault {
     pub lb_node: u32,
@@ -110,6 +668,30 @@ pub struct TimelineEntry {
     pub detail: String,
 }
 
+/// The health check a run used (the body's, or the command line's overrides).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheckUsed {
+    #[serde(rename = "type")]
+    pub kind: ProbeKind,
+    pub delay_s: f64,
+    pub timeout_s: f64,
+    pub max_retries: u32,
+    pub max_retries_down: u32,
+}
+
+impl HealthCheckUsed {
+    pub fn of(cfg: &SimConfig) -> Self {
+        let c = &cfg.check;
+        HealthCheckUsed {
+            kind: c.kind,
+            delay_s: c.delay.as_secs_f64(),
+            timeout_s: c.timeout.as_secs_f64(),
+            max_retries: c.rise,
+            max_retries_down: c.fall,
+        }
+    }
+}
+
 /// What `elbsim run` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
@@ -119,23 +701,83 @@ pub struct RunReport {
     pub seed: u64,
     pub duration_s: f64,
     pub lb_nodes: u32,
+    /// The health check the run used.
+    pub health_check: HealthCheckUsed,
     /// Events the engine processed.
     pub events: u64,
+    /// True when the run was interrupted: the figures cover the run up to `covered_s`.
+    pub partial: bool,
+    /// The simulated time the report covers.
+    pub covered_s: f64,
     pub failovers: Vec<Failover>,
+    /// Detections that left a node with no ONLINE member (never failovers).
+    pub outages: Vec<Outage>,
     pub failbacks: Vec<FailbackRecord>,
-    /// Count of master OFFLINE verdicts with no fault on the master.
+    /// Count of master OFFLINE verdicts no fault explains.
     pub false_failovers: u64,
     /// The false failovers themselves.
     pub false_failover_events: Vec<FalseFailover>,
-    /// Count of (fault on the master, LB node) pairs that never led to a failover.
+    /// Count of (fault on the master, LB node) pairs that never led to a failover although the
+    /// detection window fit in the run.
     pub missed_faults: u64,
     pub missed: Vec<MissedFault>,
+    /// Count of undetected (fault, node) pairs whose detection window did not fit in the run.
+    pub censored_faults: u64,
+    pub censored: Vec<MissedFault>,
+    /// Count of failovers the client rules leave harmless.
+    pub needless_failovers: u64,
     pub members: Vec<MemberReport>,
     /// What clients saw, when the scenario has `[traffic]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
+}
+
+/// Client failures in one span, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeUnavailability {
+    pub lb_node: u32,
+    pub first_failure_s: f64,
+    pub last_failure_s: f64,
+    /// `last_failure_s - first_failure_s`.
+    pub window_s: f64,
+    /// `failed_connections + failed_requests`.
+    pub failures: u64,
+    pub failed_connections: u64,
+    pub failed_requests: u64,
+}
+
+/// The unavailability clients saw around one fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnavailabilityReport {
+    pub fault: &'static str,
+    pub member: Role,
+    pub fault_start_s: f64,
+    /// The first client failure charged to this fault (s).
+    pub first_failure_s: Option<f64>,
+    /// The last one (s).
+    pub last_failure_s: Option<f64>,
+    /// `last_failure_s - first_failure_s`: the span of every failure of this fault.
+    pub window_s: Option<f64>,
+    /// Failed connections (attempts, and open connections broken, reset or cut by CID routing)
+    /// plus failed requests.
+    pub failures: u64,
+    pub failed_connections: u64,
+    pub failed_requests: u64,
+    /// The same, per LB node that saw a failure.
+    pub nodes: Vec<NodeUnavailability>,
+}
+
+/// A connection drain, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrainReport {
+    pub lb_node: u32,
+    pub member: Role,
+    pub started_s: f64,
+    /// When the LB closed what was still open; null when the drain was cancelled.
+    pub closed_s: Option<f64>,
+    pub connections: u64,
 }
 
 /// The `traffic` section of a run report.
@@ -145,41 +787,13 @@ pub struct TrafficReport {
     pub counters: TrafficCounters,
     /// Where connections reach a member: its protocol_port, or the client's front port.
     pub backend_port: String,
-    /// Per fault on the master: the outage as clients saw it.
-    pub unavailability: Vec<Unavailability>,
+    /// Per fault: the outage as clients saw it.
+    pub unavailability: Vec<UnavailabilityReport>,
+    /// Failures before any fault began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unattributed_failures: Option<u64>,
     /// Every connection drain.
-    pub drains: Vec<DrainRecord>,
-}
-
-fn secs(t: SimTime) -> f64 {
-    t.as_secs_f64()
-}
-
-/// The window `[at, until)` of a fault; `until` defaults to the end of the run.
-fn window(f: &Fault, end: SimTime) -> (SimTime, SimTime) {
-    (f.at, f.until.unwrap_or(end).max(f.at))
-}
-
-/// The index of the master fault that was active at `t`, if any (the earliest-started wins).
-fn master_fault_at(faults: &[Fault], t: SimTime, end: SimTime) -> Option<usize> {
-    faults
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.member == Role::Master)
-        .filter(|(_, f)| {
-            let (a, b) = window(f, end);
-            a <= t && t < b
-        })
-        .min_by_key(|(i, f)| (f.at, *i))
-        .map(|(i, _)| i)
-}
-
-/// The master's status on `node` just before `t`.
-fn master_status_before(log: &RunLog, node: u32, t: SimTime, initial: Health) -> Health {
-    log.transitions
-        .iter()
-        .rfind(|x| x.lb_node == node && x.member == Role::Master && x.at < t)
-        .map_or(initial, |x| x.to)
+    pub drains: Vec<DrainReport>,
 }
 
 /// Facts about a run that the analysis needs besides the log.
@@ -191,161 +805,158 @@ pub struct RunFacts<'a> {
     pub expected_codes: Option<&'a str>,
 }
 
-/// The failover metrics of one run: what both `run` and `trials` report.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Measured {
-    pub failovers: Vec<Failover>,
-    pub failbacks: Vec<FailbackRecord>,
-    pub false_failovers: Vec<FalseFailover>,
-    pub missed: Vec<MissedFault>,
-    /// (master fault, LB node) pairs where the master was ONLINE when the fault began: the
-    /// denominator of the missed-fault rate.
-    pub fault_node_pairs: u64,
+fn span_parts(s: &FailureSpan) -> (f64, f64, f64) {
+    (secs(s.first), secs(s.last), s.last.since(s.first).as_secs_f64())
 }
 
-fn initial_health(cfg: &SimConfig) -> Health {
-    match cfg.model.initial_state {
-        crate::sim::config::InitialState::Online => Health::Online,
-        crate::sim::config::InitialState::Initial => Health::Offline,
+fn unavailability(cfg: &SimConfig, u: &Unavailability) -> UnavailabilityReport {
+    let f = &cfg.faults[u.fault as usize];
+    let all = u.all.as_ref();
+    UnavailabilityReport {
+        fault: f.kind.name(),
+        member: f.member,
+        fault_start_s: secs(f.at),
+        first_failure_s: all.map(|s| secs(s.first)),
+        last_failure_s: all.map(|s| secs(s.last)),
+        window_s: all.map(|s| s.last.since(s.first).as_secs_f64()),
+        failures: all.map_or(0, FailureSpan::failures),
+        failed_connections: all.map_or(0, |s| s.connections),
+        failed_requests: all.map_or(0, |s| s.requests),
+        nodes: u
+            .nodes
+            .iter()
+            .map(|(&lb_node, s)| {
+                let (first, last, window) = span_parts(s);
+                NodeUnavailability {
+                    lb_node,
+                    first_failure_s: first,
+                    last_failure_s: last,
+                    window_s: window,
+                    failures: s.failures(),
+                    failed_connections: s.connections,
+                    failed_requests: s.requests,
+                }
+            })
+            .collect(),
     }
 }
 
-/// Computes failovers, failbacks, false failovers and missed faults from a run's log.
-pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
-    let end = SimTime::ZERO + cfg.duration;
-    let initial = initial_health(cfg);
-    let mut m = Measured::default();
+fn missed_fault(cfg: &SimConfig, p: &PairM) -> MissedFault {
+    let f = &cfg.faults[p.fault as usize];
+    MissedFault {
+        lb_node: p.lb_node,
+        fault: f.kind.name(),
+        fault_start_s: secs(f.at),
+        fault_end_s: f.until.map(secs),
+    }
+}
 
-    for (fi, f) in cfg.faults.iter().enumerate() {
-        if f.member != Role::Master {
-            continue;
-        }
-        for node in 0..cfg.lb_nodes {
-            if master_status_before(log, node, f.at, initial) != Health::Online {
-                // Already failed over (or never up): this fault cannot cause a failover here.
-                continue;
-            }
-            m.fault_node_pairs += 1;
-            let decided: Option<&Transition> = log.transitions.iter().find(|x| {
-                x.lb_node == node
-                    && x.member == Role::Master
-                    && x.to == Health::Offline
-                    && x.at >= f.at
-                    && master_fault_at(&cfg.faults, x.probe_sent_at, end) == Some(fi)
-            });
-            let Some(d) = decided else {
-                m.missed.push(MissedFault {
-                    lb_node: node,
-                    fault: f.kind.name(),
-                    fault_start_s: secs(f.at),
-                    fault_end_s: f.until.map(secs),
-                });
-                continue;
-            };
-            // The route change this verdict caused: `route_update_delay` after it. None when the
-            // node was not sending to the master anyway (e.g. still on the slave after a
-            // sticky failover): then no switch happened for this fault.
-            let delay = cfg.model.route_update_delay;
-            let switch = log.routes.iter().find(|r| {
-                r.lb_node == node
-                    && r.from == Target::Master
-                    && r.at >= d.at
-                    && r.at <= d.at + delay
-            });
-            m.failovers.push(Failover {
-                lb_node: node,
+/// The measurements in seconds: (failovers, outages, failbacks, false failovers).
+pub fn in_seconds(
+    cfg: &SimConfig,
+    m: &Measured,
+) -> (
+    Vec<Failover>,
+    Vec<Outage>,
+    Vec<FailbackRecord>,
+    Vec<FalseFailover>,
+) {
+    let fault = |i: u32| &cfg.faults[i as usize];
+    let failovers = m
+        .failovers
+        .iter()
+        .map(|x| {
+            let d = &x.detection;
+            let f = fault(d.fault);
+            Failover {
+                lb_node: d.lb_node,
                 member: Role::Master,
                 fault: f.kind.name(),
                 fault_start_s: secs(f.at),
-                detected_s: secs(d.at),
-                detection_latency_s: d.at.since(f.at).as_secs_f64(),
-                switched_s: switch.map(|r| secs(r.at)),
-                failover_latency_s: switch.map(|r| r.at.since(f.at).as_secs_f64()),
-                switched_to: switch.map(|r| r.to),
+                detected_s: secs(d.detected),
+                detection_latency_s: d.detected.since(f.at).as_secs_f64(),
+                switched_s: x.switched.map(secs),
+                failover_latency_s: x.switched.map(|s| s.since(f.at).as_secs_f64()),
+                switched_to: x.switched.map(|_| Target::Slave),
                 reason: d.reason.map(|r| r.as_str()),
-                needless: matches!(f.kind, crate::sim::config::FaultKind::MonitorPortDown),
-            });
-            if let (Some(until), Some(sw)) = (f.until, switch) {
-                if until >= end {
-                    continue;
-                }
-                // The master's first ONLINE verdict after the fault, and the route change back it
-                // caused (none under sticky failback).
-                let online = log.transitions.iter().find(|x| {
-                    x.lb_node == node
-                        && x.member == Role::Master
-                        && x.to == Health::Online
-                        && x.at >= until
-                        && x.at >= sw.at
-                });
-                let back = online.and_then(|on| {
-                    log.routes.iter().find(|r| {
-                        r.lb_node == node
-                            && r.to == Target::Master
-                            && r.at >= on.at
-                            && r.at <= on.at + delay
-                    })
-                });
-                if let Some(b) = back {
-                    m.failbacks.push(FailbackRecord {
-                        lb_node: node,
-                        fault: f.kind.name(),
-                        fault_end_s: secs(until),
-                        switched_back_s: secs(b.at),
-                        failback_latency_s: b.at.since(until).as_secs_f64(),
-                    });
-                }
+                needless: x.needless.is_some(),
+                needless_rule: x.needless,
             }
-        }
-    }
-
-    m.false_failovers = log
-        .transitions
+        })
+        .collect();
+    let outages = m
+        .outages
         .iter()
-        .filter(|x| x.member == Role::Master && x.to == Health::Offline)
-        .filter(|x| master_fault_at(&cfg.faults, x.probe_sent_at, end).is_none())
+        .map(|o| {
+            let f = fault(o.detection.fault);
+            Outage {
+                lb_node: o.detection.lb_node,
+                member: o.member,
+                fault: f.kind.name(),
+                fault_start_s: secs(f.at),
+                detected_s: secs(o.detection.detected),
+                at_s: secs(o.at),
+                outage_latency_s: o.at.since(f.at).as_secs_f64(),
+                kind: o.kind,
+                reason: o.detection.reason.map(|r| r.as_str()),
+            }
+        })
+        .collect();
+    let persistence = cfg.traffic.as_ref().is_some_and(|t| t.persistence.is_some());
+    let failbacks = m
+        .failbacks
+        .iter()
+        .map(|b| FailbackRecord {
+            lb_node: b.lb_node,
+            fault: fault(b.fault).kind.name(),
+            fault_end_s: secs(b.healthy),
+            switched_back_s: secs(b.switched_back),
+            failback_latency_s: b.switched_back.since(b.healthy).as_secs_f64(),
+            persisted_last_to_slave_s: b.persisted_last.map(secs),
+            persisted_failback_latency_s: b
+                .persisted_last
+                .map(|p| p.since(b.healthy).as_secs_f64()),
+            persisted_connections: persistence.then_some(b.persisted_connections),
+        })
+        .collect();
+    let false_failovers = m
+        .false_failovers
+        .iter()
         .map(|x| FalseFailover {
             lb_node: x.lb_node,
             at_s: secs(x.at),
             reason: x.reason.map(|r| r.as_str()),
         })
         .collect();
-    m
+    (failovers, outages, failbacks, false_failovers)
 }
 
 /// Computes the report of one run.
 pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
     let cfg = facts.cfg;
     let initial = initial_health(cfg);
-    let Measured {
-        failovers,
-        failbacks,
-        false_failovers: false_failover_events,
-        missed,
-        ..
-    } = measure(cfg, log);
+    let m = measure(cfg, log);
+    let (failovers, outages, failbacks, false_failover_events) = in_seconds(cfg, &m);
+    let needless_failovers = m.failovers.iter().filter(|f| f.needless.is_some()).count() as u64;
 
+    let mut final_status = vec![[initial; 2]; cfg.lb_nodes.max(1) as usize];
+    for x in &log.transitions {
+        final_status[x.lb_node as usize][x.member.index()] = x.to;
+    }
     let members = cfg
         .members
         .iter()
-        .map(|m| MemberReport {
-            role: m.role,
-            address: m.address.clone(),
-            protocol_port: m.protocol_port,
-            final_status: (0..cfg.lb_nodes)
-                .map(|n| {
-                    log.transitions
-                        .iter()
-                        .rfind(|x| x.lb_node == n && x.member == m.role)
-                        .map_or(initial, |x| x.to)
-                })
-                .collect(),
+        .map(|mem| MemberReport {
+            role: mem.role,
+            address: mem.address.clone(),
+            protocol_port: mem.protocol_port,
+            final_status: final_status.iter().map(|s| s[mem.role.index()]).collect(),
             transitions: log
                 .transitions
                 .iter()
-                .filter(|x| x.member == m.role)
+                .filter(|x| x.member == mem.role)
                 .map(|x| {
-                    let mismatch = x.reason == Some(crate::model::probe::Reason::ResponseMismatch);
+                    let mismatch = x.reason == Some(Reason::ResponseMismatch);
                     MemberTransition {
                         lb_node: x.lb_node,
                         at_s: secs(x.at),
@@ -369,12 +980,23 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         seed: facts.seed,
         duration_s: cfg.duration.as_secs_f64(),
         lb_nodes: cfg.lb_nodes,
+        health_check: HealthCheckUsed::of(cfg),
         events: log.events,
+        partial: log.stopped.is_some(),
+        covered_s: secs(if log.end == SimTime::ZERO {
+            SimTime::ZERO + cfg.duration
+        } else {
+            log.end
+        }),
         false_failovers: false_failover_events.len() as u64,
         false_failover_events,
-        missed_faults: missed.len() as u64,
-        missed,
+        missed_faults: m.missed.len() as u64,
+        missed: m.missed.iter().map(|p| missed_fault(cfg, p)).collect(),
+        censored_faults: m.censored.len() as u64,
+        censored: m.censored.iter().map(|p| missed_fault(cfg, p)).collect(),
+        needless_failovers,
         failovers,
+        outages,
         failbacks,
         members,
         traffic: log.traffic.as_ref().map(|t| TrafficReport {
@@ -383,10 +1005,25 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                 Some(tc) if tc.any_port => "the client's front port (any_port_enable)".to_string(),
                 _ => "each member's protocol_port".to_string(),
             },
-            unavailability: t.unavailability.clone(),
-            drains: t.drains.clone(),
+            unavailability: t
+                .unavailability
+                .iter()
+                .map(|u| unavailability(cfg, u))
+                .collect(),
+            unattributed_failures: t.unattributed.as_ref().map(FailureSpan::failures),
+            drains: t.drains.iter().map(drain_report).collect(),
         }),
         timeline: timeline.then(|| build_timeline(cfg, log)),
+    }
+}
+
+fn drain_report(d: &DrainRecord) -> DrainReport {
+    DrainReport {
+        lb_node: d.lb_node,
+        member: d.member,
+        started_s: secs(d.started),
+        closed_s: d.closed.map(secs),
+        connections: d.connections,
     }
 }
 

@@ -52,6 +52,13 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
     for c in context {
         let _ = writeln!(o, "{c}");
     }
+    if r.partial {
+        let _ = writeln!(
+            o,
+            "partial: interrupted; the figures cover the first {} of simulated time",
+            s3(r.covered_s)
+        );
+    }
     o.push('\n');
     if r.failovers.is_empty() {
         o.push_str("failovers: none\n");
@@ -93,23 +100,68 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
         o.push_str("failbacks: none\n");
     } else {
         o.push_str("failbacks\n");
+        let persistence = r
+            .failbacks
+            .iter()
+            .any(|f| f.persisted_connections.is_some());
         let rows: Vec<Vec<String>> = r
             .failbacks
             .iter()
             .map(|f| {
-                vec![
+                let mut row = vec![
                     f.lb_node.to_string(),
                     f.fault.to_string(),
                     s3(f.fault_end_s),
                     s3(f.switched_back_s),
                     s3(f.failback_latency_s),
+                ];
+                if persistence {
+                    row.push(opt_s3(f.persisted_failback_latency_s));
+                    row.push(f.persisted_connections.unwrap_or(0).to_string());
+                }
+                row
+            })
+            .collect();
+        let mut header = vec!["node", "fault", "healthy", "switched back", "failback"];
+        if persistence {
+            header.extend(["persisted back", "persisted conns"]);
+        }
+        o.push_str(&table(&header, &rows));
+    }
+    if !r.outages.is_empty() {
+        o.push_str("outages (no ONLINE member to send to; not failovers)\n");
+        let rows: Vec<Vec<String>> = r
+            .outages
+            .iter()
+            .map(|x| {
+                vec![
+                    x.lb_node.to_string(),
+                    format!("{} {}", x.member.as_str(), x.fault),
+                    s3(x.fault_start_s),
+                    s3(x.detected_s),
+                    s3(x.at_s),
+                    s3(x.outage_latency_s),
+                    match x.kind {
+                        super::run::OutageKind::Drop => "drop",
+                        super::run::OutageKind::FailOpen => "fail-open",
+                    }
+                    .to_string(),
                 ]
             })
             .collect();
         o.push_str(&table(
-            &["node", "fault", "fault end", "switched back", "failback"],
+            &["node", "fault", "start", "detected", "at", "latency", "to"],
             &rows,
         ));
+    }
+    for f in r.failovers.iter().filter(|f| f.needless) {
+        let _ = writeln!(
+            o,
+            "needless: node {} {} failover: {}",
+            f.lb_node,
+            f.fault,
+            f.needless_rule.unwrap_or("-")
+        );
     }
     let _ = writeln!(o, "false failovers: {}", r.false_failovers);
     for f in r.false_failover_events.iter().take(10) {
@@ -133,6 +185,16 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
             m.fault,
             s3(m.fault_start_s)
         );
+    }
+    if r.censored_faults > 0 {
+        let _ = writeln!(
+            o,
+            "censored faults: {} (undetected, and their detection window did not fit before the end)",
+            r.censored_faults
+        );
+        for m in &r.censored {
+            let _ = writeln!(o, "  node {}: {} from {}", m.lb_node, m.fault, s3(m.fault_start_s));
+        }
     }
     o.push_str("\nmembers\n");
     for m in &r.members {
@@ -192,62 +254,79 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
 }
 
 fn traffic_section(o: &mut String, t: &super::run::TrafficReport) {
-    let k = &t.counters;
+    use crate::sim::engine::Counter::*;
+    let k = |c| t.counters.get(c);
     o.push_str("\ntraffic\n");
     let _ = writeln!(
         o,
         "  connections {}: established {} (master {}, slave {}), completed {}",
-        k.connections, k.established, k.to_master, k.to_slave, k.completed
+        k(Connections),
+        k(Established),
+        k(ToMaster),
+        k(ToSlave),
+        k(Completed)
     );
     let _ = writeln!(
         o,
         "  failed at connect: refused {}, timed out {}, no backend {}, TLS failed {}",
-        k.refused, k.timed_out, k.no_backend, k.tls_failed
+        k(Refused),
+        k(TimedOut),
+        k(NoBackend),
+        k(TlsFailed)
     );
     let _ = writeln!(
         o,
         "  closed early: broken {}, drained {}, reset on failback {}, QUIC CID broken {}",
-        k.broken, k.drained, k.reset_on_failback, k.quic_cid_broken
+        k(Broken),
+        k(Drained),
+        k(ResetOnFailback),
+        k(QuicCidBroken)
     );
     let _ = writeln!(
         o,
         "  requests {}, failed {}; persisted elsewhere {}; peak open {}, open at the end {}",
-        k.requests, k.requests_failed, k.persisted_elsewhere, k.peak_open, k.open_at_end
+        k(Requests),
+        k(RequestsFailed),
+        k(PersistedElsewhere),
+        k(PeakOpen),
+        k(OpenAtEnd)
     );
     let _ = writeln!(o, "  backend port: {}", t.backend_port);
     for u in &t.unavailability {
-        match (u.first_failure_s, u.first_success_s) {
-            (Some(f), Some(s)) => {
+        let what = format!("{} {} at {}", u.member.as_str(), u.fault, s3(u.fault_start_s));
+        match (u.first_failure_s, u.last_failure_s) {
+            (Some(f), Some(l)) => {
                 let _ = writeln!(
                     o,
-                    "  {} at {}: clients saw {} of unavailability ({} to {}, {} failures)",
-                    u.fault,
-                    s3(u.fault_start_s),
-                    s3(s - f),
+                    "  {what}: clients failing for {} ({} to {}; {} failures: {} connections, {} requests)",
+                    s3(l - f),
                     s3(f),
-                    s3(s),
-                    u.failures
+                    s3(l),
+                    u.failures,
+                    u.failed_connections,
+                    u.failed_requests
                 );
-            }
-            (Some(f), None) => {
-                let _ = writeln!(
-                    o,
-                    "  {} at {}: clients failing from {} to the end ({} failures)",
-                    u.fault,
-                    s3(u.fault_start_s),
-                    s3(f),
-                    u.failures
-                );
+                if u.nodes.len() > 1 {
+                    for n in &u.nodes {
+                        let _ = writeln!(
+                            o,
+                            "    node {}: {} ({} to {}; {} failures)",
+                            n.lb_node,
+                            s3(n.window_s),
+                            s3(n.first_failure_s),
+                            s3(n.last_failure_s),
+                            n.failures
+                        );
+                    }
+                }
             }
             _ => {
-                let _ = writeln!(
-                    o,
-                    "  {} at {}: no client connection failed",
-                    u.fault,
-                    s3(u.fault_start_s)
-                );
+                let _ = writeln!(o, "  {what}: no client connection or request failed");
             }
         }
+    }
+    if let Some(n) = t.unattributed_failures {
+        let _ = writeln!(o, "  failures before any fault: {n}");
     }
     for d in &t.drains {
         let _ = writeln!(

@@ -5,7 +5,7 @@ use super::KeyError;
 use crate::api;
 use crate::api::pool::Pool;
 use crate::sim::config::{Fault, FaultKind};
-use crate::sim::time::{SimDuration, SimTime};
+use crate::time::{SimDuration, SimTime};
 
 /// The nine fault kinds of spec/model.md section 3.
 const FAULT_KINDS: [&str; 9] = [

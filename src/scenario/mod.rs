@@ -209,6 +209,7 @@ pub fn sim_config(pool: &Pool) -> SimConfig {
         rise: hm.max_retries,
         fall: hm.max_retries_down,
     });
+    sim.clients_use_tls = pool.protocol == crate::api::pool::Protocol::Tls;
     sim.members = [
         MemberLabel {
             role: Role::Master,

@@ -5,7 +5,7 @@ use super::KeyError;
 use crate::api::pool::{LbAlgorithm, Pool, Protocol};
 use crate::model::quic;
 use crate::sim::config::{Lifetime, QuicConfig, TrafficConfig};
-use crate::sim::time::{SimDuration, SimTime};
+use crate::time::{SimDuration, SimTime};
 
 /// Most new connections per second (a bound, so a typo cannot exhaust memory).
 const MAX_RATE: f64 = 1_000_000.0;

@@ -3,7 +3,7 @@
 //! Built by `crate::scenario` from a scenario file (or directly by tests and benches); every
 //! value is already checked and in engine units, so the engine itself has no error path.
 
-use super::time::{SimDuration, SimTime};
+use crate::time::{SimDuration, SimTime};
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
 use crate::model::router::{AllDown, Failback, Role};
@@ -150,6 +150,41 @@ pub struct MemberLabel {
     pub protocol_port: Option<u16>,
 }
 
+/// What one run may use at most (`[limits]` in a scenario; `docs/limits.md`). A run that reaches
+/// a limit stops there with an error naming the limit and the key that raises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Events one run may process.
+    pub max_events: u64,
+    /// Client connections open at once, over all LB nodes.
+    pub max_open_connections: u64,
+    /// SOURCE_IP persistence entries, over all LB nodes, after expired ones are purged.
+    pub max_persistence_entries: u64,
+    /// Status changes, route changes and (with `--timeline`) verdicts one run may log.
+    pub max_log_entries: u64,
+}
+
+impl Limits {
+    /// Hard ceilings: `[limits]` may raise a limit up to these, never beyond.
+    pub const HARD: Limits = Limits {
+        max_events: 20_000_000_000,
+        max_open_connections: 20_000_000,
+        max_persistence_entries: 50_000_000,
+        max_log_entries: 50_000_000,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events: 1_000_000_000,
+            max_open_connections: 2_000_000,
+            max_persistence_entries: 5_000_000,
+            max_log_entries: 5_000_000,
+        }
+    }
+}
+
 /// Everything one run needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -163,6 +198,10 @@ pub struct SimConfig {
     pub members: [MemberLabel; 2],
     /// Client traffic; `None` runs health checks only.
     pub traffic: Option<TrafficConfig>,
+    /// Clients speak TLS to the members (an HTTPS pool, or a TLS pool): a `tls_error` fault
+    /// harms them. Known without `[traffic]`, for the needless-failover rule.
+    pub clients_use_tls: bool,
+    pub limits: Limits,
 }
 
 impl SimConfig {
@@ -185,6 +224,8 @@ impl SimConfig {
                 member(Role::Slave, "192.168.0.11"),
             ],
             traffic: None,
+            clients_use_tls: false,
+            limits: Limits::default(),
         }
     }
 }

@@ -5,4 +5,5 @@ pub mod engine;
 pub mod network;
 pub mod queue;
 pub mod rng;
-pub mod time;
+pub mod world;
+pub use crate::time;

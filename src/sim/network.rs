@@ -2,7 +2,7 @@
 
 use super::config::{NetworkConfig, Rtt};
 use super::rng;
-use super::time::SimDuration;
+use crate::time::SimDuration;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 

@@ -7,7 +7,7 @@
 //! has moved on. That keeps the heap free of tombstone bookkeeping and the hot path free of
 //! allocation once the heap has grown.
 
-use super::time::SimTime;
+use crate::time::SimTime;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

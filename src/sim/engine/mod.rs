@@ -1,4 +1,10 @@
-//! The discrete-event run loop: drives the health checkers and routers of every LB node.
+//! The discrete-event run loop: drives one [`LbNode`] per LB node in simulated time.
+//!
+//! The engine is a driver: every decision of the load balancer (health status, route, drain,
+//! failback reset, persistence, CID routing) is made by `crate::model::lb_node`; the engine owns
+//! the clock, the event queue, the random streams and the simulated world (`super::world`: how a
+//! faulty member answers probes and clients), and writes the one log type ([`RunLog`]) that
+//! `crate::report` reads.
 //!
 //! One closed [`Event`] enum, matched exhaustively; events are small `Copy` values in a binary heap
 //! keyed on `(time, seq)`, so the loop allocates nothing per event once the heap has grown (the
@@ -12,32 +18,45 @@
 //! that probe's verdict: one event per probe instead of two. `ProbeSend` events remain for each
 //! prober's first probe and for the fixed_rate schedule, whose sends do not wait for verdicts.
 //!
-//! A verdict reaches the router `route_update_delay` after it is given (an `ApplyHealth` event);
-//! with a zero delay it is still an event, at the same instant, so the order of effects does not
-//! depend on the setting.
+//! A verdict reaches the data plane `route_update_delay` after it is given (a node timer the
+//! `LbNode` asks for); with a zero delay it is still an event, at the same instant, so the order
+//! of effects does not depend on the setting.
+//!
+//! Limits (`SimConfig::limits`, `docs/limits.md`): the run stops, with [`RunLog::stopped`] saying
+//! why, when it reaches its event budget, its cap on open connections, persistence entries or
+//! log entries, or when the interrupt flag is raised (checked every [`INTERRUPT_EVERY`] events).
 
-use super::config::{Fault, FaultKind, InitialState, Rtt, SimConfig};
+use super::config::{FaultKind, InitialState, Rtt, SimConfig};
 use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
-use super::time::{SimDuration, SimTime};
+use super::world::{self, condition_at, Condition, Lost};
 use crate::model::connections::ConnId;
-use crate::model::health::{Health, HealthChecker, Prober};
-use crate::model::probe::{self, Condition, Reason};
-use crate::model::router::{Role, Router, Target};
+use crate::model::health::Health;
+use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
+use crate::model::probe::{ProbeKind, Reason};
+use crate::model::router::{Role, Target};
+use crate::sim::config::{FailbackSessions, Fault};
+use crate::time::SimTime;
 use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
 use traffic::Traffic;
-pub use traffic::{DrainRecord, TrafficCounters, TrafficLog, Unavailability};
+pub use traffic::{status_fails_requests,
+    Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters, TrafficLog,
+    Unavailability,
+};
 
 mod traffic;
+
+/// Events between two looks at the interrupt flag: cheap, and a Ctrl-C is seen within
+/// microseconds of simulated work.
+pub const INTERRUPT_EVERY: u64 = 4096;
 
 /// Everything that can happen.
 #[derive(Debug, Clone, Copy)]
 enum Event {
     /// Prober `slot` sends a probe.
-    ProbeSend {
-        slot: u32,
-    },
+    ProbeSend { slot: u32 },
     /// The verdict of a probe sent at `sent_at` reaches prober `slot`.
     ProbeVerdict {
         slot: u32,
@@ -46,52 +65,26 @@ enum Event {
         reason: Option<Reason>,
         status: Option<u16>,
     },
-    /// A status change reaches the data plane of `node`.
-    ApplyHealth {
-        node: u32,
-        role: Role,
-        health: Health,
-    },
-    FaultStart {
-        fault: u32,
-    },
-    FaultEnd {
-        fault: u32,
-    },
+    /// A timer `node` asked for; `cause` is the transition (index in the log) that led to it, or
+    /// `NO_CAUSE`.
+    NodeTimer { node: u32, timer: Timer, cause: u32 },
+    FaultStart { fault: u32 },
+    FaultEnd { fault: u32 },
     /// A flap fault enters its down (`down = true`) or up phase.
-    FlapEdge {
-        fault: u32,
-        down: bool,
-    },
+    FlapEdge { fault: u32, down: bool },
     /// The arrival rate changes to step `step` of the schedule.
-    RateStep {
-        step: u32,
-    },
+    RateStep { step: u32 },
     /// A new client connection (stale when `generation` is not the current one).
-    Arrival {
-        generation: u32,
-    },
+    Arrival { generation: u32 },
     /// A connection's lifetime is over.
-    ConnEnd {
-        id: ConnId,
-    },
-    /// A connection drain on (`node`, `role`) times out (stale if `epoch` moved on).
-    DrainDeadline {
-        node: u32,
-        role: Role,
-        epoch: u32,
-    },
+    ConnEnd { node: u32, id: ConnId },
     /// A QUIC connection switches `path` to a new CID.
-    QuicRotate {
-        id: ConnId,
-        path: u8,
-    },
+    QuicRotate { node: u32, id: ConnId, path: u8 },
     /// A QUIC client migrates `path` to a new address (and CID).
-    QuicMigrate {
-        id: ConnId,
-        path: u8,
-    },
+    QuicMigrate { node: u32, id: ConnId, path: u8 },
 }
+
+const NO_CAUSE: u32 = u32::MAX;
 
 /// A member's status change in one node's view.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,6 +108,11 @@ pub struct RouteLog {
     pub lb_node: u32,
     pub from: Target,
     pub to: Target,
+    /// Back to a master that is ONLINE in this node's view (not a fail-open).
+    pub failback: bool,
+    /// The status change (index in [`RunLog::transitions`]) whose arrival in the data plane made
+    /// this change.
+    pub cause: Option<u32>,
 }
 
 /// One probe verdict, kept only for `--timeline`.
@@ -127,22 +125,102 @@ pub struct VerdictLog {
     pub reason: Option<Reason>,
 }
 
+/// Which limit a run reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Events,
+    OpenConnections,
+    PersistenceEntries,
+    LogEntries,
+}
+
+impl LimitKind {
+    /// The `[limits]` key that raises it.
+    pub fn key(self) -> &'static str {
+        match self {
+            LimitKind::Events => "max_events",
+            LimitKind::OpenConnections => "max_open_connections",
+            LimitKind::PersistenceEntries => "max_persistence_entries",
+            LimitKind::LogEntries => "max_log_entries",
+        }
+    }
+
+    /// What is counted, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            LimitKind::Events => "events",
+            LimitKind::OpenConnections => "client connections open at once",
+            LimitKind::PersistenceEntries => "SOURCE_IP persistence entries",
+            LimitKind::LogEntries => "logged status changes, route changes and verdicts",
+        }
+    }
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The interrupt flag (Ctrl-C) was raised.
+    Interrupted { at: SimTime },
+    /// A limit was reached.
+    Limit {
+        kind: LimitKind,
+        limit: u64,
+        at: SimTime,
+    },
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Stopped::Interrupted { at } => write!(f, "interrupted at {at} of simulated time"),
+            Stopped::Limit { kind, limit, at } => write!(
+                f,
+                "the run reached its limit of {limit} {} at {at} of simulated time; \
+                 shorten `duration`, lower `lb_nodes` or the traffic rate, or raise \
+                 `[limits] {}` (at most {})",
+                kind.what(),
+                kind.key(),
+                kind.hard_max()
+            ),
+        }
+    }
+}
+
+impl LimitKind {
+    /// The hard ceiling of this limit.
+    pub fn hard_max(self) -> u64 {
+        let h = super::config::Limits::HARD;
+        match self {
+            LimitKind::Events => h.max_events,
+            LimitKind::OpenConnections => h.max_open_connections,
+            LimitKind::PersistenceEntries => h.max_persistence_entries,
+            LimitKind::LogEntries => h.max_log_entries,
+        }
+    }
+}
+
 /// What a run produced; the report is computed from it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunLog {
     /// Events processed.
     pub events: u64,
+    /// Status changes, in time order.
     pub transitions: Vec<Transition>,
+    /// Route changes, in time order.
     pub routes: Vec<RouteLog>,
     /// Every verdict, when asked for.
     pub verdicts: Vec<VerdictLog>,
     /// What clients saw, when the scenario has traffic.
     pub traffic: Option<TrafficLog>,
+    /// Set when the run stopped before its end; the log covers the run up to then.
+    pub stopped: Option<Stopped>,
+    /// The simulated instant the log covers up to (the end of the run, or where it stopped).
+    pub end: SimTime,
 }
 
 /// Options of one run that are not part of the scenario.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
+pub struct RunOptions<'a> {
     pub seed: u64,
     /// Trial index: selects independent random streams.
     pub trial: u64,
@@ -151,6 +229,8 @@ pub struct RunOptions {
     /// Stop early once nothing can change any more (see [`quiet_from`]); `trials` uses it, `run`
     /// does not, so that its event count covers the whole run.
     pub stop_when_quiet: bool,
+    /// Raised by a Ctrl-C handler: the run stops at the next look ([`INTERRUPT_EVERY`] events).
+    pub interrupt: Option<&'a AtomicBool>,
 }
 
 /// The instant after which a run can no longer change, if it has one: every fault has ended, the
@@ -169,13 +249,32 @@ pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
         .try_fold(SimTime::ZERO, |acc, f| f.until.map(|u| acc.max(u)))
 }
 
+/// The settings every node of a run shares.
+pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
+    LbNodeConfig {
+        schedule: cfg.model.probe_schedule,
+        delay: cfg.check.delay,
+        rise: cfg.check.rise,
+        fall: cfg.check.fall,
+        initial: match cfg.model.initial_state {
+            InitialState::Online => Health::Online,
+            InitialState::Initial => Health::Offline,
+        },
+        all_down: cfg.model.all_down,
+        failback: cfg.model.failback,
+        reset_on_failback: cfg.model.failback_sessions == FailbackSessions::Reset,
+        route_update_delay: cfg.model.route_update_delay,
+        drain: cfg.traffic.as_ref().and_then(|t| t.drain),
+        persistence: cfg.traffic.as_ref().and_then(|t| t.persistence),
+    }
+}
+
 /// The engine's state for one run.
 struct Engine<'a> {
     cfg: &'a SimConfig,
-    opts: RunOptions,
+    opts: RunOptions<'a>,
     queue: EventQueue<Event>,
-    probers: Vec<Prober>,
-    routers: Vec<Router>,
+    nodes: Vec<LbNode>,
     /// The fault-driven condition of master and slave.
     conditions: [Condition; 2],
     /// The faults of master and slave, for [`condition_at`].
@@ -186,36 +285,31 @@ struct Engine<'a> {
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
     pending_updates: u32,
+    /// Entries logged so far, against `limits.max_log_entries`.
+    log_entries: u64,
     log: RunLog,
 }
 
-/// Runs one scenario to its end.
-pub fn run(cfg: &SimConfig, opts: RunOptions) -> RunLog {
+/// Runs one scenario to its end (or to a limit, or an interrupt: see [`RunLog::stopped`]).
+pub fn run<'a>(cfg: &'a SimConfig, opts: RunOptions<'a>) -> RunLog {
     let mut e = Engine::new(cfg, opts);
     e.start();
-    e.run_loop();
-    e.finish_traffic(SimTime::ZERO + cfg.duration);
+    let end = e.run_loop();
+    e.finish_traffic(end);
     let mut log = e.log;
+    log.end = end;
     log.traffic = e.traffic.map(|t| t.log);
     log
 }
 
 impl<'a> Engine<'a> {
-    fn new(cfg: &'a SimConfig, opts: RunOptions) -> Self {
-        let initial = match cfg.model.initial_state {
-            InitialState::Online => Health::Online,
-            InitialState::Initial => Health::Offline,
-        };
+    fn new(cfg: &'a SimConfig, opts: RunOptions<'a>) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
-        let checker = HealthChecker::new(cfg.check.rise, cfg.check.fall, initial);
-        let prober = Prober::new(cfg.model.probe_schedule, cfg.check.delay, checker);
-        let router = Router::new(initial, initial, cfg.model.all_down, cfg.model.failback);
         Engine {
             cfg,
             opts,
             queue: EventQueue::with_capacity(nodes * 4 + cfg.faults.len() * 2 + 8),
-            probers: vec![prober; nodes * 2],
-            routers: vec![router; nodes],
+            nodes: vec![LbNode::new(node_config(cfg)); nodes],
             conditions: [Condition::default(); 2],
             member_faults: Role::BOTH.map(|r| {
                 cfg.faults
@@ -232,14 +326,16 @@ impl<'a> Engine<'a> {
                 .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial)),
             pending_failures: 0,
             pending_updates: 0,
+            log_entries: 0,
             log: RunLog::default(),
         }
     }
 
     fn start(&mut self) {
-        for slot in 0..self.probers.len() {
+        for slot in 0..self.nodes.len() * 2 {
             let phase = rng::unit(&mut self.probes_rng);
-            let at = self.probers[slot].first_probe_at(phase);
+            let (node, role) = slot_parts(slot as u32);
+            let at = self.nodes[node as usize].first_probe_at(role, phase);
             self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
         }
         for (i, f) in self.cfg.faults.iter().enumerate() {
@@ -252,22 +348,67 @@ impl<'a> Engine<'a> {
         self.start_traffic();
     }
 
-    fn run_loop(&mut self) {
+    /// Runs events until the end, quiescence, a limit or an interrupt; returns the instant the
+    /// run covers up to.
+    fn run_loop(&mut self) -> SimTime {
         let end = SimTime::ZERO + self.cfg.duration;
         let quiet = if self.opts.stop_when_quiet {
             quiet_from(self.cfg).unwrap_or(SimTime(u64::MAX))
         } else {
             SimTime(u64::MAX)
         };
+        let max_events = self.cfg.limits.max_events;
+        let mut last = SimTime::ZERO;
         while let Some((now, event)) = self.queue.pop() {
             if now > end {
                 break;
             }
+            debug_assert!(now >= last, "time went backwards: {now} after {last}");
+            last = now;
             self.log.events += 1;
+            if self.log.events % INTERRUPT_EVERY == 0 {
+                if self.log.events > max_events {
+                    self.stop(Stopped::Limit {
+                        kind: LimitKind::Events,
+                        limit: max_events,
+                        at: now,
+                    });
+                }
+                if self
+                    .opts
+                    .interrupt
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    self.stop(Stopped::Interrupted { at: now });
+                }
+            }
             self.handle(now, event);
+            if self.log.stopped.is_some() {
+                return now;
+            }
             if now >= quiet && self.is_quiet() {
                 break;
             }
+        }
+        end
+    }
+
+    /// Stops the run (the first reason wins).
+    fn stop(&mut self, why: Stopped) {
+        self.log.stopped.get_or_insert(why);
+    }
+
+    /// Counts `n` more log entries against the limit.
+    #[inline]
+    fn count_log(&mut self, now: SimTime, n: u64) {
+        self.log_entries += n;
+        let limit = self.cfg.limits.max_log_entries;
+        if self.log_entries > limit {
+            self.stop(Stopped::Limit {
+                kind: LimitKind::LogEntries,
+                limit,
+                at: now,
+            });
         }
     }
 
@@ -275,7 +416,10 @@ impl<'a> Engine<'a> {
     fn is_quiet(&self) -> bool {
         self.pending_failures == 0
             && self.pending_updates == 0
-            && self.probers.iter().all(|p| p.status() == Health::Online)
+            && self
+                .nodes
+                .iter()
+                .all(|n| Role::BOTH.iter().all(|&r| n.status(r) == Health::Online))
     }
 
     #[inline]
@@ -289,19 +433,13 @@ impl<'a> Engine<'a> {
                 reason,
                 status,
             } => self.on_verdict(now, slot, sent_at, ok, reason, status),
-            Event::ApplyHealth { node, role, health } => {
-                self.pending_updates -= 1;
-                self.on_health_applied(now, node, role, health);
-                if let Some(change) = self.routers[node as usize].on_health(role, health) {
-                    tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
-                    self.log.routes.push(RouteLog {
-                        at: now,
-                        lb_node: node,
-                        from: change.from,
-                        to: change.to,
-                    });
-                    self.on_route_change(now, node, change.from, change.to);
+            Event::NodeTimer { node, timer, cause } => {
+                if let Timer::ApplyHealth { .. } = timer {
+                    debug_assert!(self.pending_updates > 0);
+                    self.pending_updates -= 1;
                 }
+                self.nodes[node as usize].handle_timer(now, timer);
+                self.node_actions(now, node, cause);
             }
             Event::FaultStart { fault } => {
                 let f = self.cfg.faults[fault as usize];
@@ -324,7 +462,7 @@ impl<'a> Engine<'a> {
                     return;
                 }
                 if let FaultKind::Flap { period, down: frac } = f.kind {
-                    let down_span = flap_down_span(period, frac);
+                    let down_span = world::flap_down_span(period, frac);
                     let (next, span) = if down {
                         (false, down_span)
                     } else {
@@ -337,12 +475,40 @@ impl<'a> Engine<'a> {
             }
             Event::RateStep { step } => self.on_rate_step(now, step),
             Event::Arrival { generation } => self.on_arrival(now, generation),
-            Event::ConnEnd { id } => self.on_conn_end(now, id),
-            Event::DrainDeadline { node, role, epoch } => {
-                self.on_drain_deadline(now, node, role, epoch)
+            Event::ConnEnd { node, id } => self.on_conn_end(now, node, id),
+            Event::QuicRotate { node, id, path } => self.on_quic_rotate(now, node, id, path),
+            Event::QuicMigrate { node, id, path } => self.on_quic_migrate(now, node, id, path),
+        }
+    }
+
+    /// Carries out what node `node` asked for; `cause` is the status change behind it.
+    fn node_actions(&mut self, now: SimTime, node: u32, cause: u32) {
+        while let Some(action) = self.nodes[node as usize].poll_action() {
+            match action {
+                Action::SetTimer { at, timer } => {
+                    if let Timer::ApplyHealth { .. } = timer {
+                        self.pending_updates += 1;
+                    }
+                    self.queue.push(at, Event::NodeTimer { node, timer, cause });
+                }
+                Action::RouteChanged { change, failback } => {
+                    tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
+                    self.log.routes.push(RouteLog {
+                        at: now,
+                        lb_node: node,
+                        from: change.from,
+                        to: change.to,
+                        failback,
+                        cause: (cause != NO_CAUSE).then_some(cause),
+                    });
+                    self.count_log(now, 1);
+                    self.on_route_change(now, node, failback);
+                }
+                Action::DrainStarted { role, deadline: _ } => self.on_drain_started(now, node, role),
+                Action::DrainCancelled { role } => self.on_drain_cancelled(node, role),
+                Action::DrainEnded { role, closed } => self.on_drain_ended(now, node, role, closed),
+                Action::Closed { conn, why } => self.on_lb_closed(now, node, conn, why),
             }
-            Event::QuicRotate { id, path } => self.on_quic_rotate(now, id, path),
-            Event::QuicMigrate { id, path } => self.on_quic_migrate(now, id, path),
         }
     }
 
@@ -350,7 +516,8 @@ impl<'a> Engine<'a> {
     #[inline]
     fn on_probe_send(&mut self, now: SimTime, slot: u32) {
         self.send_probe(now, slot);
-        if let Some(next) = self.probers[slot as usize].on_sent(now) {
+        let (node, role) = slot_parts(slot);
+        if let Some(next) = self.nodes[node as usize].handle_probe_sent(now, role) {
             self.queue.push(next, Event::ProbeSend { slot });
         }
     }
@@ -361,21 +528,17 @@ impl<'a> Engine<'a> {
     /// sent straight from the previous verdict without an event of its own.
     #[inline]
     fn send_probe(&mut self, at: SimTime, slot: u32) {
-        let role = if slot.is_multiple_of(2) {
-            Role::Master
-        } else {
-            Role::Slave
-        };
+        let (_, role) = slot_parts(slot);
         let cond = condition_at(&self.member_faults[role.index()], at);
         let rtt = self.rtt.draw(&mut self.probes_rng);
-        let lost = network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng);
-        let (after, v) = probe::judge(
-            self.cfg.check.kind,
-            self.cfg.check.timeout,
-            &cond,
-            rtt,
-            lost,
-        );
+        let kind = self.cfg.check.kind;
+        let lost = Lost {
+            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
+            udp_probe: kind == ProbeKind::UdpConnect
+                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+        };
+        let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
         self.pending_failures += u32::from(!v.ok);
         self.queue.push(
             at + after,
@@ -399,14 +562,10 @@ impl<'a> Engine<'a> {
         reason: Option<Reason>,
         status: Option<u16>,
     ) {
+        debug_assert!(ok || self.pending_failures > 0);
         self.pending_failures -= u32::from(!ok);
-        let node = slot / 2;
-        let role = if slot.is_multiple_of(2) {
-            Role::Master
-        } else {
-            Role::Slave
-        };
-        let effect = self.probers[slot as usize].on_verdict(now, ok);
+        let (node, role) = slot_parts(slot);
+        let effect = self.nodes[node as usize].handle_verdict(now, role, ok);
         if let Some(next) = effect.next_probe_at {
             self.send_probe(next, slot);
         }
@@ -419,9 +578,11 @@ impl<'a> Engine<'a> {
                 ok,
                 reason,
             });
+            self.count_log(now, 1);
         }
         if let Some(health) = effect.transition {
             tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), reason = reason.map(Reason::as_str), "member status");
+            let cause = self.log.transitions.len() as u32;
             self.log.transitions.push(Transition {
                 at: now,
                 lb_node: node,
@@ -431,11 +592,8 @@ impl<'a> Engine<'a> {
                 status,
                 probe_sent_at: sent_at,
             });
-            self.pending_updates += 1;
-            self.queue.push(
-                now + self.cfg.model.route_update_delay,
-                Event::ApplyHealth { node, role, health },
-            );
+            self.count_log(now, 1);
+            self.node_actions(now, node, cause);
         }
     }
 
@@ -451,103 +609,13 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The length of a flap's down phase in each period.
-fn flap_down_span(period: SimDuration, down: f64) -> SimDuration {
-    SimDuration((period.0 as f64 * down) as u64)
-}
-
-/// A member's condition at `t`: the combination of its faults active then (`at <= t < until`).
-/// A flap is down during the first `down` of each period from its start.
-pub fn condition_at(faults: &[Fault], t: SimTime) -> Condition {
-    let mut c = Condition::default();
-    for f in faults {
-        if t < f.at || f.until.is_some_and(|u| t >= u) {
-            continue;
-        }
-        match f.kind {
-            FaultKind::Crash => c.crashed = true,
-            FaultKind::HostDown => c.host_down = true,
-            FaultKind::Hang => c.hang = true,
-            FaultKind::HttpStatus { status, expected } => c.http_status = Some((status, expected)),
-            FaultKind::Slow { latency } => c.extra_latency = c.extra_latency + latency,
-            FaultKind::Loss { probability } => c.loss = 1.0 - (1.0 - c.loss) * (1.0 - probability),
-            FaultKind::MonitorPortDown => c.monitor_port_down = true,
-            FaultKind::TlsError => c.tls_error = true,
-            FaultKind::Flap { period, down } => {
-                let phase = t.since(f.at).0 % period.0.max(1);
-                c.crashed |= phase < flap_down_span(period, down).0;
-            }
-        }
-    }
-    c
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fault(kind: FaultKind, at: u64, until: Option<u64>) -> Fault {
-        Fault {
-            member: Role::Master,
-            kind,
-            at: SimTime::ZERO + SimDuration::from_secs(at),
-            until: until.map(|u| SimTime::ZERO + SimDuration::from_secs(u)),
-        }
-    }
-
-    fn at(s: f64) -> SimTime {
-        SimTime::ZERO + SimDuration::from_secs_f64(s)
-    }
-
-    #[test]
-    fn faults_are_active_from_at_until_until() {
-        let f = [fault(FaultKind::Crash, 10, Some(20))];
-        assert!(!condition_at(&f, at(9.999)).crashed);
-        assert!(condition_at(&f, at(10.0)).crashed);
-        assert!(condition_at(&f, at(19.999)).crashed);
-        assert!(!condition_at(&f, at(20.0)).crashed);
-    }
-
-    #[test]
-    fn flaps_are_down_for_their_fraction_of_each_period() {
-        let flap = FaultKind::Flap {
-            period: SimDuration::from_secs(10),
-            down: 0.3,
-        };
-        let f = [fault(flap, 100, None)];
-        for (t, down) in [
-            (100.0, true),
-            (102.9, true),
-            (103.0, false),
-            (109.9, false),
-            (110.0, true),
-        ] {
-            assert_eq!(condition_at(&f, at(t)).crashed, down, "at {t}");
-        }
-    }
-
-    #[test]
-    fn overlapping_faults_combine() {
-        let f = [
-            fault(FaultKind::Loss { probability: 0.5 }, 0, None),
-            fault(FaultKind::Loss { probability: 0.5 }, 0, None),
-            fault(
-                FaultKind::Slow {
-                    latency: SimDuration::from_secs(1),
-                },
-                0,
-                None,
-            ),
-            fault(
-                FaultKind::Slow {
-                    latency: SimDuration::from_secs(2),
-                },
-                0,
-                None,
-            ),
-        ];
-        let c = condition_at(&f, at(1.0));
-        assert!((c.loss - 0.75).abs() < 1e-12);
-        assert_eq!(c.extra_latency, SimDuration::from_secs(3));
-    }
+/// The (LB node, member) of prober slot `slot = node * 2 + role`.
+#[inline]
+fn slot_parts(slot: u32) -> (u32, Role) {
+    let role = if slot.is_multiple_of(2) {
+        Role::Master
+    } else {
+        Role::Slave
+    };
+    (slot / 2, role)
 }

@@ -1,100 +1,211 @@
-//! Client traffic in the engine: arrivals, routing, outcomes, drain, failback resets, QUIC CIDs
-//! (spec/model.md sections 3-6).
+//! Client traffic in the engine: arrivals, the fate of each connection in the simulated world,
+//! requests, QUIC CIDs, and what clients saw (`docs/model.md`, "Client traffic").
 //!
 //! Each new connection arrives at the LB node its client address hashes to (ECMP on the source
-//! address, so one client always meets the same node and that node's persistence table), is
-//! routed by that node's router (or its SOURCE_IP persistence entry), and its fate follows the
-//! *real* condition of the chosen member, not the health view: a crashed member refuses, a silent
-//! one makes the client time out, a hung or erroring one accepts but fails requests.
+//! address, so one client always meets the same node and that node's persistence table). The
+//! node's [`LbNode`](crate::model::lb_node::LbNode) routes it; its fate then follows the *real*
+//! condition of the chosen member, not the health view: a crashed member refuses, a silent one
+//! makes the client time out, a hung or erroring one accepts but fails requests.
 //!
 //! Requests are counted, not simulated one by one (30 requests per connection would multiply the
 //! events by 30): a connection that was active for `L` seconds made `L * requests_per_s` requests
 //! (rounded stochastically, one draw), and those falling in a window where its member hangs or
 //! answers an error status failed.
+//!
+//! Every client failure (a failed connection attempt, an open connection broken, reset or cut by
+//! CID routing, failed requests) is charged to one fault's [`Unavailability`]: the latest-started
+//! fault on the master at or before the failure, else the latest-started fault on the slave.
+//! The window runs from the first to the last failure charged to the fault, on every node.
 
-use super::{Engine, Event};
-use crate::model::connections::{Conn, ConnId, ConnTable};
-use crate::model::health::Health;
-use crate::model::persistence::PersistenceTable;
-use crate::model::quic::{self, CidTable, MAX_CID_LEN, MAX_PATHS};
-use crate::model::router::{Role, Target};
+use super::{Engine, Event, LimitKind, Stopped};
+use crate::model::connections::{Conn, ConnId};
+use crate::model::lb_node::{CidOutcome, LbClose};
+use crate::model::quic::{self, MAX_CID_LEN, MAX_PATHS};
+use crate::model::router::Role;
 use crate::sim::config::{FaultKind, Lifetime, SimConfig, TrafficConfig};
 use crate::sim::rng::{self, Purpose};
-use crate::sim::time::{SimDuration, SimTime};
+use crate::sim::world::Condition;
+use crate::time::{SimDuration, SimTime};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::ser::SerializeMap;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-/// What clients saw, over the whole run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TrafficCounters {
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )+) => {
+        /// A traffic counter: what clients saw, summed over the run.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Counter {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl Counter {
+            /// Every counter, in report order.
+            pub const ALL: [Counter; [$(Counter::$variant),+].len()] = [$(Counter::$variant),+];
+
+            /// The counter's key in reports.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Counter::$variant => $name, )+
+                }
+            }
+
+            /// The counter named `name`.
+            pub fn parse(name: &str) -> Option<Counter> {
+                Counter::ALL.into_iter().find(|c| c.name() == name)
+            }
+        }
+    };
+}
+
+counters! {
     /// New connections attempted.
-    pub connections: u64,
+    Connections = "connections",
     /// Attempts that got a working connection.
-    pub established: u64,
+    Established = "established",
     /// Connections that ended by themselves (lifetime over).
-    pub completed: u64,
+    Completed = "completed",
     /// Refused by the member (RST, or ICMP port unreachable for UDP): it crashed.
-    pub refused: u64,
+    Refused = "refused",
     /// Unanswered until `connect_timeout`: the member's host or path is silent.
-    pub timed_out: u64,
+    TimedOut = "timed_out",
     /// No member to send to: both OFFLINE with `all_down = "drop"`.
-    pub no_backend: u64,
+    NoBackend = "no_backend",
     /// TLS handshakes that failed (TLS pool, `tls_error`).
-    pub tls_failed: u64,
+    TlsFailed = "tls_failed",
     /// Open connections broken because their member really failed (crash, host_down, flap).
-    pub broken: u64,
+    Broken = "broken",
     /// Open connections closed by the LB at the end of a connection drain.
-    pub drained: u64,
-    /// Open connections on the slave closed at failback (`failback_sessions = "reset"`).
-    pub reset_on_failback: u64,
+    Drained = "drained",
+    /// Open connections on the slave closed at a real failback (`failback_sessions = "reset"`).
+    ResetOnFailback = "reset_on_failback",
     /// QUIC connections broken because a packet's CID slice was routed to another member.
-    pub quic_cid_broken: u64,
+    QuicCidBroken = "quic_cid_broken",
     /// New connections that SOURCE_IP persistence sent to a member other than the node's choice
     /// (after a failback: persisted clients still on the slave).
-    pub persisted_elsewhere: u64,
-    /// Established connections per member.
-    pub to_master: u64,
-    pub to_slave: u64,
+    PersistedElsewhere = "persisted_elsewhere",
+    /// Established connections to the master.
+    ToMaster = "to_master",
+    /// Established connections to the slave.
+    ToSlave = "to_slave",
     /// Requests made on established connections.
-    pub requests: u64,
+    Requests = "requests",
     /// Requests that failed (member hung or answering an error status).
-    pub requests_failed: u64,
+    RequestsFailed = "requests_failed",
     /// Most connections open at once.
-    pub peak_open: u64,
+    PeakOpen = "peak_open",
     /// Connections still open when the run ended (their requests so far are counted).
-    pub open_at_end: u64,
+    OpenAtEnd = "open_at_end",
 }
 
-/// The unavailability clients saw around one fault on the master.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What clients saw, over the whole run: one value per [`Counter`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrafficCounters([u64; Counter::ALL.len()]);
+
+impl TrafficCounters {
+    #[inline]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.0[c as usize]
+    }
+
+    #[inline]
+    fn add(&mut self, c: Counter, n: u64) {
+        self.0[c as usize] += n;
+    }
+
+    #[inline]
+    fn bump(&mut self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    /// Every counter with its value, in report order.
+    pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
+        Counter::ALL.into_iter().map(|c| (c, self.get(c)))
+    }
+}
+
+impl Serialize for TrafficCounters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(Counter::ALL.len()))?;
+        for (c, v) in self.iter() {
+            m.serialize_entry(c.name(), &v)?;
+        }
+        m.end()
+    }
+}
+
+/// First and last failure of a set, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureSpan {
+    pub first: SimTime,
+    pub last: SimTime,
+    /// Failed connections (attempts and open connections closed on clients).
+    pub connections: u64,
+    /// Failed requests.
+    pub requests: u64,
+}
+
+impl FailureSpan {
+    fn add(this: &mut Option<FailureSpan>, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
+        match this {
+            None => {
+                *this = Some(FailureSpan {
+                    first,
+                    last,
+                    connections: conns,
+                    requests: reqs,
+                })
+            }
+            Some(s) => {
+                s.first = s.first.min(first);
+                s.last = s.last.max(last);
+                s.connections += conns;
+                s.requests += reqs;
+            }
+        }
+    }
+
+    /// All failures.
+    pub fn failures(&self) -> u64 {
+        self.connections + self.requests
+    }
+}
+
+/// The client failures charged to one fault.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Unavailability {
-    pub fault: &'static str,
-    pub fault_start_s: f64,
-    /// The first connection attempt that failed (or the first open connection broken).
-    pub first_failure_s: Option<f64>,
-    /// The first connection that succeeded after that.
-    pub first_success_s: Option<f64>,
-    /// `first_success_s - first_failure_s`: the outage as clients saw it.
-    pub window_s: Option<f64>,
-    /// The last client failure before the next fault on the master (or the end), e.g. QUIC
-    /// connections broken or sessions reset at failback.
-    pub last_failure_s: Option<f64>,
-    /// Failed attempts and connections closed on clients (broken, reset, QUIC CID) from this
-    /// fault's start until the next fault on the master.
-    pub failures: u64,
+    /// Index of the fault in the scenario.
+    pub fault: u32,
+    /// Over every node.
+    pub all: Option<FailureSpan>,
+    /// Per LB node that saw a failure.
+    pub nodes: BTreeMap<u32, FailureSpan>,
 }
 
-/// One connection drain: a member turned OFFLINE in one node's view with drain enabled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One connection drain: a member turned OFFLINE in one node's data plane with drain enabled.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DrainRecord {
     pub lb_node: u32,
     pub member: Role,
-    pub started_s: f64,
-    /// When the LB closed what was still open (`started_s + connection_drain.timeout`); null when
-    /// the member came back first and the drain was cancelled.
-    pub closed_s: Option<f64>,
+    pub started: SimTime,
+    /// When the LB closed what was still open (`started + connection_drain.timeout`); `None`
+    /// when the member came back first and the drain was cancelled.
+    pub closed: Option<SimTime>,
     /// Connections closed by this drain.
+    pub connections: u64,
+}
+
+/// After one failback: persisted clients still sent to the slave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedReturn {
+    pub lb_node: u32,
+    /// When the node's route went back to the master.
+    pub failback_at: SimTime,
+    /// The last new connection persistence still sent to the slave, before the node's next
+    /// route change (`None`: no persisted client stayed).
+    pub last_to_slave: Option<SimTime>,
+    /// New connections persistence sent to the slave after the failback.
     pub connections: u64,
 }
 
@@ -102,8 +213,12 @@ pub struct DrainRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrafficLog {
     pub counters: TrafficCounters,
+    /// One per fault, in the scenario's order.
     pub unavailability: Vec<Unavailability>,
+    /// Failures no fault had started before (e.g. with no fault at all).
+    pub unattributed: Option<FailureSpan>,
     pub drains: Vec<DrainRecord>,
+    pub persisted_returns: Vec<PersistedReturn>,
 }
 
 /// Traffic state of a run.
@@ -113,77 +228,94 @@ pub(super) struct Traffic {
     arrivals_rng: ChaCha8Rng,
     /// Everything else: lifetimes, requests, CIDs.
     rng: ChaCha8Rng,
-    conns: ConnTable,
-    persistence: Vec<PersistenceTable>,
-    cids: Vec<CidTable>,
-    /// Per (node, member): generation of the drain in progress, and its record index.
-    drain_epoch: Vec<u32>,
+    /// Per (node, member): index of the drain in progress in `log.drains`.
     drain_record: Vec<Option<usize>>,
+    /// Per node: index of the persisted-return record of its latest failback, while the node
+    /// still routes to the master.
+    persisted_return: Vec<Option<usize>>,
     arrival_generation: u32,
     rate: f64,
     serial: u64,
+    /// Connections open over every node, and persistence entries (for the limits).
+    open: u64,
+    persistence_entries: u64,
     /// Per member: windows where its requests fail (hang, error status).
     request_fail_windows: [Vec<(SimTime, SimTime)>; 2],
-    /// Master faults in start order: (start, index in `unavailability`).
-    master_faults: Vec<(SimTime, usize)>,
+    /// Per member: (start, fault index) of its faults, sorted, for charging failures.
+    fault_starts: [Vec<(SimTime, u32)>; 2],
     pub(super) log: TrafficLog,
 }
 
+/// Whether clients' requests fail while a member answers `status` (4xx and 5xx do).
+pub fn status_fails_requests(status: u16) -> bool {
+    status >= 400
+}
+
 impl Traffic {
-    pub(super) fn new(cfg: &SimConfig, t: &TrafficConfig, seed: u64, trial: u64) -> Self {
+    pub(super) fn new(cfg: &SimConfig, _t: &TrafficConfig, seed: u64, trial: u64) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
         let end = SimTime::ZERO + cfg.duration;
         let mut request_fail_windows: [Vec<(SimTime, SimTime)>; 2] = Default::default();
-        let mut unavailability = Vec::new();
-        let mut master_faults = Vec::new();
-        for f in &cfg.faults {
+        let mut fault_starts: [Vec<(SimTime, u32)>; 2] = Default::default();
+        for (i, f) in cfg.faults.iter().enumerate() {
             let until = f.until.unwrap_or(end);
             let fails_requests = match f.kind {
                 FaultKind::Hang => true,
-                FaultKind::HttpStatus { status, .. } => {
-                    status >= 500 || (400..500).contains(&status)
-                }
+                FaultKind::HttpStatus { status, .. } => status_fails_requests(status),
                 _ => false,
             };
             if fails_requests {
                 request_fail_windows[f.member.index()].push((f.at, until));
             }
-            if f.member == Role::Master {
-                master_faults.push((f.at, unavailability.len()));
-                unavailability.push(Unavailability {
-                    fault: f.kind.name(),
-                    fault_start_s: f.at.as_secs_f64(),
-                    first_failure_s: None,
-                    first_success_s: None,
-                    window_s: None,
-                    last_failure_s: None,
-                    failures: 0,
-                });
-            }
+            fault_starts[f.member.index()].push((f.at, i as u32));
         }
-        master_faults.sort_by_key(|&(at, i)| (at, i));
-        let persistence_timeout = t.persistence.unwrap_or(SimDuration::ZERO);
+        for s in &mut fault_starts {
+            s.sort();
+        }
         Traffic {
             arrivals_rng: rng::stream(seed, trial, Purpose::Arrivals),
             rng: rng::stream(seed, trial, Purpose::Traffic),
-            conns: ConnTable::new(nodes),
-            persistence: if t.persistence.is_some() {
-                vec![PersistenceTable::new(t.clients as usize, persistence_timeout); nodes]
-            } else {
-                Vec::new()
-            },
-            cids: vec![CidTable::default(); nodes],
-            drain_epoch: vec![0; nodes * 2],
             drain_record: vec![None; nodes * 2],
+            persisted_return: vec![None; nodes],
             arrival_generation: 0,
             rate: 0.0,
             serial: 0,
+            open: 0,
+            persistence_entries: 0,
             request_fail_windows,
-            master_faults,
+            fault_starts,
             log: TrafficLog {
-                unavailability,
+                unavailability: (0..cfg.faults.len() as u32)
+                    .map(|fault| Unavailability {
+                        fault,
+                        all: None,
+                        nodes: BTreeMap::new(),
+                    })
+                    .collect(),
                 ..Default::default()
             },
+        }
+    }
+
+    /// Charges failures on `node` between `first` and `last` to the fault they belong to.
+    fn failure(&mut self, node: u32, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
+        let latest = |starts: &[(SimTime, u32)]| {
+            let n = starts.partition_point(|&(at, _)| at <= first);
+            (n > 0).then(|| starts[n - 1].1)
+        };
+        let fault = latest(&self.fault_starts[Role::Master.index()])
+            .or_else(|| latest(&self.fault_starts[Role::Slave.index()]));
+        match fault {
+            Some(f) => {
+                let u = &mut self.log.unavailability[f as usize];
+                FailureSpan::add(&mut u.all, first, last, conns, reqs);
+                let mut span = u.nodes.get(&node).copied();
+                FailureSpan::add(&mut span, first, last, conns, reqs);
+                if let Some(s) = span {
+                    u.nodes.insert(node, s);
+                }
+            }
+            None => FailureSpan::add(&mut self.log.unattributed, first, last, conns, reqs),
         }
     }
 }
@@ -194,12 +326,19 @@ fn stochastic_round(x: f64, rng: &mut ChaCha8Rng) -> u64 {
     floor as u64 + u64::from(rng.gen::<f64>() < x - floor)
 }
 
-/// Seconds of overlap between `[a, b)` and the windows.
-fn overlap_s(windows: &[(SimTime, SimTime)], a: SimTime, b: SimTime) -> f64 {
-    windows
-        .iter()
-        .map(|&(s, e)| e.min(b).since(s.max(a)).as_secs_f64())
-        .sum()
+/// Seconds of overlap between `[a, b)` and the windows, and the first and last instant of it.
+fn overlap(windows: &[(SimTime, SimTime)], a: SimTime, b: SimTime) -> (f64, SimTime, SimTime) {
+    let mut total = 0.0;
+    let (mut first, mut last) = (SimTime(u64::MAX), SimTime::ZERO);
+    for &(s, e) in windows {
+        let (lo, hi) = (s.max(a), e.min(b));
+        if hi > lo {
+            total += hi.since(lo).as_secs_f64();
+            first = first.min(lo);
+            last = last.max(hi);
+        }
+    }
+    (total, first, last)
 }
 
 /// Why a connection closed.
@@ -207,9 +346,7 @@ fn overlap_s(windows: &[(SimTime, SimTime)], a: SimTime, b: SimTime) -> f64 {
 enum Close {
     Completed,
     Broken,
-    Drained,
-    ResetOnFailback,
-    QuicCid,
+    Lb(LbClose),
     /// Still open when the run ended: its requests so far are counted.
     RunEnd,
 }
@@ -223,7 +360,13 @@ impl Engine<'_> {
             .expect("traffic events need a traffic config")
     }
 
-    /// Schedules the first arrival and the rate steps.
+    fn tr(&mut self) -> &mut Traffic {
+        self.traffic
+            .as_mut()
+            .expect("traffic events need traffic state")
+    }
+
+    /// Schedules the rate steps (each schedules its arrivals).
     pub(super) fn start_traffic(&mut self) {
         let Some(t) = self.cfg.traffic.as_ref() else {
             return;
@@ -235,7 +378,7 @@ impl Engine<'_> {
 
     pub(super) fn on_rate_step(&mut self, now: SimTime, step: u32) {
         let rate = self.traffic_cfg().rate_steps[step as usize].1;
-        let tr = self.traffic.as_mut().expect("traffic");
+        let tr = self.tr();
         tr.rate = rate;
         // Poisson arrivals are memoryless: drawing the next gap afresh at the new rate is exact.
         tr.arrival_generation = tr.arrival_generation.wrapping_add(1);
@@ -243,7 +386,7 @@ impl Engine<'_> {
     }
 
     fn schedule_arrival(&mut self, now: SimTime) {
-        let tr = self.traffic.as_mut().expect("traffic");
+        let tr = self.tr();
         if tr.rate <= 0.0 {
             return;
         }
@@ -265,71 +408,72 @@ impl Engine<'_> {
         let cfg = self.cfg;
         let t = cfg.traffic.as_ref().expect("traffic");
         let nodes = cfg.lb_nodes.max(1);
-        let tr = self.traffic.as_mut().expect("traffic");
-        tr.log.counters.connections += 1;
+        let tr = self.tr();
+        tr.log.counters.bump(Counter::Connections);
         tr.serial += 1;
         let serial = tr.serial;
         let client = tr.arrivals_rng.gen_range(0..t.clients.max(1));
         let node = (rng::mix(client as u64) % nodes as u64) as u32;
-        let router = &self.routers[node as usize];
-        let target = router.target();
 
-        // SOURCE_IP persistence first, if the remembered member is ONLINE in this node's view.
-        let persisted = tr
-            .persistence
-            .get(node as usize)
-            .and_then(|p| p.lookup(client, now))
-            .filter(|&m| router.health(m) == Health::Online);
-        let Some(mut member) = persisted.or(target.member()) else {
-            tr.log.counters.no_backend += 1;
-            self.client_failure(now);
-            return;
-        };
         // QUIC: the client's first packets carry a random DCID (or, too short for the slice,
-        // only the 4-tuple); a slice value the node already knows goes where it went before.
+        // only the 4-tuple).
         let mut initial_key = None;
         if let Some(q) = &t.quic {
             let mut dcid = [0u8; MAX_CID_LEN];
             tr.rng.fill(&mut dcid[..]);
-            let key = quic::routing_key(
+            initial_key = Some(quic::routing_key(
                 &dcid[..q.shape.client_dcid_len as usize],
                 &route_shape(q),
                 quic::tuple(serial, 0, 0),
-            );
-            if let Some(m) = tr.cids[node as usize].route(key, Target::of(member)) {
-                member = m;
+            ));
+        }
+        let lb = &mut self.nodes[node as usize];
+        let target = lb.target();
+        let Some(routed) = lb.route_connection(now, client, initial_key) else {
+            let tr = self.tr();
+            tr.log.counters.bump(Counter::NoBackend);
+            tr.failure(node, now, now, 1, 0);
+            return;
+        };
+        let member = routed.member;
+        let tr = self.traffic.as_mut().expect("traffic");
+        if routed.persisted_elsewhere {
+            tr.log.counters.bump(Counter::PersistedElsewhere);
+        }
+        if member == Role::Slave && target == crate::model::router::Target::Master {
+            if let Some(i) = tr.persisted_return[node as usize] {
+                let r = &mut tr.log.persisted_returns[i];
+                r.last_to_slave = Some(now);
+                r.connections += 1;
             }
-            initial_key = Some(key);
         }
-        if persisted.is_some() && target.member() != Some(member) {
-            tr.log.counters.persisted_elsewhere += 1;
-        }
-        if let Some(p) = tr.persistence.get_mut(node as usize) {
-            p.touch(client, member, now);
+        if routed.new_persistence_entry {
+            tr.persistence_entries += 1;
+            if tr.persistence_entries > cfg.limits.max_persistence_entries {
+                self.purge_persistence(now);
+            }
         }
 
         let cond = self.conditions[member.index()];
         let timed_out = !cond.crashed && (cond.host_down || self.handshake_times_out(&cond));
-        let tr = self.traffic.as_mut().expect("traffic");
-        let k = &mut tr.log.counters;
         let failed = if cond.crashed {
-            Some(&mut k.refused)
+            Some(Counter::Refused)
         } else if timed_out {
-            Some(&mut k.timed_out)
+            Some(Counter::TimedOut)
         } else if t.tls && cond.tls_error {
-            Some(&mut k.tls_failed)
+            Some(Counter::TlsFailed)
         } else {
             None
         };
         if let Some(counter) = failed {
-            *counter += 1;
-            if let Some(key) = initial_key {
-                tr.cids[node as usize].release(key);
-            }
-            return self.client_failure(now);
+            self.nodes[node as usize].connect_failed(initial_key);
+            let tr = self.tr();
+            tr.log.counters.bump(counter);
+            tr.failure(node, now, now, 1, 0);
+            return;
         }
 
-        let tr = self.traffic.as_mut().expect("traffic");
+        let tr = self.tr();
         let life = match t.lifetime {
             Lifetime::Fixed(d) => d,
             Lifetime::Exponential(mean) => {
@@ -339,8 +483,7 @@ impl Engine<'_> {
         };
         let active_until = now + life;
         let ends_at = active_until + t.udp_idle_timeout.unwrap_or(SimDuration::ZERO);
-        let mut conn = Conn {
-            node,
+        let conn = Conn {
             member,
             client,
             opened_at: now,
@@ -351,45 +494,73 @@ impl Engine<'_> {
             quic_paths: 0,
             migrations: 0,
         };
+        let mut quic_keys = None;
         if let (Some(q), Some(k)) = (&t.quic, initial_key) {
-            // The handshake: the member's first CID travels back through the LB in its SCID, so
-            // the node learns that CID's slice for this member; the client's Initial DCID is
-            // done with.
+            // The handshake: the member's first CID, whose slice the node learns.
             let mut random = [0u8; MAX_CID_LEN];
             tr.rng.fill(&mut random[..]);
             let mut cid = [0u8; MAX_CID_LEN];
             let n = quic::server_cid(&q.shape, member, &random, &mut cid);
             let key = quic::routing_key(&cid[..n], &route_shape(q), quic::tuple(serial, 0, 0));
-            tr.cids[node as usize].bind(key, member);
-            tr.cids[node as usize].release(k);
-            conn.quic_keys[0] = key;
-            conn.quic_paths = 1;
+            quic_keys = Some((k, key));
         }
-        tr.log.counters.established += 1;
-        match member {
-            Role::Master => tr.log.counters.to_master += 1,
-            Role::Slave => tr.log.counters.to_slave += 1,
+        let k = &mut tr.log.counters;
+        k.bump(Counter::Established);
+        k.bump(match member {
+            Role::Master => Counter::ToMaster,
+            Role::Slave => Counter::ToSlave,
+        });
+        tr.open += 1;
+        let open = tr.open;
+        if open > k.get(Counter::PeakOpen) {
+            k.0[Counter::PeakOpen as usize] = open;
         }
-        let id = tr.conns.open(conn);
-        tr.log.counters.peak_open = tr.log.counters.peak_open.max(tr.conns.open_count() as u64);
-        self.client_success(now);
-        self.queue.push(ends_at, Event::ConnEnd { id });
+        let id = self.nodes[node as usize].open(conn, quic_keys);
+        if open > cfg.limits.max_open_connections {
+            self.stop(Stopped::Limit {
+                kind: LimitKind::OpenConnections,
+                limit: cfg.limits.max_open_connections,
+                at: now,
+            });
+            return;
+        }
+        self.queue.push(ends_at, Event::ConnEnd { node, id });
         if let Some(q) = t.quic {
             // Further paths each get a CID the member issues later (NEW_CONNECTION_ID, which
             // the LB cannot read): their packets are routed by slice.
             for path in 1..q.paths {
-                if !self.quic_new_cid(now, id, path) {
+                if !self.quic_new_cid(now, node, id, path) {
                     return;
                 }
             }
-            self.schedule_quic(now, id);
+            self.schedule_quic(now, node, id);
+        }
+    }
+
+    /// Persistence entries passed their cap: purge expired ones everywhere; if the live ones
+    /// alone are over the cap, the run stops.
+    fn purge_persistence(&mut self, now: SimTime) {
+        let purged: usize = self
+            .nodes
+            .iter_mut()
+            .map(|n| n.purge_persistence(now))
+            .sum();
+        let limit = self.cfg.limits.max_persistence_entries;
+        let tr = self.tr();
+        tr.persistence_entries -= purged as u64;
+        if tr.persistence_entries > limit {
+            self.stop(Stopped::Limit {
+                kind: LimitKind::PersistenceEntries,
+                limit,
+                at: now,
+            });
         }
     }
 
     /// Whether a client's handshake to a member in this condition outlasts `connect_timeout`:
     /// a `slow` member's extra latency, or a `loss` fault dropping the SYN (or first flight) and
     /// every retransmission sent within the timeout (RTO 1 s, doubling: RFC 6298).
-    fn handshake_times_out(&mut self, cond: &crate::model::probe::Condition) -> bool {
+    fn handshake_times_out(&mut self, cond: &Condition) -> bool {
         let timeout = self.traffic_cfg().connect_timeout;
         if cond.extra_latency >= timeout {
             return true;
@@ -405,76 +576,63 @@ impl Engine<'_> {
             at = at + rto;
             rto = rto + rto;
         }
-        let tr = self.traffic.as_mut().expect("traffic");
-        tr.rng.gen::<f64>() < cond.loss.powi(attempts)
+        self.tr().rng.gen::<f64>() < cond.loss.powi(attempts)
     }
 
     /// Schedules the next CID rotation and migration of a QUIC connection.
-    fn schedule_quic(&mut self, now: SimTime, id: ConnId) {
-        self.schedule_quic_one(now, id, true);
-        self.schedule_quic_one(now, id, false);
+    fn schedule_quic(&mut self, now: SimTime, node: u32, id: ConnId) {
+        self.schedule_quic_one(now, node, id, true);
+        self.schedule_quic_one(now, node, id, false);
     }
 
     /// The client switches `path` of `id` to a new member-issued CID; the LB routes its next
     /// packet by the slice (or the tuple). Returns whether the connection survived.
-    fn quic_new_cid(&mut self, now: SimTime, id: ConnId, path: u8) -> bool {
+    fn quic_new_cid(&mut self, now: SimTime, node: u32, id: ConnId, path: u8) -> bool {
         let q = self.traffic_cfg().quic.expect("quic");
-        let tr = self.traffic.as_mut().expect("traffic");
-        let Some(conn) = tr.conns.get(id).copied() else {
+        let Some(conn) = self.nodes[node as usize].conn(id).copied() else {
             return false;
         };
+        let tr = self.tr();
         let mut random = [0u8; MAX_CID_LEN];
         tr.rng.fill(&mut random[..]);
         let mut cid = [0u8; MAX_CID_LEN];
         let n = quic::server_cid(&q.shape, conn.member, &random, &mut cid);
-        let shape = route_shape(&q);
         let key = quic::routing_key(
             &cid[..n],
-            &shape,
+            &route_shape(&q),
             quic::tuple(conn.serial, path, conn.migrations),
         );
-        let node = conn.node as usize;
-        let target = self.routers[node].target();
-        let tr = self.traffic.as_mut().expect("traffic");
-        let routed = tr.cids[node].route(key, target);
-        if let Some(m) = routed {
-            let c = tr.conns.get_mut(id).expect("open");
-            let p = path as usize;
-            if p < c.quic_paths as usize {
-                tr.cids[node].release(c.quic_keys[p]);
-            } else {
-                c.quic_paths = (p + 1) as u8;
+        match self.nodes[node as usize].route_cid(id, path, key) {
+            CidOutcome::Kept => true,
+            CidOutcome::Gone => false,
+            CidOutcome::Broken(c) => {
+                // The packet reached a member that does not know the connection: stateless
+                // reset.
+                self.account_close(now, node, c, Close::Lb(LbClose::QuicCid));
+                false
             }
-            c.quic_keys[p] = key;
-            if m == conn.member {
-                return true;
-            }
-        }
-        // The packet reached a member that does not know the connection: stateless reset.
-        self.close(now, id, Close::QuicCid);
-        false
-    }
-
-    pub(super) fn on_quic_rotate(&mut self, now: SimTime, id: ConnId, path: u8) {
-        if self.quic_new_cid(now, id, path) {
-            self.schedule_quic_one(now, id, true);
         }
     }
 
-    pub(super) fn on_quic_migrate(&mut self, now: SimTime, id: ConnId, path: u8) {
-        let tr = self.traffic.as_mut().expect("traffic");
-        let Some(c) = tr.conns.get_mut(id) else {
+    pub(super) fn on_quic_rotate(&mut self, now: SimTime, node: u32, id: ConnId, path: u8) {
+        if self.quic_new_cid(now, node, id, path) {
+            self.schedule_quic_one(now, node, id, true);
+        }
+    }
+
+    pub(super) fn on_quic_migrate(&mut self, now: SimTime, node: u32, id: ConnId, path: u8) {
+        let Some(c) = self.nodes[node as usize].conn_mut(id) else {
             return;
         };
         c.migrations += 1;
         // A migration also takes a new CID on the migrating path (RFC 9000 section 9.5).
-        if self.quic_new_cid(now, id, path) {
-            self.schedule_quic_one(now, id, false);
+        if self.quic_new_cid(now, node, id, path) {
+            self.schedule_quic_one(now, node, id, false);
         }
     }
 
     /// Reschedules one of the two QUIC timers of a connection.
-    fn schedule_quic_one(&mut self, now: SimTime, id: ConnId, rotation: bool) {
+    fn schedule_quic_one(&mut self, now: SimTime, node: u32, id: ConnId, rotation: bool) {
         let q = self.traffic_cfg().quic.expect("quic");
         let mean = if rotation {
             q.cid_rotation
@@ -484,197 +642,158 @@ impl Engine<'_> {
         let Some(mean) = mean else {
             return;
         };
-        let tr = self.traffic.as_mut().expect("traffic");
+        let tr = self.tr();
         let u: f64 = tr.rng.gen();
         let gap = SimDuration::from_secs_f64(-(1.0 - u).ln() * mean.as_secs_f64());
         let path = tr.rng.gen_range(0..q.paths.max(1));
         let at = now + gap;
-        if tr.conns.get(id).is_some_and(|c| at < c.ends_at) {
+        if self.nodes[node as usize]
+            .conn(id)
+            .is_some_and(|c| at < c.ends_at)
+        {
             let ev = if rotation {
-                Event::QuicRotate { id, path }
+                Event::QuicRotate { node, id, path }
             } else {
-                Event::QuicMigrate { id, path }
+                Event::QuicMigrate { node, id, path }
             };
             self.queue.push(at, ev);
         }
     }
 
-    pub(super) fn on_conn_end(&mut self, now: SimTime, id: ConnId) {
-        self.close(now, id, Close::Completed);
+    pub(super) fn on_conn_end(&mut self, now: SimTime, node: u32, id: ConnId) {
+        self.close(now, node, id, Close::Completed);
     }
 
-    /// Closes a connection, counting its requests and why it closed.
-    fn close(&mut self, now: SimTime, id: ConnId, why: Close) {
-        let rps = self.traffic_cfg().requests_per_s;
-        let tr = self.traffic.as_mut().expect("traffic");
-        let Some(c) = tr.conns.close(id) else {
+    /// Closes a connection the client or the world ended.
+    fn close(&mut self, now: SimTime, node: u32, id: ConnId, why: Close) {
+        let Some(c) = self.nodes[node as usize].close(id) else {
             return; // already closed: a stale timer
         };
-        for &key in &c.quic_keys[..c.quic_paths as usize] {
-            tr.cids[c.node as usize].release(key);
-        }
+        self.account_close(now, node, c, why);
+    }
+
+    /// Counts a closed connection's requests and why it closed.
+    fn account_close(&mut self, now: SimTime, node: u32, c: Conn, why: Close) {
+        let rps = self.traffic_cfg().requests_per_s;
+        let tr = self.tr();
+        debug_assert!(tr.open > 0, "closing more connections than were opened");
+        tr.open -= 1;
         let active_end = now.min(c.active_until);
         let made = stochastic_round(
             active_end.since(c.opened_at).as_secs_f64() * rps,
             &mut tr.rng,
         );
-        let bad_s = overlap_s(
+        let (bad_s, bad_from, bad_to) = overlap(
             &tr.request_fail_windows[c.member.index()],
             c.opened_at,
             active_end,
         );
         let failed = stochastic_round(bad_s * rps, &mut tr.rng).min(made);
         let k = &mut tr.log.counters;
-        k.requests += made;
-        k.requests_failed += failed;
-        match why {
-            Close::Completed => k.completed += 1,
-            Close::Broken => k.broken += 1,
-            Close::Drained => k.drained += 1,
-            Close::ResetOnFailback => k.reset_on_failback += 1,
-            Close::QuicCid => k.quic_cid_broken += 1,
-            Close::RunEnd => k.open_at_end += 1,
+        k.add(Counter::Requests, made);
+        k.add(Counter::RequestsFailed, failed);
+        k.bump(match why {
+            Close::Completed => Counter::Completed,
+            Close::Broken => Counter::Broken,
+            Close::Lb(LbClose::Drained) => Counter::Drained,
+            Close::Lb(LbClose::ResetOnFailback) => Counter::ResetOnFailback,
+            Close::Lb(LbClose::QuicCid) => Counter::QuicCidBroken,
+            Close::RunEnd => Counter::OpenAtEnd,
+        });
+        if failed > 0 {
+            tr.failure(node, bad_from, bad_to, 0, failed);
         }
-        if matches!(why, Close::Broken | Close::QuicCid | Close::ResetOnFailback) {
-            self.client_failure(now);
+        if matches!(
+            why,
+            Close::Broken | Close::Lb(LbClose::QuicCid) | Close::Lb(LbClose::ResetOnFailback)
+        ) {
+            tr.failure(node, now, now, 1, 0);
         }
     }
 
     /// A member really failed (crash, host_down, flap down): its open connections break.
     pub(super) fn break_member(&mut self, now: SimTime, member: Role) {
-        let Some(tr) = self.traffic.as_ref() else {
+        if self.traffic.is_none() {
             return;
-        };
-        for id in tr.conns.on_member(member) {
-            let tr = self.traffic.as_ref().expect("traffic");
-            // A UDP flow the client had finished, only lingering in the LB's table until its
-            // idle timeout, is not a client's loss.
-            let idle = tr.conns.get(id).is_some_and(|c| now >= c.active_until);
-            self.close(
-                now,
-                id,
-                if idle {
-                    Close::Completed
-                } else {
-                    Close::Broken
-                },
-            );
+        }
+        for node in 0..self.nodes.len() as u32 {
+            for id in self.nodes[node as usize].conns_on(member) {
+                // A UDP flow the client had finished, only lingering in the LB's table until its
+                // idle timeout, is not a client's loss.
+                let idle = self.nodes[node as usize]
+                    .conn(id)
+                    .is_some_and(|c| now >= c.active_until);
+                let why = if idle { Close::Completed } else { Close::Broken };
+                self.close(now, node, id, why);
+            }
         }
     }
 
     /// The run is over: count the requests of the connections still open.
     pub(super) fn finish_traffic(&mut self, end: SimTime) {
-        let Some(tr) = self.traffic.as_ref() else {
+        if self.traffic.is_none() {
+            return;
+        }
+        for node in 0..self.nodes.len() as u32 {
+            for role in Role::BOTH {
+                for id in self.nodes[node as usize].conns_on(role) {
+                    self.close(end, node, id, Close::RunEnd);
+                }
+            }
+        }
+        debug_assert_eq!(self.traffic.as_ref().map_or(0, |t| t.open), 0);
+    }
+
+    /// The LB closed a connection (drain, failback reset).
+    pub(super) fn on_lb_closed(&mut self, now: SimTime, node: u32, conn: Conn, why: LbClose) {
+        self.account_close(now, node, conn, Close::Lb(why));
+    }
+
+    pub(super) fn on_drain_started(&mut self, now: SimTime, node: u32, role: Role) {
+        let Some(tr) = self.traffic.as_mut() else {
             return;
         };
-        for id in tr.conns.all_open() {
-            self.close(end, id, Close::RunEnd);
+        tr.drain_record[node as usize * 2 + role.index()] = Some(tr.log.drains.len());
+        tr.log.drains.push(DrainRecord {
+            lb_node: node,
+            member: role,
+            started: now,
+            closed: None,
+            connections: 0,
+        });
+    }
+
+    pub(super) fn on_drain_cancelled(&mut self, node: u32, role: Role) {
+        if let Some(tr) = self.traffic.as_mut() {
+            tr.drain_record[node as usize * 2 + role.index()] = None;
         }
     }
 
-    /// The data plane of `node` learned that `role` is now `health`: drain starts or stops.
-    pub(super) fn on_health_applied(
-        &mut self,
-        now: SimTime,
-        node: u32,
-        role: Role,
-        health: Health,
-    ) {
-        let Some(drain) = self.cfg.traffic.as_ref().and_then(|t| t.drain) else {
+    pub(super) fn on_drain_ended(&mut self, now: SimTime, node: u32, role: Role, closed: u64) {
+        let Some(tr) = self.traffic.as_mut() else {
             return;
         };
-        let slot = node as usize * 2 + role.index();
-        let tr = self.traffic.as_mut().expect("traffic");
-        tr.drain_epoch[slot] = tr.drain_epoch[slot].wrapping_add(1);
-        match health {
-            Health::Offline => {
-                tr.drain_record[slot] = Some(tr.log.drains.len());
-                tr.log.drains.push(DrainRecord {
-                    lb_node: node,
-                    member: role,
-                    started_s: now.as_secs_f64(),
-                    closed_s: None,
-                    connections: 0,
-                });
-                let epoch = tr.drain_epoch[slot];
-                self.queue
-                    .push(now + drain, Event::DrainDeadline { node, role, epoch });
-            }
-            // Back ONLINE inside the window: the bumped epoch cancels the pending deadline.
-            Health::Online => tr.drain_record[slot] = None,
-        }
-    }
-
-    pub(super) fn on_drain_deadline(&mut self, now: SimTime, node: u32, role: Role, epoch: u32) {
-        let slot = node as usize * 2 + role.index();
-        let tr = self.traffic.as_mut().expect("traffic");
-        if tr.drain_epoch[slot] != epoch {
-            return;
-        }
-        // The deadline is exactly `connection_drain.timeout` after the drain began.
-        let drain = self.traffic_cfg().drain.unwrap_or(SimDuration::ZERO);
-        let started = SimTime(now.0.saturating_sub(drain.0));
-        let tr = self.traffic.as_ref().expect("traffic");
-        let ids = tr.conns.group(node, role);
-        let mut closed = 0;
-        for id in ids {
-            let tr = self.traffic.as_ref().expect("traffic");
-            // Only what was open when the drain began; later ones (fail-open) are not drained.
-            let before = tr.conns.get(id).is_some_and(|c| c.opened_at <= started);
-            if before {
-                self.close(now, id, Close::Drained);
-                closed += 1;
-            }
-        }
-        let tr = self.traffic.as_mut().expect("traffic");
-        if let Some(i) = tr.drain_record[slot].take() {
-            tr.log.drains[i].closed_s = Some(now.as_secs_f64());
+        if let Some(i) = tr.drain_record[node as usize * 2 + role.index()].take() {
+            tr.log.drains[i].closed = Some(now);
             tr.log.drains[i].connections = closed;
         }
     }
 
-    /// A route change on `node`: with `failback_sessions = "reset"`, a failback closes the
-    /// connections still open on the slave.
-    pub(super) fn on_route_change(&mut self, now: SimTime, node: u32, from: Target, to: Target) {
-        let reset = self.cfg.model.failback_sessions == crate::sim::config::FailbackSessions::Reset;
-        if !(reset && from == Target::Slave && to == Target::Master) {
-            return;
-        }
-        let Some(tr) = self.traffic.as_ref() else {
+    /// A route change on `node`: a failback opens a persisted-return record, any other change
+    /// closes it.
+    pub(super) fn on_route_change(&mut self, now: SimTime, node: u32, failback: bool) {
+        let Some(tr) = self.traffic.as_mut() else {
             return;
         };
-        for id in tr.conns.group(node, Role::Slave) {
-            self.close(now, id, Close::ResetOnFailback);
-        }
-    }
-
-    /// The master fault a client failure or success at `now` belongs to: the latest started.
-    fn current_unavailability(&mut self, now: SimTime) -> Option<&mut Unavailability> {
-        let tr = self.traffic.as_mut()?;
-        let idx = tr
-            .master_faults
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= now)
-            .map(|&(_, i)| i)?;
-        Some(&mut tr.log.unavailability[idx])
-    }
-
-    fn client_failure(&mut self, now: SimTime) {
-        if let Some(u) = self.current_unavailability(now) {
-            u.failures += 1;
-            u.first_failure_s.get_or_insert(now.as_secs_f64());
-            u.last_failure_s = Some(now.as_secs_f64());
-        }
-    }
-
-    fn client_success(&mut self, now: SimTime) {
-        if let Some(u) = self.current_unavailability(now) {
-            if let (Some(f), None) = (u.first_failure_s, u.first_success_s) {
-                let s = now.as_secs_f64();
-                u.first_success_s = Some(s);
-                u.window_s = Some(s - f);
-            }
+        tr.persisted_return[node as usize] = None;
+        if failback && self.cfg.traffic.as_ref().is_some_and(|t| t.persistence.is_some()) {
+            tr.persisted_return[node as usize] = Some(tr.log.persisted_returns.len());
+            tr.log.persisted_returns.push(PersistedReturn {
+                lb_node: node,
+                failback_at: now,
+                last_to_slave: None,
+                connections: 0,
+            });
         }
     }
 }

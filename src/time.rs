@@ -1,6 +1,8 @@
-//! Simulated time: integer nanoseconds, never floats (spec/model.md section 1).
+//! Scenario time: integer nanoseconds, never floats; shared by every driver of the model.
 //!
-//! `SimTime` is an instant since the start of the run, `SimDuration` a span. Both are `u64`
+//! `SimTime` is an instant since the start of the run, `SimDuration` a span. The discrete-event
+//! engine (`crate::sim`) advances it event by event; a real-time driver maps its wall clock onto
+//! it. `crate::model` uses only these types, so it never learns which driver runs it. Both are `u64`
 //! nanoseconds, which covers 584 years: far beyond any scenario, so arithmetic saturates instead
 //! of wrapping rather than carrying an error path through the hot loop.
 

@@ -1,0 +1,595 @@
+//! One LB node: everything the load balancer *decides*, as a sans-IO state machine.
+//!
+//! An [`LbNode`] owns, for one node of the pool's load balancer, the health checker of each member
+//! (probe schedule and rise/fall counters), the router (master, slave, all-down policy,
+//! failback), the table of open client connections, the SOURCE_IP persistence table and the QUIC
+//! CID table. It is driven the way quinn-proto drives a QUIC connection:
+//!
+//! - inputs come in through `handle_*` / plain methods, each handed `now`: a probe was sent, a
+//!   probe's verdict arrived, a timer fired, a client opened or closed a connection, a QUIC packet
+//!   carried a new CID;
+//! - what the node wants done comes out of [`LbNode::poll_action`]: timers to arm (a verdict
+//!   reaching the data plane after `route_update_delay`, a drain deadline), route changes, drains
+//!   starting and ending, and connections the LB itself closes (drained, reset on failback, QUIC
+//!   stateless reset).
+//!
+//! The node never reads a clock, draws a random number or touches a socket. The discrete-event
+//! engine (`crate::sim::engine`) feeds it in simulated time, where the backends' answers come from
+//! the simulated world; a real-time driver feeds it verdicts from real probes. Both see the same
+//! decisions for the same inputs.
+//!
+//! Rules and their sources are in `docs/model.md`; in short:
+//! - a verdict changes the member's status in this node's view at once (rise/fall), and reaches the
+//!   data plane `route_update_delay` later (a [`Timer::ApplyHealth`]);
+//! - the data plane then routes (router), starts or cancels a connection drain of a member that
+//!   turned OFFLINE / ONLINE, and, with `failback_sessions = "reset"`, closes the slave's open
+//!   connections on a *real* failback: back to a master that is ONLINE in this node's view, never
+//!   on a fail-open to a master that is still OFFLINE (`all_down = "master"`).
+
+use super::connections::{Conn, ConnId, ConnTable};
+use super::health::{Health, HealthChecker, ProbeSchedule, Prober, VerdictEffect};
+use super::persistence::PersistenceTable;
+use super::quic::CidTable;
+use super::router::{AllDown, Failback, Role, RouteChange, Router, Target};
+use crate::time::{SimDuration, SimTime};
+use std::collections::VecDeque;
+
+/// The settings of one LB node, taken from the pool body and the scenario's `[model]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LbNodeConfig {
+    pub schedule: ProbeSchedule,
+    /// healthmonitor.delay.
+    pub delay: SimDuration,
+    /// max_retries: consecutive successes that turn OFFLINE into ONLINE.
+    pub rise: u32,
+    /// max_retries_down: consecutive failures that turn ONLINE into OFFLINE.
+    pub fall: u32,
+    /// Status of both members at the start.
+    pub initial: Health,
+    pub all_down: AllDown,
+    pub failback: Failback,
+    /// `failback_sessions = "reset"`: a failback closes the slave's open connections.
+    pub reset_on_failback: bool,
+    /// From a verdict to the data plane acting on it.
+    pub route_update_delay: SimDuration,
+    /// connection_drain.timeout, when drain is enabled.
+    pub drain: Option<SimDuration>,
+    /// SOURCE_IP persistence timeout, when the pool sets session_persistence.
+    pub persistence: Option<SimDuration>,
+}
+
+/// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// A member's status change reaches the data plane.
+    ApplyHealth { role: Role, health: Health },
+    /// The drain of `role` times out (stale when `epoch` is not the current drain's).
+    DrainDeadline { role: Role, epoch: u32 },
+}
+
+/// Why the LB itself closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbClose {
+    /// The drain of its member timed out.
+    Drained,
+    /// A failback with `failback_sessions = "reset"`.
+    ResetOnFailback,
+    /// A packet's CID slice was routed to a member that does not know the connection (stateless
+    /// reset).
+    QuicCid,
+}
+
+/// Something the node wants the driver to do or know.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    /// Call [`LbNode::handle_timer`] with `timer` at `at`.
+    SetTimer { at: SimTime, timer: Timer },
+    /// New connections now go to `change.to`. `failback` is true for a real failback: back to a
+    /// master that is ONLINE in this node's view.
+    RouteChanged { change: RouteChange, failback: bool },
+    /// A drain of `role`'s open connections began; they are closed at `deadline` unless the
+    /// member comes back first.
+    DrainStarted { role: Role, deadline: SimTime },
+    /// `role` came back ONLINE before its drain's deadline: the drain is off.
+    DrainCancelled { role: Role },
+    /// The drain of `role` ended; `closed` connections were closed by it (each also reported as
+    /// a [`Action::Closed`] before this).
+    DrainEnded { role: Role, closed: u64 },
+    /// The LB closed an open connection.
+    Closed { conn: Conn, why: LbClose },
+}
+
+/// Where a new connection goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    pub member: Role,
+    /// SOURCE_IP persistence sent it to a member other than the node's current choice.
+    pub persisted_elsewhere: bool,
+    /// The persistence table gained an entry (a client this node had not remembered).
+    pub new_persistence_entry: bool,
+}
+
+/// What became of a connection whose packet carried a new CID.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CidOutcome {
+    /// Routed to the connection's own member.
+    Kept,
+    /// Routed elsewhere (or nowhere): the connection broke and is closed.
+    Broken(Conn),
+    /// The connection was no longer open.
+    Gone,
+}
+
+/// One LB node's state.
+#[derive(Debug, Clone)]
+pub struct LbNode {
+    cfg: LbNodeConfig,
+    probers: [Prober; 2],
+    router: Router,
+    conns: ConnTable,
+    persistence: Option<PersistenceTable>,
+    cids: CidTable,
+    /// Per member: generation of its drain, so that a cancelled drain's deadline is stale.
+    drain_epoch: [u32; 2],
+    /// Per member: when the drain in progress began.
+    drain_started: [Option<SimTime>; 2],
+    actions: VecDeque<Action>,
+}
+
+impl LbNode {
+    pub fn new(cfg: LbNodeConfig) -> Self {
+        let checker = HealthChecker::new(cfg.rise, cfg.fall, cfg.initial);
+        let prober = Prober::new(cfg.schedule, cfg.delay, checker);
+        LbNode {
+            cfg,
+            probers: [prober; 2],
+            router: Router::new(cfg.initial, cfg.initial, cfg.all_down, cfg.failback),
+            conns: ConnTable::new(),
+            persistence: cfg.persistence.map(PersistenceTable::new),
+            cids: CidTable::default(),
+            drain_epoch: [0; 2],
+            drain_started: [None; 2],
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn config(&self) -> &LbNodeConfig {
+        &self.cfg
+    }
+
+    // ---- health checking ----
+
+    /// When `role`'s first probe goes out; `phase` is a uniform draw in `[0, 1)` (the first probe
+    /// lands uniformly within the first `delay`, Huawei elb_faq_0002).
+    pub fn first_probe_at(&self, role: Role, phase: f64) -> SimTime {
+        self.probers[role.index()].first_probe_at(phase)
+    }
+
+    /// A probe of `role` went out at `now`; returns when the next one goes out if the schedule
+    /// does not wait for the verdict (fixed_rate).
+    #[inline]
+    pub fn handle_probe_sent(&mut self, now: SimTime, role: Role) -> Option<SimTime> {
+        self.probers[role.index()].on_sent(now)
+    }
+
+    /// A verdict on `role` arrived at `now`. A status change is effective in this node's view at
+    /// once (see [`LbNode::status`]) and reaches the data plane `route_update_delay` later: an
+    /// [`Action::SetTimer`] is queued for it.
+    #[inline]
+    pub fn handle_verdict(&mut self, now: SimTime, role: Role, ok: bool) -> VerdictEffect {
+        let effect = self.probers[role.index()].on_verdict(now, ok);
+        if let Some(health) = effect.transition {
+            self.actions.push_back(Action::SetTimer {
+                at: now + self.cfg.route_update_delay,
+                timer: Timer::ApplyHealth { role, health },
+            });
+        }
+        effect
+    }
+
+    /// `role`'s status as this node's health checker sees it.
+    pub fn status(&self, role: Role) -> Health {
+        self.probers[role.index()].status()
+    }
+
+    /// `role`'s status as this node's data plane acts on it (`route_update_delay` behind).
+    pub fn health(&self, role: Role) -> Health {
+        self.router.health(role)
+    }
+
+    /// Where new connections go now.
+    pub fn target(&self) -> Target {
+        self.router.target()
+    }
+
+    // ---- timers ----
+
+    /// A timer the node asked for fired.
+    pub fn handle_timer(&mut self, now: SimTime, timer: Timer) {
+        match timer {
+            Timer::ApplyHealth { role, health } => self.apply_health(now, role, health),
+            Timer::DrainDeadline { role, epoch } => self.drain_deadline(now, role, epoch),
+        }
+    }
+
+    /// The next thing the node wants done, oldest first.
+    #[inline]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    fn apply_health(&mut self, now: SimTime, role: Role, health: Health) {
+        // Drain first: it concerns connections already open on the member.
+        if let Some(drain) = self.cfg.drain {
+            let r = role.index();
+            self.drain_epoch[r] = self.drain_epoch[r].wrapping_add(1);
+            match health {
+                Health::Offline => {
+                    let deadline = now + drain;
+                    self.drain_started[r] = Some(now);
+                    self.actions
+                        .push_back(Action::DrainStarted { role, deadline });
+                    self.actions.push_back(Action::SetTimer {
+                        at: deadline,
+                        timer: Timer::DrainDeadline {
+                            role,
+                            epoch: self.drain_epoch[r],
+                        },
+                    });
+                }
+                Health::Online => {
+                    // Back inside the window: the bumped epoch makes the deadline stale.
+                    if self.drain_started[r].take().is_some() {
+                        self.actions.push_back(Action::DrainCancelled { role });
+                    }
+                }
+            }
+        }
+        let Some(change) = self.router.on_health(role, health) else {
+            return;
+        };
+        let failback = change.from == Target::Slave
+            && change.to == Target::Master
+            && self.router.health(Role::Master) == Health::Online;
+        self.actions
+            .push_back(Action::RouteChanged { change, failback });
+        if failback && self.cfg.reset_on_failback {
+            for id in self.conns.group(Role::Slave) {
+                if let Some(conn) = self.close(id) {
+                    self.actions.push_back(Action::Closed {
+                        conn,
+                        why: LbClose::ResetOnFailback,
+                    });
+                }
+            }
+        }
+    }
+
+    fn drain_deadline(&mut self, _now: SimTime, role: Role, epoch: u32) {
+        let r = role.index();
+        if self.drain_epoch[r] != epoch {
+            return;
+        }
+        let Some(started) = self.drain_started[r].take() else {
+            return;
+        };
+        let mut closed = 0;
+        for id in self.conns.group(role) {
+            // Only what was open when the drain began; later ones (fail-open) are not drained.
+            if self.conns.get(id).is_some_and(|c| c.opened_at <= started) {
+                if let Some(conn) = self.close(id) {
+                    closed += 1;
+                    self.actions.push_back(Action::Closed {
+                        conn,
+                        why: LbClose::Drained,
+                    });
+                }
+            }
+        }
+        self.actions
+            .push_back(Action::DrainEnded { role, closed });
+    }
+
+    // ---- client connections ----
+
+    /// Routes a client's new connection: its SOURCE_IP persistence entry if the remembered
+    /// member is ONLINE in this node's data plane, else the router's choice; then, for QUIC, a
+    /// routing key the node already knows goes where it went before. `None`: no member to send
+    /// to (both OFFLINE, `all_down = "drop"`). Refreshes the client's persistence entry.
+    pub fn route_connection(
+        &mut self,
+        now: SimTime,
+        client: u32,
+        quic_key: Option<u64>,
+    ) -> Option<Routed> {
+        let target = self.router.target();
+        let router = &self.router;
+        let persisted = self
+            .persistence
+            .as_ref()
+            .and_then(|p| p.lookup(client, now))
+            .filter(|&m| router.health(m) == Health::Online);
+        let mut member = persisted.or(target.member())?;
+        if let Some(key) = quic_key {
+            if let Some(m) = self.cids.route(key, Target::of(member)) {
+                member = m;
+            }
+        }
+        let new_persistence_entry = self
+            .persistence
+            .as_mut()
+            .is_some_and(|p| p.touch(client, member, now));
+        Some(Routed {
+            member,
+            persisted_elsewhere: persisted.is_some() && target.member() != Some(member),
+            new_persistence_entry,
+        })
+    }
+
+    /// A connection routed with `quic_key` never opened (refused, timed out, TLS failed).
+    pub fn connect_failed(&mut self, quic_key: Option<u64>) {
+        if let Some(key) = quic_key {
+            self.cids.release(key);
+        }
+    }
+
+    /// A routed connection opened. For QUIC, `quic` is `(initial key, handshake key)`: the
+    /// member's first CID travels back through the LB in the handshake's SCID, so the node
+    /// learns that CID's slice for the member, and the client's Initial DCID is done with.
+    pub fn open(&mut self, mut conn: Conn, quic: Option<(u64, u64)>) -> ConnId {
+        if let Some((initial, handshake)) = quic {
+            self.cids.bind(handshake, conn.member);
+            self.cids.release(initial);
+            conn.quic_keys[0] = handshake;
+            conn.quic_paths = 1;
+        }
+        self.conns.open(conn)
+    }
+
+    /// A packet of connection `id` on `path` carries a CID with routing key `key` (rotation,
+    /// migration, a new path): the node routes it by the key, or the current target if the key
+    /// is new. If that is not the connection's member, the connection breaks.
+    pub fn route_cid(&mut self, id: ConnId, path: u8, key: u64) -> CidOutcome {
+        let Some(conn) = self.conns.get(id).copied() else {
+            return CidOutcome::Gone;
+        };
+        if let Some(m) = self.cids.route(key, self.router.target()) {
+            let c = self.conns.get_mut(id).expect("checked open above");
+            let p = path as usize;
+            if p < c.quic_paths as usize {
+                self.cids.release(c.quic_keys[p]);
+            } else {
+                c.quic_paths = (p + 1) as u8;
+            }
+            c.quic_keys[p] = key;
+            if m == conn.member {
+                return CidOutcome::Kept;
+            }
+        }
+        match self.close(id) {
+            Some(c) => CidOutcome::Broken(c),
+            None => CidOutcome::Gone,
+        }
+    }
+
+    /// The connection ended or broke (the client's or the backend's doing); returns it if it was
+    /// open.
+    pub fn close(&mut self, id: ConnId) -> Option<Conn> {
+        let c = self.conns.close(id)?;
+        for &key in &c.quic_keys[..c.quic_paths as usize] {
+            self.cids.release(key);
+        }
+        Some(c)
+    }
+
+    pub fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id)
+    }
+
+    pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id)
+    }
+
+    /// Handles of the connections open on `role` (a snapshot: the caller may close them).
+    pub fn conns_on(&self, role: Role) -> Vec<ConnId> {
+        self.conns.group(role)
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.conns.open_count()
+    }
+
+    /// Entries in the persistence table.
+    pub fn persistence_entries(&self) -> usize {
+        self.persistence.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// Forgets persistence entries expired at `now`; returns how many went.
+    pub fn purge_persistence(&mut self, now: SimTime) -> usize {
+        self.persistence.as_mut().map_or(0, |p| p.purge(now))
+    }
+
+    /// QUIC routing keys the node remembers.
+    pub fn cid_entries(&self) -> usize {
+        self.cids.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Health::*;
+
+    fn cfg() -> LbNodeConfig {
+        LbNodeConfig {
+            schedule: ProbeSchedule::AfterCompletion,
+            delay: SimDuration::from_secs(1),
+            rise: 2,
+            fall: 2,
+            initial: Online,
+            all_down: AllDown::Drop,
+            failback: Failback::Preemptive,
+            reset_on_failback: true,
+            route_update_delay: SimDuration::from_millis(100),
+            drain: Some(SimDuration::from_secs(5)),
+            persistence: Some(SimDuration::from_secs(60)),
+        }
+    }
+
+    fn t(s: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(s)
+    }
+
+    fn conn(member: Role, at: SimTime) -> Conn {
+        Conn {
+            member,
+            client: 0,
+            opened_at: at,
+            active_until: at + SimDuration::from_secs(1000),
+            ends_at: at + SimDuration::from_secs(1000),
+            serial: 0,
+            quic_keys: [0; crate::model::quic::MAX_PATHS],
+            quic_paths: 0,
+            migrations: 0,
+        }
+    }
+
+    fn actions(n: &mut LbNode) -> Vec<Action> {
+        std::iter::from_fn(|| n.poll_action()).collect()
+    }
+
+    /// Feeds `k` verdicts and fires the timers they ask for.
+    fn verdicts(n: &mut LbNode, now: SimTime, role: Role, ok: bool, k: u32) -> Vec<Action> {
+        let mut out = Vec::new();
+        for _ in 0..k {
+            n.handle_verdict(now, role, ok);
+        }
+        for a in actions(n) {
+            if let Action::SetTimer { at, timer } = a {
+                n.handle_timer(at, timer);
+                out.extend(actions(n));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_verdict_reaches_the_data_plane_after_the_route_update_delay() {
+        let mut n = LbNode::new(cfg());
+        n.handle_verdict(t(1), Role::Master, false);
+        assert!(n.poll_action().is_none());
+        let e = n.handle_verdict(t(2), Role::Master, false);
+        assert_eq!(e.transition, Some(Offline));
+        assert_eq!(n.status(Role::Master), Offline);
+        assert_eq!(n.health(Role::Master), Online, "not applied yet");
+        let Some(Action::SetTimer { at, timer }) = n.poll_action() else {
+            panic!("a timer")
+        };
+        assert_eq!(at, t(2) + SimDuration::from_millis(100));
+        n.handle_timer(at, timer);
+        assert_eq!(n.target(), Target::Slave);
+    }
+
+    #[test]
+    fn drain_closes_what_was_open_at_its_start_and_a_comeback_cancels_it() {
+        let mut n = LbNode::new(cfg());
+        let a = n.open(conn(Role::Master, t(0)), None);
+        let acts = verdicts(&mut n, t(10), Role::Master, false, 2);
+        assert!(acts
+            .iter()
+            .any(|a| matches!(a, Action::DrainStarted { role: Role::Master, .. })));
+        let deadline = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimer {
+                    at,
+                    timer: timer @ Timer::DrainDeadline { .. },
+                } => Some((*at, *timer)),
+                _ => None,
+            })
+            .expect("deadline timer");
+        n.handle_timer(deadline.0, deadline.1);
+        let acts = actions(&mut n);
+        assert!(matches!(
+            acts[0],
+            Action::Closed {
+                why: LbClose::Drained,
+                ..
+            }
+        ));
+        assert!(n.conn(a).is_none());
+        // A comeback inside the window cancels the next drain.
+        let mut n = LbNode::new(cfg());
+        let b = n.open(conn(Role::Master, t(0)), None);
+        let acts = verdicts(&mut n, t(10), Role::Master, false, 2);
+        let (at, timer) = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimer { at, timer } => Some((*at, *timer)),
+                _ => None,
+            })
+            .expect("deadline");
+        let back = verdicts(&mut n, t(11), Role::Master, true, 2);
+        assert!(back
+            .iter()
+            .any(|a| matches!(a, Action::DrainCancelled { .. })));
+        n.handle_timer(at, timer);
+        assert!(actions(&mut n).is_empty(), "stale deadline");
+        assert!(n.conn(b).is_some());
+    }
+
+    #[test]
+    fn reset_on_failback_only_on_a_real_failback() {
+        // Fail-open: slave down, then master down, all_down = master; then the slave comes back
+        // and the route moves master -> slave; the master's recovery later is a real failback.
+        let mut c = cfg();
+        c.all_down = AllDown::Master;
+        c.drain = None;
+        let mut n = LbNode::new(c);
+        verdicts(&mut n, t(1), Role::Master, false, 2);
+        assert_eq!(n.target(), Target::Slave);
+        let s = n.open(conn(Role::Slave, t(2)), None);
+        // The slave fails too: fail open to the (OFFLINE) master. Not a failback: no reset.
+        let acts = verdicts(&mut n, t(3), Role::Slave, false, 2);
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::RouteChanged {
+                failback: false,
+                ..
+            }
+        )));
+        assert!(!acts.iter().any(|a| matches!(a, Action::Closed { .. })));
+        assert!(n.conn(s).is_some());
+        // Slave back: route to slave; master back: a real failback, the slave's sessions reset.
+        verdicts(&mut n, t(4), Role::Slave, true, 2);
+        let acts = verdicts(&mut n, t(5), Role::Master, true, 2);
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::RouteChanged { failback: true, .. }
+        )));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::Closed {
+                why: LbClose::ResetOnFailback,
+                ..
+            }
+        )));
+        assert!(n.conn(s).is_none());
+    }
+
+    #[test]
+    fn persistence_keeps_a_client_on_its_member_while_it_is_online() {
+        let mut n = LbNode::new(cfg());
+        verdicts(&mut n, t(1), Role::Master, false, 2);
+        let r = n.route_connection(t(2), 7, None).expect("routed");
+        assert_eq!(r.member, Role::Slave);
+        assert!(r.new_persistence_entry);
+        verdicts(&mut n, t(3), Role::Master, true, 2);
+        assert_eq!(n.target(), Target::Master);
+        let r = n.route_connection(t(4), 7, None).expect("routed");
+        assert_eq!(r.member, Role::Slave);
+        assert!(r.persisted_elsewhere && !r.new_persistence_entry);
+        assert_eq!(n.route_connection(t(4), 8, None).unwrap().member, Role::Master);
+        assert_eq!(n.persistence_entries(), 2);
+    }
+}
