@@ -185,6 +185,25 @@ pub enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Run a scenario in real time on 127.0.0.1: real backends, real health checks, the
+    /// faults made real, one LB-node state machine per node; the same report as `run`, times in
+    /// scenario seconds.
+    ///
+    /// Client traffic and [network] noise are not driven live yet (the report says so).
+    /// Ctrl-C stops early with a partial report (exit 130).
+    Live {
+        #[command(flatten)]
+        common: ScenarioArgs,
+        /// Wall-clock seconds per scenario second (default: the run in about 10 s, with delay
+        /// and timeout at least 20 ms of wall clock; 1 = real time).
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// List every probe verdict, status change and route change in time order.
+        #[arg(long)]
+        timeline: bool,
+        #[command(flatten)]
+        check: CheckArgs,
+    },
     /// Run the body's health check, as configured, against real servers now.
     ///
     /// Probes each --target (ADDR:PORT; the body's monitor_port replaces the port) --count times,

@@ -135,6 +135,25 @@ fn main() -> ExitCode {
             });
             (outcome, common.output)
         }
+        Command::Live {
+            common,
+            time_scale,
+            timeline,
+            check,
+        } => {
+            let args = commands::live::LiveArgs {
+                seed: common.seed,
+                time_scale,
+                json: common.json(),
+                timeline,
+                strict: common.strict,
+                check: overrides(check),
+            };
+            (
+                commands::live::live(common.scenario.as_deref(), args),
+                common.output,
+            )
+        }
         Command::Probe {
             body,
             targets,

@@ -132,13 +132,7 @@ impl Accum {
 }
 
 /// Runs trial `i` and adds it to `acc`.
-fn one_trial(
-    cfg: &SimConfig,
-    seed: u64,
-    i: u64,
-    interrupt: &AtomicBool,
-    acc: &mut Accum,
-) -> bool {
+fn one_trial(cfg: &SimConfig, seed: u64, i: u64, interrupt: &AtomicBool, acc: &mut Accum) -> bool {
     let log = engine::run(
         cfg,
         RunOptions {

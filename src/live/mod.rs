@@ -9,11 +9,14 @@
 //!   codes; its verdicts feed `model::health::HealthChecker` unchanged.
 //! * [`icmp`]: the ICMP echo of the UDP_CONNECT check against real hosts.
 //! * [`http`], [`tls`]: the small HTTP/1.1 and TLS pieces both ends need.
+//! * [`driver`]: `elbsim live`: one `model::LbNode` per LB node fed by real probes of the
+//!   backends, faults applied at their scaled times, the DES's own log type as output.
 //!
 //! Nothing in `crate::model` knows about this module or tokio: the live world only feeds the
 //! same sans-IO state machines that the DES drives. Every task here stops through one
 //! `tokio_util::sync::CancellationToken`, and every wait has a deadline.
 pub mod backend;
+pub mod driver;
 pub mod fault;
 pub mod http;
 pub mod icmp;

@@ -286,8 +286,7 @@ impl LbNode {
                 }
             }
         }
-        self.actions
-            .push_back(Action::DrainEnded { role, closed });
+        self.actions.push_back(Action::DrainEnded { role, closed });
     }
 
     // ---- client connections ----
@@ -495,9 +494,13 @@ mod tests {
         let mut n = LbNode::new(cfg());
         let a = n.open(conn(Role::Master, t(0)), None);
         let acts = verdicts(&mut n, t(10), Role::Master, false, 2);
-        assert!(acts
-            .iter()
-            .any(|a| matches!(a, Action::DrainStarted { role: Role::Master, .. })));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::DrainStarted {
+                role: Role::Master,
+                ..
+            }
+        )));
         let deadline = acts
             .iter()
             .find_map(|a| match a {
@@ -563,10 +566,9 @@ mod tests {
         // Slave back: route to slave; master back: a real failback, the slave's sessions reset.
         verdicts(&mut n, t(4), Role::Slave, true, 2);
         let acts = verdicts(&mut n, t(5), Role::Master, true, 2);
-        assert!(acts.iter().any(|a| matches!(
-            a,
-            Action::RouteChanged { failback: true, .. }
-        )));
+        assert!(acts
+            .iter()
+            .any(|a| matches!(a, Action::RouteChanged { failback: true, .. })));
         assert!(acts.iter().any(|a| matches!(
             a,
             Action::Closed {
@@ -589,7 +591,10 @@ mod tests {
         let r = n.route_connection(t(4), 7, None).expect("routed");
         assert_eq!(r.member, Role::Slave);
         assert!(r.persisted_elsewhere && !r.new_persistence_entry);
-        assert_eq!(n.route_connection(t(4), 8, None).unwrap().member, Role::Master);
+        assert_eq!(
+            n.route_connection(t(4), 8, None).unwrap().member,
+            Role::Master
+        );
         assert_eq!(n.persistence_entries(), 2);
     }
 }

@@ -441,7 +441,10 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                 continue;
             }
             let Some(d) = detection else {
-                let pair = PairM { lb_node: node, fault: fi };
+                let pair = PairM {
+                    lb_node: node,
+                    fault: fi,
+                };
                 if f.at + window > end {
                     m.censored.push(pair);
                 } else {
@@ -806,7 +809,11 @@ pub struct RunFacts<'a> {
 }
 
 fn span_parts(s: &FailureSpan) -> (f64, f64, f64) {
-    (secs(s.first), secs(s.last), s.last.since(s.first).as_secs_f64())
+    (
+        secs(s.first),
+        secs(s.last),
+        s.last.since(s.first).as_secs_f64(),
+    )
 }
 
 fn unavailability(cfg: &SimConfig, u: &Unavailability) -> UnavailabilityReport {
@@ -902,7 +909,10 @@ pub fn in_seconds(
             }
         })
         .collect();
-    let persistence = cfg.traffic.as_ref().is_some_and(|t| t.persistence.is_some());
+    let persistence = cfg
+        .traffic
+        .as_ref()
+        .is_some_and(|t| t.persistence.is_some());
     let failbacks = m
         .failbacks
         .iter()

@@ -193,7 +193,13 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
             r.censored_faults
         );
         for m in &r.censored {
-            let _ = writeln!(o, "  node {}: {} from {}", m.lb_node, m.fault, s3(m.fault_start_s));
+            let _ = writeln!(
+                o,
+                "  node {}: {} from {}",
+                m.lb_node,
+                m.fault,
+                s3(m.fault_start_s)
+            );
         }
     }
     o.push_str("\nmembers\n");
@@ -293,7 +299,12 @@ fn traffic_section(o: &mut String, t: &super::run::TrafficReport) {
     );
     let _ = writeln!(o, "  backend port: {}", t.backend_port);
     for u in &t.unavailability {
-        let what = format!("{} {} at {}", u.member.as_str(), u.fault, s3(u.fault_start_s));
+        let what = format!(
+            "{} {} at {}",
+            u.member.as_str(),
+            u.fault,
+            s3(u.fault_start_s)
+        );
         match (u.first_failure_s, u.last_failure_s) {
             (Some(f), Some(l)) => {
                 let _ = writeln!(

@@ -3,10 +3,10 @@
 //! Built by `crate::scenario` from a scenario file (or directly by tests and benches); every
 //! value is already checked and in engine units, so the engine itself has no error path.
 
-use crate::time::{SimDuration, SimTime};
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
 use crate::model::router::{AllDown, Failback, Role};
+use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 
 /// The pool's health monitor in engine units.

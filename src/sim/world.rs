@@ -134,9 +134,7 @@ pub fn reason_of(
         }
         FaultKind::HostDown | FaultKind::Loss { .. } => Some(Reason::ConnectTimeout),
         FaultKind::Slow { latency } => (latency + rtt > timeout).then_some(Reason::ConnectTimeout),
-        FaultKind::Hang => check
-            .speaks_http()
-            .then_some(Reason::RecvResponseTimeout),
+        FaultKind::Hang => check.speaks_http().then_some(Reason::RecvResponseTimeout),
         FaultKind::HttpStatus { expected, .. } => {
             (check.speaks_http() && !expected).then_some(Reason::ResponseMismatch)
         }
@@ -322,7 +320,6 @@ mod tests {
     }
 
     // Conditions over time.
-
 
     fn fault(kind: FaultKind, at: u64, until: Option<u64>) -> Fault {
         Fault {

@@ -41,9 +41,9 @@ use crate::time::SimTime;
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use traffic::Traffic;
-pub use traffic::{status_fails_requests,
-    Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters, TrafficLog,
-    Unavailability,
+pub use traffic::{
+    status_fails_requests, Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters,
+    TrafficLog, Unavailability,
 };
 
 mod traffic;
@@ -56,7 +56,9 @@ pub const INTERRUPT_EVERY: u64 = 4096;
 #[derive(Debug, Clone, Copy)]
 enum Event {
     /// Prober `slot` sends a probe.
-    ProbeSend { slot: u32 },
+    ProbeSend {
+        slot: u32,
+    },
     /// The verdict of a probe sent at `sent_at` reaches prober `slot`.
     ProbeVerdict {
         slot: u32,
@@ -67,21 +69,47 @@ enum Event {
     },
     /// A timer `node` asked for; `cause` is the transition (index in the log) that led to it, or
     /// `NO_CAUSE`.
-    NodeTimer { node: u32, timer: Timer, cause: u32 },
-    FaultStart { fault: u32 },
-    FaultEnd { fault: u32 },
+    NodeTimer {
+        node: u32,
+        timer: Timer,
+        cause: u32,
+    },
+    FaultStart {
+        fault: u32,
+    },
+    FaultEnd {
+        fault: u32,
+    },
     /// A flap fault enters its down (`down = true`) or up phase.
-    FlapEdge { fault: u32, down: bool },
+    FlapEdge {
+        fault: u32,
+        down: bool,
+    },
     /// The arrival rate changes to step `step` of the schedule.
-    RateStep { step: u32 },
+    RateStep {
+        step: u32,
+    },
     /// A new client connection (stale when `generation` is not the current one).
-    Arrival { generation: u32 },
+    Arrival {
+        generation: u32,
+    },
     /// A connection's lifetime is over.
-    ConnEnd { node: u32, id: ConnId },
+    ConnEnd {
+        node: u32,
+        id: ConnId,
+    },
     /// A QUIC connection switches `path` to a new CID.
-    QuicRotate { node: u32, id: ConnId, path: u8 },
+    QuicRotate {
+        node: u32,
+        id: ConnId,
+        path: u8,
+    },
     /// A QUIC client migrates `path` to a new address (and CID).
-    QuicMigrate { node: u32, id: ConnId, path: u8 },
+    QuicMigrate {
+        node: u32,
+        id: ConnId,
+        path: u8,
+    },
 }
 
 const NO_CAUSE: u32 = u32::MAX;
@@ -504,7 +532,9 @@ impl<'a> Engine<'a> {
                     self.count_log(now, 1);
                     self.on_route_change(now, node, failback);
                 }
-                Action::DrainStarted { role, deadline: _ } => self.on_drain_started(now, node, role),
+                Action::DrainStarted { role, deadline: _ } => {
+                    self.on_drain_started(now, node, role)
+                }
                 Action::DrainCancelled { role } => self.on_drain_cancelled(node, role),
                 Action::DrainEnded { role, closed } => self.on_drain_ended(now, node, role, closed),
                 Action::Closed { conn, why } => self.on_lb_closed(now, node, conn, why),

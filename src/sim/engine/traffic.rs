@@ -723,7 +723,11 @@ impl Engine<'_> {
                 let idle = self.nodes[node as usize]
                     .conn(id)
                     .is_some_and(|c| now >= c.active_until);
-                let why = if idle { Close::Completed } else { Close::Broken };
+                let why = if idle {
+                    Close::Completed
+                } else {
+                    Close::Broken
+                };
                 self.close(now, node, id, why);
             }
         }
@@ -786,7 +790,13 @@ impl Engine<'_> {
             return;
         };
         tr.persisted_return[node as usize] = None;
-        if failback && self.cfg.traffic.as_ref().is_some_and(|t| t.persistence.is_some()) {
+        if failback
+            && self
+                .cfg
+                .traffic
+                .as_ref()
+                .is_some_and(|t| t.persistence.is_some())
+        {
             tr.persisted_return[node as usize] = Some(tr.log.persisted_returns.len());
             tr.log.persisted_returns.push(PersistedReturn {
                 lb_node: node,

@@ -1,0 +1,472 @@
+//! The real-time driver: the scenario's LB nodes as `model::LbNode`s, fed by real health checks
+//! of real backends on 127.0.0.1, with the scenario's faults made real at their (scaled) times.
+//! It writes the DES's own log type ([`RunLog`]), so `crate::report` reads a live run exactly as
+//! it reads a simulated one.
+//!
+//! Design, mirroring `sim::engine` so that the two differ only in where verdicts come from:
+//! - One driver task owns every `LbNode` and a timer heap keyed on `(wall instant, seq)` (FIFO at
+//!   equal instants, as the DES queue). Timers: a prober's next probe, a node's own timers
+//!   (`route_update_delay`, drain deadlines), fault starts and ends, and the end of the run.
+//! - A probe is its own task: [`Prober::probe`] against the member's check address, its verdict
+//!   sent back to the driver over a bounded channel. The node decides the schedule, as in the
+//!   DES: under after_completion `handle_verdict` says when the next probe goes out, under
+//!   fixed_rate `handle_probe_sent` does.
+//! - The first probe of each (node, member) pair lands at the phase drawn from the same seeded
+//!   stream, in the same order, as the DES's, so a live run and `elbsim run` with the same seed
+//!   start their probes at the same scenario instants.
+//! - Time: scenario time = wall time since the start / `time_scale`. Every input is stamped
+//!   with the moment it was really handled (never the moment it was meant for), so timer
+//!   lateness shows up in the measured latencies; it is also measured on its own
+//!   ([`Lateness`]) and reported.
+//! - Faults go to the members' fault layers ([`super::fault`]); durations inside faults (slow
+//!   latency, flap period) are scaled too.
+//!
+//! What is not driven live (yet), and said in the run's notes: client traffic (`[traffic]`: no
+//! front proxy and no real clients), and the `[network]` noise (the loopback path is the
+//! network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
+//! or at Ctrl-C, and every task watches one cancellation token.
+
+use super::backend::{Backend, BackendSpec, HttpSite, Service};
+use super::fault::{FaultId, LiveFault};
+use super::prober::{CheckSpec, EchoStep, ProbeResult, Prober};
+use crate::api::pool::{MonitorType, Pool};
+use crate::model::lb_node::{Action, LbNode, Timer};
+use crate::model::router::Role;
+use crate::sim::config::SimConfig;
+use crate::sim::engine::{self, RouteLog, RunLog, Stopped, Transition, VerdictLog};
+use crate::sim::rng::{self, Purpose};
+use crate::time::SimTime;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Most verdicts waiting for the driver; a probe task waits for room (never drops one).
+const VERDICT_QUEUE: usize = 4096;
+/// Most timer-lateness samples kept (the statistics cover the first ones).
+const MAX_LATENESS_SAMPLES: usize = 1 << 20;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Wall-clock seconds per scenario second.
+    pub time_scale: f64,
+    pub seed: u64,
+    /// Keep every verdict in the log (`--timeline`).
+    pub record_verdicts: bool,
+    /// Cancelling it stops the run, which then reports up to that point.
+    pub cancel: CancellationToken,
+}
+
+/// How late the driver's timers fired, on the wall clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Lateness {
+    pub timers: u64,
+    /// Median lateness (ms, wall clock).
+    pub p50_ms: f64,
+    /// Largest lateness (ms, wall clock).
+    pub max_ms: f64,
+}
+
+/// The members' live addresses.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveMember {
+    pub role: &'static str,
+    /// The member's service address on loopback.
+    pub addr: String,
+    /// Where its health check goes (the check port, when the pool sets monitor_port).
+    pub check_addr: String,
+}
+
+/// What a live run produced besides its log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveFacts {
+    pub time_scale: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_s: f64,
+    pub lateness: Lateness,
+    pub members: Vec<LiveMember>,
+    /// What this live run did not drive, and why.
+    pub notes: Vec<String>,
+}
+
+/// A live run: the log for `crate::report`, and the live facts.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    pub log: RunLog,
+    pub facts: LiveFacts,
+}
+
+/// What a backend speaks for this pool: the health check decides (an HTTP check needs an HTTP
+/// server behind the TCP listener), UDP and QUIC pools echo datagrams.
+pub fn service_for(pool: &Pool) -> Service {
+    let hm = &pool.healthmonitor;
+    let site = HttpSite {
+        url_path: hm.url_path.clone(),
+        host: hm.domain_name.clone(),
+    };
+    match hm.monitor_type {
+        MonitorType::Http => Service::Http(site),
+        MonitorType::Https => Service::Https(site),
+        MonitorType::Tcp => Service::TcpEcho,
+        MonitorType::UdpConnect => Service::UdpEcho,
+    }
+}
+
+/// Timers of the driver.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    ProbeSend {
+        node: u32,
+        role: Role,
+    },
+    Node {
+        node: u32,
+        timer: Timer,
+        cause: Option<u32>,
+    },
+    FaultStart(usize),
+    FaultEnd(usize),
+    End,
+}
+
+/// A verdict coming back from a probe task.
+struct VerdictMsg {
+    node: u32,
+    role: Role,
+    sent_at: SimTime,
+    result: ProbeResult,
+}
+
+struct Clock {
+    start: Instant,
+    scale: f64,
+    last: SimTime,
+}
+
+impl Clock {
+    fn wall(&self, t: SimTime) -> Instant {
+        self.start + Duration::from_secs_f64(t.0 as f64 * self.scale / 1e9)
+    }
+
+    /// Scenario time now, never going backwards.
+    fn now(&mut self) -> SimTime {
+        let t = SimTime((self.start.elapsed().as_nanos() as f64 / self.scale) as u64);
+        self.last = self.last.max(t);
+        self.last
+    }
+}
+
+struct Driver<'a> {
+    cfg: &'a SimConfig,
+    opts: &'a LiveOptions,
+    clock: Clock,
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    due: HashMap<u64, Due>,
+    seq: u64,
+    nodes: Vec<LbNode>,
+    backends: [Backend; 2],
+    prober: Prober,
+    fault_ids: Vec<Option<FaultId>>,
+    verdicts: mpsc::Sender<VerdictMsg>,
+    probes: CancellationToken,
+    lateness: Vec<Duration>,
+    log: RunLog,
+}
+
+/// Runs `cfg` live: backends for `pool`'s members, one `LbNode` per LB node, the faults at their
+/// scaled times. Fails only when a backend or the TLS client cannot be set up.
+pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<LiveRun, String> {
+    let scale = opts.time_scale;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(format!("the time scale must be above 0, got {scale}"));
+    }
+    let cancel = opts.cancel.child_token();
+    let service = service_for(pool);
+    let mut started = Vec::new();
+    for (i, role) in Role::BOTH.iter().enumerate() {
+        let mut spec = BackendSpec::new(service.clone()).with_seed(rng::mix(opts.seed ^ i as u64));
+        spec.monitor_port = pool.healthmonitor.monitor_port.is_some();
+        let b = Backend::start(spec, cancel.clone())
+            .await
+            .map_err(|e| format!("cannot start the {} backend: {e}", role.as_str()))?;
+        started.push(b);
+    }
+    let [master, slave]: [Backend; 2] = started
+        .try_into()
+        .map_err(|_| "two backends were expected".to_string())?;
+    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?;
+    let mut notes = Vec::new();
+    if cfg.traffic.is_some() {
+        notes.push(
+            "[traffic] is not driven live yet: no clients ran, the report covers health checks and routing"
+                .to_string(),
+        );
+    }
+    notes.push(
+        "[network] rtt and loss are not applied: the loopback path is the network".to_string(),
+    );
+    let (tx, mut rx) = mpsc::channel(VERDICT_QUEUE);
+    let node_cfg = engine::node_config(cfg);
+    let mut d = Driver {
+        cfg,
+        opts,
+        clock: Clock {
+            start: Instant::now(),
+            scale,
+            last: SimTime::ZERO,
+        },
+        heap: BinaryHeap::new(),
+        due: HashMap::new(),
+        seq: 0,
+        nodes: vec![LbNode::new(node_cfg); cfg.lb_nodes.max(1) as usize],
+        backends: [master, slave],
+        prober,
+        fault_ids: vec![None; cfg.faults.len()],
+        verdicts: tx,
+        probes: cancel.child_token(),
+        lateness: Vec::new(),
+        log: RunLog::default(),
+    };
+    d.start();
+    let end = d.run_loop(&mut rx, &cancel).await;
+    d.probes.cancel();
+    let wall_s = d.clock.start.elapsed().as_secs_f64();
+    let members = Role::BOTH
+        .iter()
+        .zip(&d.backends)
+        .map(|(r, b)| LiveMember {
+            role: r.as_str(),
+            addr: b.addr().to_string(),
+            check_addr: b.check_addr().to_string(),
+        })
+        .collect();
+    let lateness = lateness_stats(&mut d.lateness);
+    let mut log = std::mem::take(&mut d.log);
+    log.end = end;
+    let Driver { backends, .. } = d;
+    for b in backends {
+        b.shutdown().await;
+    }
+    cancel.cancel();
+    Ok(LiveRun {
+        log,
+        facts: LiveFacts {
+            time_scale: scale,
+            wall_s,
+            lateness,
+            members,
+            notes,
+        },
+    })
+}
+
+fn lateness_stats(samples: &mut [Duration]) -> Lateness {
+    if samples.is_empty() {
+        return Lateness::default();
+    }
+    samples.sort_unstable();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    Lateness {
+        timers: samples.len() as u64,
+        p50_ms: ms(samples[samples.len() / 2]),
+        max_ms: ms(samples[samples.len() - 1]),
+    }
+}
+
+impl Driver<'_> {
+    fn push(&mut self, at: SimTime, due: Due) {
+        self.seq += 1;
+        let wall = self.clock.wall(at);
+        self.heap.push(Reverse((wall, self.seq)));
+        self.due.insert(self.seq, due);
+    }
+
+    fn start(&mut self) {
+        // The DES's phase draws, in the DES's order (slot = node * 2 + role).
+        let mut phases = rng::stream(self.opts.seed, 0, Purpose::Probes);
+        for node in 0..self.nodes.len() as u32 {
+            for role in Role::BOTH {
+                let phase = rng::unit(&mut phases);
+                let at = self.nodes[node as usize].first_probe_at(role, phase);
+                self.push(at, Due::ProbeSend { node, role });
+            }
+        }
+        for i in 0..self.cfg.faults.len() {
+            let f = self.cfg.faults[i];
+            self.push(f.at, Due::FaultStart(i));
+            if let Some(until) = f.until {
+                self.push(until, Due::FaultEnd(i));
+            }
+        }
+        self.push(SimTime::ZERO + self.cfg.duration, Due::End);
+    }
+
+    /// Handles timers and verdicts until the end or a cancellation; returns the scenario
+    /// instant the log covers up to.
+    async fn run_loop(
+        &mut self,
+        rx: &mut mpsc::Receiver<VerdictMsg>,
+        cancel: &CancellationToken,
+    ) -> SimTime {
+        loop {
+            let next = self.heap.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    let at = self.clock.now();
+                    self.log.stopped = Some(Stopped::Interrupted { at });
+                    return at;
+                }
+                msg = rx.recv() => {
+                    // The driver holds a sender, so the channel never closes while it runs.
+                    if let Some(m) = msg {
+                        self.on_verdict(m);
+                    }
+                }
+                _ = sleep => {
+                    let Some(Reverse((wall, seq))) = self.heap.pop() else { continue };
+                    if self.lateness.len() < MAX_LATENESS_SAMPLES {
+                        self.lateness.push(Instant::now().saturating_duration_since(wall));
+                    }
+                    let Some(due) = self.due.remove(&seq) else { continue };
+                    self.log.events += 1;
+                    if let Due::End = due {
+                        return SimTime::ZERO + self.cfg.duration;
+                    }
+                    self.fire(due);
+                }
+            }
+        }
+    }
+
+    fn fire(&mut self, due: Due) {
+        let now = self.clock.now();
+        match due {
+            Due::ProbeSend { node, role } => self.send_probe(now, node, role),
+            Due::Node { node, timer, cause } => {
+                self.nodes[node as usize].handle_timer(now, timer);
+                self.node_actions(now, node, cause);
+            }
+            Due::FaultStart(i) => {
+                let f = self.cfg.faults[i];
+                let live = LiveFault::from_kind(&f.kind, self.clock.scale);
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "live fault starts");
+                self.fault_ids[i] = Some(self.backends[f.member.index()].faults().apply(live));
+            }
+            Due::FaultEnd(i) => {
+                let f = self.cfg.faults[i];
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "live fault ends");
+                if let Some(id) = self.fault_ids[i].take() {
+                    self.backends[f.member.index()].faults().clear(id);
+                }
+            }
+            Due::End => {}
+        }
+    }
+
+    fn send_probe(&mut self, now: SimTime, node: u32, role: Role) {
+        let backend = &self.backends[role.index()];
+        let target = backend.check_addr();
+        let echo = EchoStep::FaultLayer(backend.faults().clone());
+        let (prober, tx, cancel) = (
+            self.prober.clone(),
+            self.verdicts.clone(),
+            self.probes.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                result = prober.probe(target, &echo) => {
+                    let msg = VerdictMsg { node, role, sent_at: now, result };
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tx.send(msg) => {}
+                    }
+                }
+            }
+        });
+        if let Some(next) = self.nodes[node as usize].handle_probe_sent(now, role) {
+            self.push(next, Due::ProbeSend { node, role });
+        }
+    }
+
+    fn on_verdict(&mut self, m: VerdictMsg) {
+        let now = self.clock.now();
+        self.log.events += 1;
+        let v = m.result.verdict();
+        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok);
+        if let Some(next) = effect.next_probe_at {
+            self.push(
+                next,
+                Due::ProbeSend {
+                    node: m.node,
+                    role: m.role,
+                },
+            );
+        }
+        if self.opts.record_verdicts {
+            self.log.verdicts.push(VerdictLog {
+                at: now,
+                lb_node: m.node,
+                member: m.role,
+                ok: v.ok,
+                reason: v.reason,
+            });
+        }
+        if let Some(health) = effect.transition {
+            tracing::debug!(at = %now, node = m.node, member = m.role.as_str(), to = health.as_str(), "live member status");
+            let cause = self.log.transitions.len() as u32;
+            self.log.transitions.push(Transition {
+                at: now,
+                lb_node: m.node,
+                member: m.role,
+                to: health,
+                reason: v.reason,
+                status: v.status,
+                probe_sent_at: m.sent_at,
+            });
+            self.node_actions(now, m.node, Some(cause));
+        }
+    }
+
+    /// Carries out what a node asked for. Drain and connection actions concern client
+    /// connections, which this driver does not run yet.
+    fn node_actions(&mut self, now: SimTime, node: u32, cause: Option<u32>) {
+        while let Some(action) = self.nodes[node as usize].poll_action() {
+            match action {
+                // A timer already due (route_update_delay 0) acts at once, as the DES's
+                // same-instant event does, instead of paying a round through the timer wheel.
+                Action::SetTimer { at, timer } if at <= now => {
+                    self.log.events += 1;
+                    self.nodes[node as usize].handle_timer(now, timer);
+                }
+                Action::SetTimer { at, timer } => self.push(at, Due::Node { node, timer, cause }),
+                Action::RouteChanged { change, failback } => {
+                    tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "live route change");
+                    self.log.routes.push(RouteLog {
+                        at: now,
+                        lb_node: node,
+                        from: change.from,
+                        to: change.to,
+                        failback,
+                        cause,
+                    });
+                }
+                Action::DrainStarted { .. }
+                | Action::DrainCancelled { .. }
+                | Action::DrainEnded { .. }
+                | Action::Closed { .. } => {}
+            }
+        }
+    }
+}
