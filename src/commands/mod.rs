@@ -45,6 +45,15 @@ pub fn warning_lines(s: &crate::scenario::Scenario) -> String {
         .collect()
 }
 
+/// How errors name a scenario: its path, or the bundled example.
+pub fn label(s: &crate::scenario::Scenario) -> &str {
+    if s.origin.is_empty() {
+        "<bundled seed example>"
+    } else {
+        &s.origin
+    }
+}
+
 /// Pretty JSON with a final newline.
 pub fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serializing our own report types cannot fail (no maps with non-string keys, no NaN: every

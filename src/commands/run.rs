@@ -130,7 +130,15 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
     };
     let seed = effective_seed(args.seed, &s);
     let report = run_scenario(&s, seed, args.timeline);
-    let stderr = super::warning_lines(&s);
+    let mut stderr = super::warning_lines(&s);
+    if let Some(limit) = report.limit {
+        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
+        return Outcome {
+            stdout: String::new(),
+            stderr,
+            exit: 1,
+        };
+    }
     let reproduce = format!(
         "elbsim run{}{}{} --seed {seed}",
         if s.origin.is_empty() { "" } else { " " },

@@ -59,11 +59,17 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
     let header = [
         "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
     ];
-    let rows = vec![
+    let mut rows = vec![
         row("detection", &r.detection_latency_s),
         row("failover", &r.failover_latency_s),
         row("failback", &r.failback_latency_s),
     ];
+    if let Some(p) = &r.persisted_failback_latency_s {
+        rows.push(row("persisted back", p));
+    }
+    if r.outage_latency_s.count > 0 {
+        rows.push(row("outage", &r.outage_latency_s));
+    }
     o.push_str(&table(&header, &rows));
     let _ = writeln!(
         o,
@@ -81,6 +87,20 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
         r.missed_fault_rate
             .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0))
     );
+    if r.censored_faults > 0 {
+        let _ = writeln!(
+            o,
+            "censored faults: {} (undetected, detection window past the end of the run; not in the missed rate)",
+            r.censored_faults
+        );
+    }
+    if r.needless_failovers > 0 {
+        let _ = writeln!(
+            o,
+            "needless failovers: {} (clients unharmed by the fault; see `elbsim run` for the rule)",
+            r.needless_failovers
+        );
+    }
     if let Some(t) = &r.traffic {
         o.push_str("\ntraffic per trial\n");
         let rows: Vec<Vec<String>> = t
@@ -96,7 +116,7 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
             })
             .collect();
         o.push_str(&table(&["counter", "mean", "p99", "max"], &rows));
-        o.push_str("\nunavailability clients saw, per fault on the master\n");
+        o.push_str("\nunavailability clients saw (first to last failure), per fault that had one\n");
         o.push_str(&table(&header, &[row("unavailable", &t.unavailability_s)]));
     }
     let _ = writeln!(o, "\nreproduce: {reproduce}");
@@ -125,7 +145,15 @@ pub fn trials(
         stop,
         progress,
     );
-    let stderr = super::warning_lines(&s);
+    let mut stderr = super::warning_lines(&s);
+    if let Some(limit) = report.limit {
+        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
+        return Outcome {
+            stdout: String::new(),
+            stderr,
+            exit: 1,
+        };
+    }
     let reproduce = format!(
         "elbsim trials {}{} -n {} --seed {seed}",
         s.origin,

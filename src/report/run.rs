@@ -22,7 +22,7 @@ use crate::model::probe::{ProbeKind, Reason};
 use crate::model::router::{Role, Target};
 use crate::sim::config::{Fault, FaultKind, Rtt, SimConfig};
 use crate::sim::engine::{
-    DrainRecord, FailureSpan, RunLog, TrafficCounters, Transition, Unavailability,
+    DrainRecord, FailureSpan, RunLog, Stopped, TrafficCounters, Transition, Unavailability,
 };
 use crate::sim::world;
 use crate::time::{SimDuration, SimTime};
@@ -735,6 +735,9 @@ pub struct RunReport {
     pub traffic: Option<TrafficReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
+    /// Set when the run reached one of its limits: the report is not valid.
+    #[serde(skip)]
+    pub limit: Option<crate::sim::engine::Stopped>,
 }
 
 /// Client failures in one span, in seconds.
@@ -992,7 +995,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         lb_nodes: cfg.lb_nodes,
         health_check: HealthCheckUsed::of(cfg),
         events: log.events,
-        partial: log.stopped.is_some(),
+        partial: matches!(log.stopped, Some(Stopped::Interrupted { .. })),
         covered_s: secs(if log.end == SimTime::ZERO {
             SimTime::ZERO + cfg.duration
         } else {
@@ -1024,6 +1027,9 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
             drains: t.drains.iter().map(drain_report).collect(),
         }),
         timeline: timeline.then(|| build_timeline(cfg, log)),
+        limit: log
+            .stopped
+            .filter(|s| matches!(s, Stopped::Limit { .. })),
     }
 }
 

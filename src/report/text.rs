@@ -122,7 +122,7 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
                 row
             })
             .collect();
-        let mut header = vec!["node", "fault", "healthy", "switched back", "failback"];
+        let mut header = vec!["node", "fault", "fault end", "switched back", "failback"];
         if persistence {
             header.extend(["persisted back", "persisted conns"]);
         }
