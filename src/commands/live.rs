@@ -45,18 +45,30 @@ pub fn default_time_scale(s: &Scenario) -> f64 {
     } else {
         0.0
     };
-    (TARGET_WALL_S / duration).max(floor).min(1.0)
+    round3((TARGET_WALL_S / duration).max(floor).min(1.0))
+}
+
+/// Three significant digits, so the scale reads (and is retyped) as 0.0167, not 0.01666...
+fn round3(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return x;
+    }
+    let digits = 2 - x.log10().floor() as i32;
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
 }
 
 fn live_lines(f: &LiveFacts) -> Vec<String> {
+    let scenario_ms = |ms: f64| ms / f.time_scale;
     let mut lines = vec![format!(
-        "live: 127.0.0.1, time scale {} ({:.2}s of wall clock); timer lateness p50 {} ms, max {} ms over {} timers (wall clock; x{:.0} in scenario time)",
+        "live: 127.0.0.1, time scale {} ({:.2}s of wall clock); timer lateness over {} timers p50 {} ms, max {} ms of wall clock = {:.0} ms, {:.0} ms of scenario time",
         f.time_scale,
         f.wall_s,
+        f.lateness.timers,
         f.lateness.p50_ms,
         f.lateness.max_ms,
-        f.lateness.timers,
-        1.0 / f.time_scale
+        scenario_ms(f.lateness.p50_ms),
+        scenario_ms(f.lateness.max_ms),
     )];
     for m in &f.members {
         let check = if m.check_addr != m.addr {
@@ -175,5 +187,25 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
         stdout,
         stderr: warning_lines(&s),
         exit: if interrupted { 130 } else { 0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_scales_round_to_three_digits() {
+        assert_eq!(round3(10.0 / 600.0), 0.0167);
+        assert_eq!(round3(0.02), 0.02);
+        assert_eq!(round3(1.0), 1.0);
+        assert_eq!(round3(0.123456), 0.123);
+    }
+
+    #[test]
+    fn default_scale_keeps_checks_above_20_ms() {
+        let s = crate::scenario::load(None, false).unwrap();
+        // The bundled example: 600 s with delay 1 s: 10/600 would make delay 16.7 ms.
+        assert_eq!(default_time_scale(&s), 0.02);
     }
 }

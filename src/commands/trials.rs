@@ -116,7 +116,9 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
             })
             .collect();
         o.push_str(&table(&["counter", "mean", "p99", "max"], &rows));
-        o.push_str("\nunavailability clients saw (first to last failure), per fault that had one\n");
+        o.push_str(
+            "\nunavailability clients saw (first to last failure), per fault that had one\n",
+        );
         o.push_str(&table(&header, &[row("unavailable", &t.unavailability_s)]));
     }
     let _ = writeln!(o, "\nreproduce: {reproduce}");

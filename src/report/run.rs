@@ -1027,9 +1027,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
             drains: t.drains.iter().map(drain_report).collect(),
         }),
         timeline: timeline.then(|| build_timeline(cfg, log)),
-        limit: log
-            .stopped
-            .filter(|s| matches!(s, Stopped::Limit { .. })),
+        limit: log.stopped.filter(|s| matches!(s, Stopped::Limit { .. })),
     }
 }
 
