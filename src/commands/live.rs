@@ -101,6 +101,18 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
         };
     }
     let seed = super::run::effective_seed(args.seed, &s);
+    let mut notes = warning_lines(&s);
+    let wall_s = s.sim.duration.as_secs_f64() * time_scale;
+    if wall_s > 60.0 {
+        // Not an error: the run is bounded, only long. Said up front, as nothing prints until
+        // the end.
+        notes.push_str(&format!(
+            "note: this live run takes {wall_s:.0} s of wall clock (duration x time scale {time_scale}); \
+             a smaller --time-scale shortens it, at the price of coarser timing\n"
+        ));
+        eprint!("{notes}");
+        notes.clear();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -137,7 +149,7 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
         Err(e) => {
             return Outcome {
                 stdout: String::new(),
-                stderr: format!("{}error: {e}\n", warning_lines(&s)),
+                stderr: format!("{notes}error: {e}\n"),
                 exit: 1,
             }
         }
@@ -185,7 +197,7 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
     };
     Outcome {
         stdout,
-        stderr: warning_lines(&s),
+        stderr: notes,
         exit: if interrupted { 130 } else { 0 },
     }
 }

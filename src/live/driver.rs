@@ -264,6 +264,26 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     })
 }
 
+/// How long before a deadline the driver stops sleeping on the timer wheel and polls instead.
+/// tokio's timers tick in whole milliseconds and round a deadline up to the next tick, so a plain
+/// `sleep_until` is late by up to 1 ms of wall clock, which the time scale magnifies (1 ms is
+/// 60 ms of scenario time at 0.0167).
+const SPIN_WINDOW: Duration = Duration::from_micros(1500);
+
+/// Sleeps until `at` with sub-millisecond precision: the timer wheel until `SPIN_WINDOW`
+/// before, then yields to the runtime (so backends and probes keep running) until the instant.
+/// The spinning costs at most `SPIN_WINDOW` of CPU per timer.
+async fn precise_sleep_until(at: Instant) {
+    if let Some(early) = at.checked_sub(SPIN_WINDOW) {
+        if early > Instant::now() {
+            tokio::time::sleep_until(early).await;
+        }
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
 fn lateness_stats(samples: &mut [Duration]) -> Lateness {
     if samples.is_empty() {
         return Lateness::default();
@@ -316,7 +336,7 @@ impl Driver<'_> {
             let next = self.heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some(at) => precise_sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
