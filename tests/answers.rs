@@ -125,7 +125,10 @@ until = "300s"
     let p = write(dir.path(), &toml);
     let text = elbsim(&["run", p.to_str().unwrap()]);
     assert!(!text.contains("no client connection"), "{text}");
-    assert!(text.contains("master hang at 120.000s: clients failing"), "{text}");
+    assert!(
+        text.contains("master hang at 120.000s: clients failing"),
+        "{text}"
+    );
 }
 
 /// 2. The window covers every failure on every node, with a per-node breakdown; a slave crash
@@ -151,7 +154,10 @@ until = "300s"
         let un = &r["traffic"]["unavailability"][0];
         let nodes = un["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), 4, "{un}");
-        let last = nodes.iter().map(|n| f(n, "last_failure_s")).fold(0.0, f64::max);
+        let last = nodes
+            .iter()
+            .map(|n| f(n, "last_failure_s"))
+            .fold(0.0, f64::max);
         assert_eq!(f(un, "last_failure_s"), last);
         assert!(f(un, "first_failure_s") + f(un, "window_s") >= f(un, "last_failure_s") - 1e-9);
         let sum: u64 = nodes.iter().map(|n| u(n, "failures")).sum();
@@ -163,7 +169,10 @@ until = "300s"
             .iter()
             .map(|x| f(x, "switched_s"))
             .fold(0.0, f64::max);
-        assert!(f(un, "last_failure_s") >= slowest - 2.0, "{un} vs {slowest}");
+        assert!(
+            f(un, "last_failure_s") >= slowest - 2.0,
+            "{un} vs {slowest}"
+        );
     }
     let toml = scenario(
         &format!(
@@ -218,7 +227,10 @@ until = "300s""#,
     assert_eq!(u(&t["outage_latency_s"], "count"), 50, "{t}");
     assert_eq!(u(&t, "missed_faults"), 0);
     // Fail-open under all_down = "master": an outage too.
-    let open = toml.replace("duration = \"10m\"", "duration = \"10m\"\n[model]\nall_down = \"master\"");
+    let open = toml.replace(
+        "duration = \"10m\"",
+        "duration = \"10m\"\n[model]\nall_down = \"master\"",
+    );
     let r = run_json(&open, 1);
     assert!(r["failovers"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(r["outages"][0]["kind"], "fail_open");
@@ -306,7 +318,12 @@ until = "300s""#,
         let fo = r["failovers"].as_array().unwrap();
         assert_eq!(fo.len(), 1, "{r}");
         assert_eq!(fo[0]["fault"], "crash");
-        assert_eq!(u(&r, "missed_faults"), 1, "the slow fault is missed: {}", r["missed"]);
+        assert_eq!(
+            u(&r, "missed_faults"),
+            1,
+            "the slow fault is missed: {}",
+            r["missed"]
+        );
         assert_eq!(r["missed"][0]["fault"], "slow");
         let fb = &r["failbacks"][0];
         assert_eq!(f(fb, "fault_end_s"), 300.0, "{fb}");
@@ -318,12 +335,16 @@ until = "300s""#,
 /// 7. With SOURCE_IP persistence, the failback record says when persisted clients returned.
 #[test]
 fn failback_reports_when_persisted_clients_return() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/traffic-persistence-failback.toml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/traffic-persistence-failback.toml");
     let out = elbsim(&["run", path.to_str().unwrap(), "--format", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
     let fb = &r["failbacks"][0];
     assert!(u(fb, "persisted_connections") > 0, "{fb}");
-    assert!(f(fb, "persisted_last_to_slave_s") > f(fb, "switched_back_s"), "{fb}");
+    assert!(
+        f(fb, "persisted_last_to_slave_s") > f(fb, "switched_back_s"),
+        "{fb}"
+    );
     assert!(f(fb, "persisted_failback_latency_s") > f(fb, "failback_latency_s"));
 }
 
@@ -356,7 +377,10 @@ fn every_byte_of_the_server_id_tells_the_members_apart() {
     let src = std::fs::read_to_string(&path).unwrap();
     for offset in 1..=3 {
         let slice = "quic_cid_hash_strategy = { offset = 1, len = 3 }";
-        assert!(src.contains(slice), "the scenario sets its slice in one line");
+        assert!(
+            src.contains(slice),
+            "the scenario sets its slice in one line"
+        );
         let toml = src.replace(
             slice,
             &format!("quic_cid_hash_strategy = {{ offset = {offset}, len = 1 }}"),
@@ -384,7 +408,10 @@ until = "180s""#,
     let r = run_json(&s302, 1);
     let fo = &r["failovers"][0];
     assert_eq!(fo["needless"], true, "{fo}");
-    assert!(fo["needless_rule"].as_str().unwrap().contains("http_status"));
+    assert!(fo["needless_rule"]
+        .as_str()
+        .unwrap()
+        .contains("http_status"));
     assert_eq!(u(&r, "needless_failovers"), 1);
     let tls = scenario(
         r#"duration = "10m"
@@ -410,7 +437,14 @@ fn run_json_carries_the_health_check_used() {
     let toml = scenario("duration = \"10m\"", "TCP", "TCP");
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), &toml);
-    let out = elbsim(&["run", p.to_str().unwrap(), "--format", "json", "--delay", "7"]);
+    let out = elbsim(&[
+        "run",
+        p.to_str().unwrap(),
+        "--format",
+        "json",
+        "--delay",
+        "7",
+    ]);
     let r: Value = serde_json::from_str(&out).unwrap();
     let hc = &r["health_check"];
     assert_eq!(hc["type"], "TCP");

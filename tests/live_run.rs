@@ -219,3 +219,46 @@ fn the_live_command_refuses_a_bad_time_scale() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[tokio::test]
+async fn fixed_rate_host_down_is_detected_within_its_window() {
+    // fixed_rate, host_down: [(F-1)D + T, FD + T] = [13, 18] s.
+    let o = live("scenarios/fixed-rate.toml", 100).await;
+    check(&o, 13.0, 18.0, 3.0, "CONNECT_TIMEOUT");
+}
+
+#[tokio::test]
+async fn four_nodes_each_detect_on_their_own() {
+    let o = live("scenarios/four-nodes.toml", 100).await;
+    let tol = tolerance(&o, 3.0);
+    for node in 0..4 {
+        let t = o
+            .live
+            .log
+            .transitions
+            .iter()
+            .find(|t| t.lb_node == node && t.member == Role::Master && t.to == Health::Offline)
+            .unwrap_or_else(|| panic!("node {node} never marked the master OFFLINE"));
+        let d = t.at.since(o.fault_at).as_secs_f64();
+        assert!(
+            (19.0 - tol..=24.0 + tol).contains(&d),
+            "node {node}: {d:.3}s outside [19, 24] widened by {tol:.3}s"
+        );
+        assert!(o
+            .live
+            .log
+            .routes
+            .iter()
+            .any(|r| r.lb_node == node && r.to == Target::Slave));
+    }
+}
+
+#[tokio::test]
+async fn monitor_port_down_and_tls_error_fail_over_though_clients_are_fine() {
+    // Only the check port closes: refused after one round trip, as a crash.
+    let o = live("scenarios/monitor-port-down.toml", 100).await;
+    check(&o, 10.0, 15.0, 3.0, "CONNECT_REFUSED");
+    // The HTTPS check sees a broken handshake, after one round trip.
+    let o = live("scenarios/tls-error-https.toml", 100).await;
+    check(&o, 10.0, 15.0, 3.0, "SSL_HANDSHAKE_ERROR");
+}

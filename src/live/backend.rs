@@ -603,11 +603,17 @@ async fn udp_listener(
                 } else if let Ok(permit) = ctx.datagrams.clone().try_acquire_owned() {
                     let data = buf[..n].to_vec();
                     let cancel = ctx.cancel.clone();
+                    // A weak handle: a crash meanwhile really closes the socket (the listener
+                    // drops the only strong one), and the late answer is simply not sent.
+                    let weak = Arc::downgrade(&s);
+                    drop(s);
                     ctx.tracker.spawn(async move {
                         tokio::select! {
                             _ = cancel.cancelled() => {}
                             _ = tokio::time::sleep(view.slow) => {
-                                let _ = s.send_to(&data, peer).await;
+                                if let Some(s) = weak.upgrade() {
+                                    let _ = s.send_to(&data, peer).await;
+                                }
                             }
                         }
                         drop(permit);
