@@ -40,7 +40,7 @@ fn one_day_config() -> SimConfig {
     cfg
 }
 
-fn opts(seed: u64) -> RunOptions {
+fn opts(seed: u64) -> RunOptions<'static> {
     RunOptions {
         seed,
         ..Default::default()

@@ -13,7 +13,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use elbsim::model::router::Role;
 use elbsim::sim::config::{Fault, FaultKind, Lifetime, SimConfig};
-use elbsim::sim::engine::{run, RunOptions, Counter};
+use elbsim::sim::engine::{run, Counter, RunOptions};
 use elbsim::sim::time::{SimDuration, SimTime};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
@@ -88,7 +88,7 @@ fn config(hours: u64) -> SimConfig {
     cfg
 }
 
-fn opts(seed: u64) -> RunOptions {
+fn opts(seed: u64) -> RunOptions<'static> {
     RunOptions {
         seed,
         ..Default::default()

@@ -93,7 +93,7 @@ lifetime = "30s"
 clients = 1000
 requests_per_s = 2.0"#;
 
-/// 1. A hung HTTP-checked master fails requests: that is client impact, in the fault's
+/// Defect 1: A hung HTTP-checked master fails requests: that is client impact, in the fault's
 /// unavailability, in the text headline and in `trials`.
 #[test]
 fn request_failures_are_client_impact() {
@@ -131,7 +131,7 @@ until = "300s"
     );
 }
 
-/// 2. The window covers every failure on every node, with a per-node breakdown; a slave crash
+/// Defect 2: The window covers every failure on every node, with a per-node breakdown; a slave crash
 /// while the master is down keeps the master fault's window open.
 #[test]
 fn unavailability_covers_every_failure_on_every_node() {
@@ -197,7 +197,7 @@ until = "130s"
     assert!(f(un, "window_s") > 60.0, "{un}");
 }
 
-/// 3. Slave down first, then the master crashes: a switch to `drop` is an outage, never a
+/// Defect 3: Slave down first, then the master crashes: a switch to `drop` is an outage, never a
 /// failover.
 #[test]
 fn a_switch_to_drop_is_an_outage_not_a_failover() {
@@ -236,7 +236,7 @@ until = "300s""#,
     assert_eq!(r["outages"][0]["kind"], "fail_open");
 }
 
-/// 4. `failback_sessions = "reset"` acts on a real failback only, not on the fail-open route
+/// Defect 4: `failback_sessions = "reset"` acts on a real failback only, not on the fail-open route
 /// change while the master is still down.
 #[test]
 fn sessions_reset_only_on_a_real_failback() {
@@ -267,7 +267,7 @@ until = "400s"
     }
 }
 
-/// 5. TCP check, noisy probe path, master hang: the check cannot see a hang, so a noise-driven
+/// Defect 5: TCP check, noisy probe path, master hang: the check cannot see a hang, so a noise-driven
 /// OFFLINE verdict is a false failover and the hang stays missed.
 #[test]
 fn noise_is_not_credited_to_a_fault_the_check_cannot_see() {
@@ -288,7 +288,7 @@ at = "60s""#,
     assert!(u(&t, "false_failovers") > 0, "{t}");
 }
 
-/// 6. Overlapping faults: a sub-timeout `slow` fault does not steal a crash's failover, and the
+/// Defect 6: Overlapping faults: a sub-timeout `slow` fault does not steal a crash's failover, and the
 /// failback is measured from the end of the last fault the check can see.
 #[test]
 fn overlapping_faults_are_attributed_by_cause() {
@@ -332,7 +332,7 @@ until = "300s""#,
     }
 }
 
-/// 7. With SOURCE_IP persistence, the failback record says when persisted clients returned.
+/// Defect 7: With SOURCE_IP persistence, the failback record says when persisted clients returned.
 #[test]
 fn failback_reports_when_persisted_clients_return() {
     let path =
@@ -348,7 +348,7 @@ fn failback_reports_when_persisted_clients_return() {
     assert!(f(fb, "persisted_failback_latency_s") > f(fb, "failback_latency_s"));
 }
 
-/// 8. A fault too close to the end to be detected is censored, not missed.
+/// Defect 8: A fault too close to the end to be detected is censored, not missed.
 #[test]
 fn a_fault_near_the_end_is_censored_not_missed() {
     let toml = scenario(
@@ -369,7 +369,7 @@ at = "595s""#,
     assert!(t["missed_fault_rate"].is_null(), "{t}");
 }
 
-/// 9. The members' QUIC server ids differ in every byte: a one-byte slice inside the server id
+/// Defect 9: The members' QUIC server ids differ in every byte: a one-byte slice inside the server id
 /// tells them apart, so no connection breaks.
 #[test]
 fn every_byte_of_the_server_id_tells_the_members_apart() {
@@ -390,7 +390,7 @@ fn every_byte_of_the_server_id_tells_the_members_apart() {
     }
 }
 
-/// 10. Needless failovers: a status clients still accept, TLS trouble on a pool whose clients do
+/// Defect 10: Needless failovers: a status clients still accept, TLS trouble on a pool whose clients do
 /// not speak TLS; each says which rule decided.
 #[test]
 fn needless_failovers_name_their_rule() {

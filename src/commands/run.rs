@@ -146,19 +146,18 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         override_flags(&args.check)
     );
     let stdout = if args.json {
-        let mut v = serde_json::to_value(&report).unwrap_or_default();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert(
-                "warnings".into(),
-                serde_json::Value::Array(
-                    s.warnings
-                        .iter()
-                        .map(|w| serde_json::Value::String(w.to_string()))
-                        .collect(),
-                ),
-            );
+        /// The report with the scenario's warnings, serialized straight to text: no
+        /// intermediate JSON tree, whose size would be a multiple of the report's.
+        #[derive(serde::Serialize)]
+        struct WithWarnings<'a> {
+            #[serde(flatten)]
+            report: &'a RunReport,
+            warnings: Vec<String>,
         }
-        to_json(&v)
+        to_json(&WithWarnings {
+            report: &report,
+            warnings: s.warnings.iter().map(|w| w.to_string()).collect(),
+        })
     } else {
         text::run_report(&report, &context_lines(&s), &reproduce)
     };

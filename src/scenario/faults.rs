@@ -7,18 +7,8 @@ use crate::api::pool::Pool;
 use crate::sim::config::{Fault, FaultKind};
 use crate::time::{SimDuration, SimTime};
 
-/// The nine fault kinds of spec/model.md section 3.
-const FAULT_KINDS: [&str; 9] = [
-    "crash",
-    "host_down",
-    "hang",
-    "http_status",
-    "slow",
-    "loss",
-    "monitor_port_down",
-    "tls_error",
-    "flap",
-];
+/// Shortest flap period.
+pub const MIN_FLAP_PERIOD: SimDuration = SimDuration::from_millis(1);
 
 pub(super) fn fault(
     s: &FaultSection,
@@ -26,25 +16,21 @@ pub(super) fn fault(
     duration: SimDuration,
 ) -> Result<Fault, KeyError> {
     let bad = |k: &str, m: String| Err((k.to_string(), m));
-    // Which kind-specific keys this kind takes; any other given key is an error.
-    let takes: &[&str] = match s.kind.as_str() {
-        "http_status" => &["status"],
-        "slow" => &["latency"],
-        "loss" => &["probability"],
-        "flap" => &["period", "down"],
-        k if FAULT_KINDS.contains(&k) => &[],
-        other => {
-            let hint = api::read::closest_field(other, &FAULT_KINDS)
-                .map_or(String::new(), |k| format!("; did you mean \"{k}\"?"));
-            return bad(
-                "kind",
-                format!(
-                    "unknown fault kind \"{other}\": use one of {}{hint}",
-                    FAULT_KINDS.join(", ")
-                ),
-            );
-        }
+    let Some(named) = FaultKind::parse(&s.kind) else {
+        let names = FaultKind::names();
+        let hint = api::read::closest_field(&s.kind, &names)
+            .map_or(String::new(), |k| format!("; did you mean \"{k}\"?"));
+        return bad(
+            "kind",
+            format!(
+                "unknown fault kind \"{}\": use one of {}{hint}",
+                s.kind,
+                names.join(", ")
+            ),
+        );
     };
+    // Which kind-specific keys this kind takes; any other given key is an error.
+    let takes = named.param_keys();
     let given = [
         ("status", s.status.is_some()),
         ("latency", s.latency.is_some()),
@@ -65,11 +51,9 @@ pub(super) fn fault(
             return bad(key, format!("is required for kind \"{}\"", s.kind));
         }
     }
-    let kind = match s.kind.as_str() {
-        "crash" => FaultKind::Crash,
-        "host_down" => FaultKind::HostDown,
-        "hang" => FaultKind::Hang,
-        "monitor_port_down" => {
+    let kind = match named {
+        FaultKind::Crash | FaultKind::HostDown | FaultKind::Hang | FaultKind::TlsError => named,
+        FaultKind::MonitorPortDown => {
             let hm_port = pool.healthmonitor.monitor_port;
             let member_port = |m: &crate::api::pool::Member| m.protocol_port;
             let separate = hm_port.is_some()
@@ -83,8 +67,7 @@ pub(super) fn fault(
             }
             FaultKind::MonitorPortDown
         }
-        "tls_error" => FaultKind::TlsError,
-        "http_status" => {
+        FaultKind::HttpStatus { .. } => {
             let status = s.status.unwrap_or_default();
             if !(100..=599).contains(&status) {
                 return bad(
@@ -98,21 +81,24 @@ pub(super) fn fault(
                 expected: pool.healthmonitor.expected_codes.matches(status),
             }
         }
-        "slow" => FaultKind::Slow {
+        FaultKind::Slow { .. } => FaultKind::Slow {
             latency: s.latency.map(|d| d.0).unwrap_or_default(),
         },
-        "loss" => {
+        FaultKind::Loss { .. } => {
             let p = s.probability.unwrap_or_default();
             if !(p > 0.0 && p <= 1.0) {
                 return bad("probability", format!("must be in (0, 1], got {p}"));
             }
             FaultKind::Loss { probability: p }
         }
-        _ => {
+        FaultKind::Flap { .. } => {
             let period = s.period.map(|d| d.0).unwrap_or_default();
             let down = s.down.unwrap_or_default();
-            if period == SimDuration::ZERO {
-                return bad("period", "must be more than 0".into());
+            if period < MIN_FLAP_PERIOD {
+                return bad(
+                    "period",
+                    format!("must be at least {MIN_FLAP_PERIOD} (each period makes two events per LB node), got {period}"),
+                );
             }
             if !(0.0..=1.0).contains(&down) {
                 return bad(

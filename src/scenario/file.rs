@@ -113,6 +113,18 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub faults: Vec<toml::Spanned<FaultSection>>,
     pub traffic: Option<toml::Spanned<TrafficSection>>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: what one run may use (`docs/limits.md`); each up to its hard maximum.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_events: Option<u64>,
+    pub max_open_connections: Option<u64>,
+    pub max_persistence_entries: Option<u64>,
+    pub max_log_entries: Option<u64>,
 }
 
 /// `[model]`: the choices the API leaves open.

@@ -300,6 +300,11 @@ fn from_toml(
         Err((key, msg)) => problems.push(err(&key, msg)),
     }
 
+    match sections::limits(&f.limits) {
+        Ok(l) => sim.limits = l,
+        Err((key, msg)) => problems.push(err(&key, msg)),
+    }
+
     if f.faults.len() > MAX_FAULTS {
         problems.push(err(
             "faults",
@@ -320,7 +325,7 @@ fn from_toml(
         }
     }
     if let Some(t) = &f.traffic {
-        match traffic::traffic_config(t.get_ref(), &pool, sim.duration) {
+        match traffic::traffic_config(t.get_ref(), &pool, sim.duration, &sim.limits) {
             Ok(tc) => sim.traffic = Some(tc),
             Err((key, msg)) => {
                 let at = key_at(&key).or(Some(t.span().start));

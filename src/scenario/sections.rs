@@ -1,8 +1,8 @@
-//! `[model]` and `[network]`: their keys into engine settings.
+//! `[model]`, `[network]` and `[limits]`: their keys into engine settings.
 
 use super::file::{self, DurSpec};
 use super::KeyError;
-use crate::sim::config::{ModelConfig, NetworkConfig, Rtt};
+use crate::sim::config::{Limits, ModelConfig, NetworkConfig, Rtt};
 
 pub(super) fn model_config(m: &file::ModelSection) -> ModelConfig {
     let d = ModelConfig::default();
@@ -51,4 +51,39 @@ fn rtt(spec: &DurSpec) -> Result<Rtt, String> {
         }
         _ => Err("write a fixed RTT as \"1ms\" or a log-normal one as { median = \"1ms\", p99 = \"20ms\" }".into()),
     }
+}
+
+/// `[limits]`: each given value must be at least 1 and at most its hard maximum.
+pub(super) fn limits(l: &file::LimitsSection) -> Result<Limits, KeyError> {
+    let d = Limits::default();
+    let h = Limits::HARD;
+    let one = |key: &str, v: Option<u64>, default: u64, hard: u64| match v {
+        None => Ok(default),
+        Some(v) if (1..=hard).contains(&v) => Ok(v),
+        Some(v) => Err((
+            format!("limits.{key}"),
+            format!("must be 1..{hard} (the hard maximum), got {v}"),
+        )),
+    };
+    Ok(Limits {
+        max_events: one("max_events", l.max_events, d.max_events, h.max_events)?,
+        max_open_connections: one(
+            "max_open_connections",
+            l.max_open_connections,
+            d.max_open_connections,
+            h.max_open_connections,
+        )?,
+        max_persistence_entries: one(
+            "max_persistence_entries",
+            l.max_persistence_entries,
+            d.max_persistence_entries,
+            h.max_persistence_entries,
+        )?,
+        max_log_entries: one(
+            "max_log_entries",
+            l.max_log_entries,
+            d.max_log_entries,
+            h.max_log_entries,
+        )?,
+    })
 }

@@ -4,18 +4,22 @@ use super::file::{self, DurSpec};
 use super::KeyError;
 use crate::api::pool::{LbAlgorithm, Pool, Protocol};
 use crate::model::quic;
-use crate::sim::config::{Lifetime, QuicConfig, TrafficConfig};
+use crate::sim::config::{Lifetime, Limits, QuicConfig, TrafficConfig};
 use crate::time::{SimDuration, SimTime};
 
 /// Most new connections per second (a bound, so a typo cannot exhaust memory).
 const MAX_RATE: f64 = 1_000_000.0;
 /// Most distinct clients.
 const MAX_CLIENTS: i64 = 10_000_000;
+/// Shortest mean time between a QUIC connection's CID rotations or migrations: shorter ones
+/// would make more events than packets a real connection sends.
+pub const MIN_QUIC_PERIOD: SimDuration = SimDuration::from_millis(1);
 
 pub(super) fn traffic_config(
     t: &file::TrafficSection,
     pool: &Pool,
     duration: SimDuration,
+    limits: &Limits,
 ) -> Result<TrafficConfig, KeyError> {
     let bad = |k: &str, m: String| Err((format!("traffic.{k}"), m));
     let check_rate = |k: &str, r: f64| -> Result<f64, KeyError> {
@@ -101,6 +105,29 @@ pub(super) fn traffic_config(
             format!("applies to UDP pools only; this pool is {}", pool.protocol),
         );
     }
+    // The expected peak of open connections (Little's law: rate x mean lifetime, plus the UDP
+    // idle tail) must fit the cap: otherwise the run would only fail later, after minutes.
+    let peak_rate = rate_steps.iter().map(|s| s.1).fold(0.0, f64::max);
+    let mean_life = match lifetime {
+        Lifetime::Exponential(d) | Lifetime::Fixed(d) => d,
+    };
+    let idle = if udp {
+        t.udp_idle_timeout
+            .map_or(SimDuration::from_secs(300), |d| d.0)
+    } else {
+        SimDuration::ZERO
+    };
+    let expected_peak = peak_rate * (mean_life + idle).as_secs_f64().min(duration.as_secs_f64());
+    if expected_peak > limits.max_open_connections as f64 {
+        return bad(
+            "rate",
+            format!(
+                "about {expected_peak:.0} connections would be open at once (rate x lifetime), more than the limit of {}: lower `traffic.rate` or `traffic.lifetime`, or raise `[limits] max_open_connections` (at most {})",
+                limits.max_open_connections,
+                Limits::HARD.max_open_connections
+            ),
+        );
+    }
     let quic = match (&t.quic, pool.protocol) {
         (Some(_), p) if p != Protocol::Quic => {
             return bad(
@@ -161,9 +188,15 @@ fn quic_config(q: Option<&file::QuicSection>, pool: &Pool) -> Result<QuicConfig,
     }
     let paths = int("paths", q.paths, 1, 1, quic::MAX_PATHS as i64)?;
     // A mean time between events; "0s" turns the behaviour off.
-    let mean_or_off = |d: Option<file::Dur>, default_s: u64| {
+    let mean_or_off = |k: &str, d: Option<file::Dur>, default_s: u64| {
         let d = d.map_or(SimDuration::from_secs(default_s), |d| d.0);
-        (d > SimDuration::ZERO).then_some(d)
+        if d > SimDuration::ZERO && d < MIN_QUIC_PERIOD {
+            return Err((
+                format!("traffic.quic.{k}"),
+                format!("must be \"0s\" (off) or at least {MIN_QUIC_PERIOD}, got {d}"),
+            ));
+        }
+        Ok((d > SimDuration::ZERO).then_some(d))
     };
     Ok(QuicConfig {
         shape: quic::CidShape {
@@ -174,8 +207,8 @@ fn quic_config(q: Option<&file::QuicSection>, pool: &Pool) -> Result<QuicConfig,
             len: pool.quic_cid.len,
         },
         cid_routing: pool.lb_algorithm == LbAlgorithm::QuicCid,
-        cid_rotation: mean_or_off(q.cid_rotation, 20),
-        migration: mean_or_off(q.migration, 60),
+        cid_rotation: mean_or_off("cid_rotation", q.cid_rotation, 20)?,
+        migration: mean_or_off("migration", q.migration, 60)?,
         paths,
     })
 }

@@ -118,6 +118,29 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind, with placeholder parameters: the one list of kinds that names and parsing
+    /// derive from.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Crash,
+        FaultKind::HostDown,
+        FaultKind::Hang,
+        FaultKind::HttpStatus {
+            status: 0,
+            expected: false,
+        },
+        FaultKind::Slow {
+            latency: SimDuration::ZERO,
+        },
+        FaultKind::Loss { probability: 0.0 },
+        FaultKind::MonitorPortDown,
+        FaultKind::TlsError,
+        FaultKind::Flap {
+            period: SimDuration::ZERO,
+            down: 0.0,
+        },
+    ];
+
+    /// The kind's name in scenario files, reports and flags.
     pub fn name(&self) -> &'static str {
         match self {
             FaultKind::Crash => "crash",
@@ -129,6 +152,31 @@ impl FaultKind {
             FaultKind::MonitorPortDown => "monitor_port_down",
             FaultKind::TlsError => "tls_error",
             FaultKind::Flap { .. } => "flap",
+        }
+    }
+
+    /// The kind named `name`, with placeholder parameters for the caller to fill.
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Every kind's name.
+    pub fn names() -> [&'static str; 9] {
+        FaultKind::ALL.map(|k| k.name())
+    }
+
+    /// The scenario keys this kind takes besides member, kind, at and until.
+    pub fn param_keys(&self) -> &'static [&'static str] {
+        match self {
+            FaultKind::HttpStatus { .. } => &["status"],
+            FaultKind::Slow { .. } => &["latency"],
+            FaultKind::Loss { .. } => &["probability"],
+            FaultKind::Flap { .. } => &["period", "down"],
+            FaultKind::Crash
+            | FaultKind::HostDown
+            | FaultKind::Hang
+            | FaultKind::MonitorPortDown
+            | FaultKind::TlsError => &[],
         }
     }
 }
@@ -180,7 +228,7 @@ impl Default for Limits {
             max_events: 1_000_000_000,
             max_open_connections: 2_000_000,
             max_persistence_entries: 5_000_000,
-            max_log_entries: 5_000_000,
+            max_log_entries: 1_000_000,
         }
     }
 }

@@ -67,6 +67,7 @@ pub struct Lost {
 ///
 /// `rtt` is the network's round trip for this probe (the engine adds `extra_latency`), `lost`
 /// what the network or a `loss` fault dropped.
+#[inline]
 pub fn judge(
     kind: ProbeKind,
     timeout: SimDuration,
@@ -171,6 +172,7 @@ pub fn flap_down_span(period: SimDuration, down: f64) -> SimDuration {
 
 /// A member's condition at `t`: the combination of its faults active then (`at <= t < until`).
 /// A flap is down during the first `down` of each period from its start.
+#[inline]
 pub fn condition_at(faults: &[Fault], t: SimTime) -> Condition {
     let mut c = Condition::default();
     for f in faults {

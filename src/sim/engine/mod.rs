@@ -394,7 +394,7 @@ impl<'a> Engine<'a> {
             debug_assert!(now >= last, "time went backwards: {now} after {last}");
             last = now;
             self.log.events += 1;
-            if self.log.events % INTERRUPT_EVERY == 0 {
+            if self.log.events.is_multiple_of(INTERRUPT_EVERY) {
                 if self.log.events > max_events {
                     self.stop(Stopped::Limit {
                         kind: LimitKind::Events,
