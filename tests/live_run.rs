@@ -262,3 +262,65 @@ async fn monitor_port_down_and_tls_error_fail_over_though_clients_are_fine() {
     let o = live("scenarios/tls-error-https.toml", 100).await;
     check(&o, 10.0, 15.0, 3.0, "SSL_HANDSHAKE_ERROR");
 }
+
+#[tokio::test]
+async fn every_bundled_scenario_runs_live() {
+    // The first 30 scenario seconds of each, all at once: no scenario may fail to set up (a
+    // backend, a TLS configuration, a check port) or leave the log inconsistent.
+    let mut runs = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let mut s = elbsim::scenario::load(Some(&path), false)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        s.sim.duration = SimDuration::from_secs(30);
+        runs.push(async move {
+            let opts = LiveOptions {
+                time_scale: SCALE,
+                seed: 1,
+                record_verdicts: true,
+                cancel: CancellationToken::new(),
+            };
+            let run = driver::run(&s.sim, &s.pool, &opts)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path, s.sim.lb_nodes, run)
+        });
+    }
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for r in runs {
+        handles.push(tokio::spawn(r));
+    }
+    for h in handles {
+        let (path, nodes, run) = h.await.unwrap();
+        let log = &run.log;
+        assert!(log.stopped.is_none(), "{}", path.display());
+        assert_eq!(log.end, SimTime::ZERO + SimDuration::from_secs(30));
+        // Every (node, member) pair was probed at least a few times.
+        for node in 0..nodes.max(1) {
+            for role in [Role::Master, Role::Slave] {
+                let n = log
+                    .verdicts
+                    .iter()
+                    .filter(|v| v.lb_node == node && v.member == role)
+                    .count();
+                assert!(
+                    n >= 2,
+                    "{}: node {node} {role:?}: {n} verdicts",
+                    path.display()
+                );
+            }
+        }
+        assert!(
+            log.verdicts.windows(2).all(|w| w[0].at <= w[1].at),
+            "{}: verdicts out of order",
+            path.display()
+        );
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
