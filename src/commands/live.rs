@@ -78,6 +78,38 @@ fn live_lines(f: &LiveFacts) -> Vec<String> {
         };
         lines.push(format!("live: {} backend on {}{check}", m.role, m.addr));
     }
+    if let Some(t) = &f.traffic {
+        let c = &t.counts;
+        lines.push(format!(
+            "live traffic: {} connections ({:.0}% of the scenario's arrivals{}), {} established ({} to master, {} to slave), {} completed, {} open at the end, peak {} open",
+            c.connections,
+            t.sampled * 100.0,
+            if t.skipped > 0 { format!(", {} skipped at the client cap", t.skipped) } else { String::new() },
+            c.established,
+            c.to_master,
+            c.to_slave,
+            c.completed,
+            c.open_at_end,
+            c.peak_open,
+        ));
+        lines.push(format!(
+            "live traffic: failed: {} refused, {} timed out, {} no backend, {} broken, {} drained, {} reset on failback; requests {} (every {:.3}s), {} failed",
+            c.refused,
+            c.timed_out,
+            c.no_backend,
+            c.broken,
+            c.drained,
+            c.reset_on_failback,
+            c.requests,
+            t.request_spacing_s,
+            c.requests_failed,
+        ));
+        if let (Some(a), Some(b)) = (t.first_failure_s, t.last_failure_s) {
+            lines.push(format!(
+                "live traffic: client failures from {a:.3}s to {b:.3}s"
+            ));
+        }
+    }
     for n in &f.notes {
         lines.push(format!("live: {n}"));
     }
@@ -154,7 +186,8 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
             }
         }
     };
-    // The report reads the scenario without traffic: the live driver ran none.
+    // The report reads the scenario without traffic: the live driver's client counts cannot
+    // go into the engine's TrafficLog (see `live::traffic`); they are in the `live` lines.
     let mut cfg = s.sim.clone();
     cfg.traffic = None;
     let codes = s.pool.healthmonitor.expected_codes.to_string();

@@ -21,16 +21,24 @@
 //! - Faults go to the members' fault layers ([`super::fault`]); durations inside faults (slow
 //!   latency, flap period) are scaled too.
 //!
-//! What is not driven live (yet), and said in the run's notes: client traffic (`[traffic]`: no
-//! front proxy and no real clients), and the `[network]` noise (the loopback path is the
-//! network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
+//! - Client traffic (`[traffic]`, TCP pools): front proxies and real clients
+//!   ([`super::traffic`]); the driver routes each connection through its node's `LbNode`, closes
+//!   the real connection when the node closes it (drain, failback reset), and counts outcomes
+//!   under the DES's counter names in [`LiveFacts::traffic`].
+//!
+//! What is not driven live (yet), and said in the run's notes: UDP and QUIC flows and TLS
+//! clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
 //! or at Ctrl-C, and every task watches one cancellation token.
 
 use super::backend::{Backend, BackendSpec, HttpSite, Service};
 use super::fault::{FaultId, LiveFault};
 use super::prober::{CheckSpec, EchoStep, ProbeResult, Prober};
-use crate::api::pool::{MonitorType, Pool};
-use crate::model::lb_node::{Action, LbNode, Timer};
+use super::traffic::{
+    self, ClientPlan, Failure, LiveTraffic, RequestKind, RouteReply, TrafficClock, TrafficMsg,
+};
+use crate::api::pool::{MonitorType, Pool, Protocol};
+use crate::model::connections::Conn;
+use crate::model::lb_node::{Action, LbClose, LbNode, Timer};
 use crate::model::router::Role;
 use crate::sim::config::SimConfig;
 use crate::sim::engine::{self, RouteLog, RunLog, Stopped, Transition, VerdictLog};
@@ -43,9 +51,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Most verdicts waiting for the driver; a probe task waits for room (never drops one).
 const VERDICT_QUEUE: usize = 4096;
+/// Longest wait for the client and proxy tasks at the end.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
 /// Most timer-lateness samples kept (the statistics cover the first ones).
 const MAX_LATENESS_SAMPLES: usize = 1 << 20;
 
@@ -89,6 +100,10 @@ pub struct LiveFacts {
     pub wall_s: f64,
     pub lateness: Lateness,
     pub members: Vec<LiveMember>,
+    /// What clients saw, when the scenario has `[traffic]` and the pool is one the live
+    /// clients speak to (`super::traffic`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<LiveTraffic>,
     /// What this live run did not drive, and why.
     pub notes: Vec<String>,
 }
@@ -152,6 +167,11 @@ impl Clock {
         self.start + Duration::from_secs_f64(t.0 as f64 * self.scale / 1e9)
     }
 
+    /// The scenario instant of a past wall-clock instant.
+    fn at(&self, wall: Instant) -> SimTime {
+        SimTime((wall.saturating_duration_since(self.start).as_nanos() as f64 / self.scale) as u64)
+    }
+
     /// Scenario time now, never going backwards.
     fn now(&mut self) -> SimTime {
         let t = SimTime((self.start.elapsed().as_nanos() as f64 / self.scale) as u64);
@@ -175,6 +195,17 @@ struct Driver<'a> {
     probes: CancellationToken,
     lateness: Vec<Duration>,
     log: RunLog,
+    traffic: Option<TrafficState>,
+}
+
+/// The driver's side of client traffic.
+struct TrafficState {
+    live: LiveTraffic,
+    /// Per open connection (by its serial): the token that closes the real connection, and
+    /// whether it was established.
+    open: HashMap<u64, (CancellationToken, bool)>,
+    serial: u64,
+    established_now: u64,
 }
 
 /// Runs `cfg` live: backends for `pool`'s members, one `LbNode` per LB node, the faults at their
@@ -200,22 +231,79 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         .map_err(|_| "two backends were expected".to_string())?;
     let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?;
     let mut notes = Vec::new();
-    if cfg.traffic.is_some() {
-        notes.push(
-            "[traffic] is not driven live yet: no clients ran, the report covers health checks and routing"
-                .to_string(),
-        );
-    }
     notes.push(
         "[network] rtt and loss are not applied: the loopback path is the network".to_string(),
     );
     let (tx, mut rx) = mpsc::channel(VERDICT_QUEUE);
+    let (traffic_tx, mut traffic_rx) = mpsc::channel(VERDICT_QUEUE);
+    let traffic_cancel = cancel.child_token();
+    let tracker = TaskTracker::new();
+    let nodes = cfg.lb_nodes.max(1);
+    let start = Instant::now();
+    let mut clients = None;
+    let mut traffic_state = None;
+    if let Some(t) = &cfg.traffic {
+        let request = RequestKind::for_service(&service);
+        match request {
+            Some(request)
+                if pool.protocol == Protocol::Tcp && !cfg.clients_use_tls && t.quic.is_none() =>
+            {
+                let connect_timeout =
+                    Duration::from_secs_f64(t.connect_timeout.as_secs_f64() * scale)
+                        .max(traffic::MIN_WALL_ANSWER_WAIT);
+                let fronts = traffic::start_fronts(
+                    nodes,
+                    traffic_tx.clone(),
+                    connect_timeout,
+                    &traffic_cancel,
+                    &tracker,
+                )
+                .await
+                .map_err(|e| format!("cannot start the front proxies: {e}"))?;
+                let plan = ClientPlan {
+                    traffic: t.clone(),
+                    fronts,
+                    request,
+                    clock: TrafficClock { start, scale },
+                    end: SimTime::ZERO + cfg.duration,
+                    seed: opts.seed,
+                };
+                let spacing_s = plan
+                    .request_spacing()
+                    .map_or(0.0, |d| d.as_secs_f64() / scale);
+                clients = Some(tokio::spawn(traffic::run_clients(
+                    plan,
+                    traffic_tx.clone(),
+                    traffic_cancel.clone(),
+                    tracker.clone(),
+                )));
+                traffic_state = Some(TrafficState {
+                    live: LiveTraffic {
+                        request_spacing_s: spacing_s,
+                        ..LiveTraffic::default()
+                    },
+                    open: HashMap::new(),
+                    serial: 0,
+                    established_now: 0,
+                });
+            }
+            _ => notes.insert(
+                0,
+                format!(
+                    "[traffic] is driven live for TCP pools with plain clients only, not for this {} pool{}: no clients ran",
+                    pool.protocol,
+                    if cfg.clients_use_tls { " with TLS clients" } else { "" }
+                ),
+            ),
+        }
+    }
+    drop(traffic_tx);
     let node_cfg = engine::node_config(cfg);
     let mut d = Driver {
         cfg,
         opts,
         clock: Clock {
-            start: Instant::now(),
+            start,
             scale,
             last: SimTime::ZERO,
         },
@@ -230,10 +318,26 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         probes: cancel.child_token(),
         lateness: Vec::new(),
         log: RunLog::default(),
+        traffic: traffic_state,
     };
     d.start();
-    let end = d.run_loop(&mut rx, &cancel).await;
+    let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
     d.probes.cancel();
+    traffic_cancel.cancel();
+    let mut traffic = d.traffic.take().map(|mut t| {
+        t.live.counts.open_at_end = t.established_now;
+        t.live
+    });
+    if let Some(handle) = clients {
+        if let Ok(Ok((sampled, skipped))) = tokio::time::timeout(SHUTDOWN_LIMIT, handle).await {
+            if let Some(t) = traffic.as_mut() {
+                t.sampled = sampled;
+                t.skipped = skipped;
+            }
+        }
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_LIMIT, tracker.wait()).await;
     let wall_s = d.clock.start.elapsed().as_secs_f64();
     let members = Role::BOTH
         .iter()
@@ -259,6 +363,7 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
             wall_s,
             lateness,
             members,
+            traffic,
             notes,
         },
     })
@@ -330,6 +435,7 @@ impl Driver<'_> {
     async fn run_loop(
         &mut self,
         rx: &mut mpsc::Receiver<VerdictMsg>,
+        traffic_rx: &mut mpsc::Receiver<TrafficMsg>,
         cancel: &CancellationToken,
     ) -> SimTime {
         loop {
@@ -353,6 +459,8 @@ impl Driver<'_> {
                         self.on_verdict(m);
                     }
                 }
+                // Closed (no traffic, or every client gone): the branch is disabled.
+                Some(m) = traffic_rx.recv() => self.on_traffic(m),
                 _ = sleep => {
                     let Some(Reverse((wall, seq))) = self.heap.pop() else { continue };
                     if self.lateness.len() < MAX_LATENESS_SAMPLES {
@@ -459,8 +567,8 @@ impl Driver<'_> {
         }
     }
 
-    /// Carries out what a node asked for. Drain and connection actions concern client
-    /// connections, which this driver does not run yet.
+    /// Carries out what a node asked for. Drains act through the `Closed` actions of the
+    /// connections they close.
     fn node_actions(&mut self, now: SimTime, node: u32, cause: Option<u32>) {
         while let Some(action) = self.nodes[node as usize].poll_action() {
             match action {
@@ -482,10 +590,141 @@ impl Driver<'_> {
                         cause,
                     });
                 }
+                Action::Closed { conn, why } => self.on_lb_closed(now, conn, why),
                 Action::DrainStarted { .. }
                 | Action::DrainCancelled { .. }
-                | Action::DrainEnded { .. }
-                | Action::Closed { .. } => {}
+                | Action::DrainEnded { .. } => {}
+            }
+        }
+    }
+
+    /// The LB closed a connection (drain deadline, failback reset): close the real one.
+    fn on_lb_closed(&mut self, now: SimTime, conn: Conn, why: LbClose) {
+        let Some(t) = self.traffic.as_mut() else {
+            return;
+        };
+        let Some((token, established)) = t.open.remove(&conn.serial) else {
+            return;
+        };
+        token.cancel();
+        if established {
+            t.established_now -= 1;
+        }
+        let f = match why {
+            LbClose::Drained => {
+                t.live.counts.drained += 1;
+                Failure::Drained
+            }
+            LbClose::ResetOnFailback => {
+                t.live.counts.reset_on_failback += 1;
+                Failure::ResetOnFailback
+            }
+            // The live clients speak TCP only: no CID routing.
+            LbClose::QuicCid => Failure::Broken,
+        };
+        t.live.fail(now, f);
+    }
+
+    fn on_traffic(&mut self, m: TrafficMsg) {
+        let now = self.clock.now();
+        self.log.events += 1;
+        let Some(t) = self.traffic.as_mut() else {
+            return;
+        };
+        let c = &mut t.live.counts;
+        match m {
+            TrafficMsg::Route {
+                node,
+                client,
+                reply,
+            } => {
+                c.connections += 1;
+                let n = &mut self.nodes[node as usize];
+                let Some(routed) = n.route_connection(now, client, None) else {
+                    c.no_backend += 1;
+                    t.live.fail(now, Failure::NoBackend);
+                    let _ = reply.send(None);
+                    return;
+                };
+                t.serial += 1;
+                let id = n.open(
+                    Conn {
+                        member: routed.member,
+                        client,
+                        opened_at: now,
+                        // The client knows its lifetime; the node needs no timer for it here.
+                        active_until: now,
+                        ends_at: now,
+                        serial: t.serial,
+                        quic_keys: [0; crate::model::quic::MAX_PATHS],
+                        quic_paths: 0,
+                        migrations: 0,
+                    },
+                    None,
+                );
+                let close = CancellationToken::new();
+                t.open.insert(t.serial, (close.clone(), false));
+                let addr = self.backends[routed.member.index()].addr();
+                let _ = reply.send(Some(RouteReply { addr, id, close }));
+            }
+            TrafficMsg::ConnectFailed {
+                node,
+                id,
+                timed_out,
+                started,
+            } => {
+                let at = self.clock.at(started);
+                let n = &mut self.nodes[node as usize];
+                if let Some(conn) = n.close(id) {
+                    n.connect_failed(None);
+                    t.open.remove(&conn.serial);
+                    let f = if timed_out {
+                        c.timed_out += 1;
+                        Failure::TimedOut
+                    } else {
+                        c.refused += 1;
+                        Failure::Refused
+                    };
+                    t.live.fail(at, f);
+                }
+            }
+            TrafficMsg::Established { node, id } => {
+                let Some(conn) = self.nodes[node as usize].conn(id).copied() else {
+                    return;
+                };
+                if let Some(entry) = t.open.get_mut(&conn.serial) {
+                    entry.1 = true;
+                    c.established += 1;
+                    match conn.member {
+                        Role::Master => c.to_master += 1,
+                        Role::Slave => c.to_slave += 1,
+                    }
+                    t.established_now += 1;
+                    c.peak_open = c.peak_open.max(t.established_now);
+                }
+            }
+            TrafficMsg::Ended { node, id, broken } => {
+                // Already closed by the LB (drain, reset): counted there.
+                let Some(conn) = self.nodes[node as usize].close(id) else {
+                    return;
+                };
+                if let Some((_, true)) = t.open.remove(&conn.serial) {
+                    t.established_now -= 1;
+                }
+                if broken {
+                    c.broken += 1;
+                    t.live.fail(now, Failure::Broken);
+                } else {
+                    c.completed += 1;
+                }
+            }
+            TrafficMsg::Request { ok, sent } => {
+                c.requests += 1;
+                if !ok {
+                    c.requests_failed += 1;
+                    let at = self.clock.at(sent);
+                    t.live.fail(at, Failure::Request);
+                }
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod icmp;
 pub mod prober;
 pub mod tls;
+pub mod traffic;
 
 pub use backend::{Backend, BackendSpec, HttpSite, Service};
 pub use fault::{FaultHandle, FaultId, LiveFault};
