@@ -54,7 +54,10 @@ fn golden(name: &str, args: &[&str]) {
 #[test]
 fn run_reports() {
     golden("run-seed-example.txt", &["run"]);
-    golden("run-crash.json", &["run", "scenarios/crash.toml", "--format", "json"]);
+    golden(
+        "run-crash.json",
+        &["run", "scenarios/crash.toml", "--format", "json"],
+    );
     golden(
         "run-traffic-crash.txt",
         &["run", "scenarios/traffic-crash.toml", "--seed", "3"],

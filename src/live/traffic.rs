@@ -6,7 +6,9 @@
 //! Design:
 //! - Every client connects from 127.0.0.1, so the client's "address" (what SOURCE_IP
 //!   persistence and the ECMP choice of node look at) travels as a 4-byte preamble, the client
-//!   id, before any payload. A client always goes to node `client % lb_nodes`.
+//!   id, before any payload. A client always goes to node `client % lb_nodes`. The proxy answers
+//!   one byte once the member accepted (a refused connection gets a reset instead), so clients
+//!   make requests only on connections that are through, as a real client would.
 //! - The proxy does not decide anything: it asks the driver ([`TrafficMsg::Route`]), which calls
 //!   `LbNode::route_connection` and `LbNode::open` and answers with the member's address, the
 //!   connection's handle and a token the driver cancels when the LB itself closes the
@@ -281,6 +283,11 @@ async fn proxy(
     let _ = tx
         .send(TrafficMsg::Established { node, id: route.id })
         .await;
+    // Tell the client it is through, so that a refused or timed-out connection is never mistaken
+    // by the client for an established one whose first request then fails.
+    if client.write_all(&[1]).await.is_err() {
+        return reset(backend);
+    }
     let mut backend = backend;
     let broken = tokio::select! {
         _ = route.close.cancelled() => {
@@ -472,6 +479,17 @@ async fn client_conn(
         return;
     };
     if s.write_all(&client.to_be_bytes()).await.is_err() {
+        return;
+    }
+    // The proxy's one-byte "through"; a refused, timed-out or unroutable connection gets a reset
+    // instead (counted by the driver), and this client makes no request on it.
+    let mut through = [0u8; 1];
+    let wait = answer_within * 2 + Duration::from_secs(1);
+    if !matches!(
+        tokio::time::timeout(wait, s.read_exact(&mut through)).await,
+        Ok(Ok(_))
+    ) || through[0] != 1
+    {
         return;
     }
     let until = Instant::now() + lifetime;
