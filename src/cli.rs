@@ -189,7 +189,9 @@ pub enum Command {
     /// faults made real, one LB-node state machine per node; the same report as `run`, times in
     /// scenario seconds.
     ///
-    /// Client traffic and [network] noise are not driven live yet (the report says so).
+    /// Client traffic runs through a front proxy per LB node for TCP pools (arrivals thinned
+    /// to 100 per wall-clock second; counts in the `live traffic` lines); UDP/QUIC flows, TLS
+    /// clients and [network] noise are not driven live (the report says so).
     /// Ctrl-C stops early with a partial report (exit 130).
     Live {
         #[command(flatten)]
