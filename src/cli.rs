@@ -93,7 +93,7 @@ pub enum Command {
         /// The project id of the URL (32 of [a-z0-9]); wins over the body's project_id.
         #[arg(long, value_parser = project_id)]
         project_id: Option<String>,
-        /// Creation time: Unix seconds or yyyy-MM-ddTHH:mm:ssZ (default: now).
+        /// Creation time: Unix seconds or yyyy-MM-ddTHH:mm:ssZ, from 1970 to 9999 (default: now).
         #[arg(long)]
         now: Option<String>,
         /// Treat warnings as errors.
@@ -135,7 +135,9 @@ pub enum Command {
     /// Without any range, tunes --delay 1..10 --timeout 1..5 --max-retries-down 1..5
     /// --max-retries 1..3. A scenario with no fault on the master gets one (--probe-fault) to
     /// measure latency. False failovers use the closed form for independent probe failures,
-    /// cross-checked by the simulated count and its 95% interval.
+    /// cross-checked by the simulated count and its 95% interval. A sweep has at most 10000
+    /// points; points whose health check draws an API warning are shown but not ranked.
+    /// Ctrl-C prints the points finished, marked as partial.
     Tune {
         #[command(flatten)]
         common: ScenarioArgs,
@@ -166,15 +168,19 @@ pub enum Command {
         /// What to minimise.
         #[arg(long, value_enum, default_value_t = Objective::P99Failover)]
         objective: Objective,
-        /// Constraint: false failovers per day (all LB nodes) at most this.
-        #[arg(long, default_value_t = 1.0)]
+        /// Constraint: false failovers per day (all LB nodes) at most this (a number >= 0).
+        #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
         max_false_per_day: f64,
         /// Constraint: timeout below delay, as the API advises.
         #[arg(long)]
         timeout_below_delay: bool,
         /// Constraint: missed-fault rate at most this (0 to 1).
-        #[arg(long)]
+        #[arg(long, value_parser = rate)]
         max_missed_rate: Option<f64>,
+        /// Rank points whose health check draws an API warning (e.g. timeout >= delay); by
+        /// default they are shown but never recommended.
+        #[arg(long)]
+        allow_warnings: bool,
         /// The fault added to measure latency when the scenario has none on the master.
         #[arg(long, value_enum, default_value_t = ProbeFault::HostDown)]
         probe_fault: ProbeFault,
@@ -268,6 +274,22 @@ fn project_id(s: &str) -> Result<String, String> {
             "a project id is 32 characters of lowercase letters and digits, got {s:?} ({} characters)",
             s.chars().count()
         ))
+    }
+}
+
+/// A float constraint: a finite number >= 0 (NaN would silently disable the comparison).
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a finite number >= 0")),
+    }
+}
+
+/// A rate: a finite number from 0 to 1.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a rate from 0 to 1")),
     }
 }
 

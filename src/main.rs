@@ -1,26 +1,37 @@
 //! The `elbsim` binary: parse the command line, call the library, print, map to exit codes
-//! (0 success, 1 invalid input or a run that could not complete, 2 usage, from clap).
+//! (0 success, 1 invalid input or a run that could not complete, 2 usage, 130 interrupted by
+//! Ctrl-C after printing what finished).
 
 mod cli;
 
 use clap::Parser;
 use cli::{Cli, Command};
 use elbsim::commands::{self, body, Outcome};
-use elbsim::output;
+use elbsim::output::{self, Outputs};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let (outcome, out_path) = match cli.command {
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Trials { .. } | Command::Tune { .. }
+    ) {
+        install_ctrl_c();
+    }
+    match cli.command {
         Command::Validate {
             file,
             format,
             strict,
             seed,
-        } => (body::validate(&file, format, strict, seed), None),
+        } => finish(
+            body::validate(&file, format, strict, seed),
+            &Outputs::default(),
+            None,
+        ),
         Command::Create {
             file,
             seed,
@@ -39,18 +50,26 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let opts = elbsim::api::CreateOptions {
                 seed,
                 project_id,
                 now_unix_s,
             };
-            (body::create(&file, strict, &opts), output)
+            finish(body::create(&file, strict, &opts), &outputs, None)
         }
         Command::Run {
             common,
             timeline,
             check,
         } => {
+            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let args = commands::run::RunArgs {
                 seed: common.seed,
                 json: common.json(),
@@ -58,9 +77,10 @@ fn main() -> ExitCode {
                 strict: common.strict,
                 check: overrides(check),
             };
-            (
+            finish(
                 commands::run::run(common.scenario.as_deref(), args),
-                common.output,
+                &outputs,
+                None,
             )
         }
         Command::Trials {
@@ -69,6 +89,10 @@ fn main() -> ExitCode {
             jobs,
             check,
         } => {
+            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let args = commands::trials::TrialsArgs {
                 n,
                 seed: common.seed,
@@ -77,10 +101,10 @@ fn main() -> ExitCode {
                 strict: common.strict,
                 check: overrides(check),
             };
-            let outcome = with_progress(n, |stop, progress| {
-                commands::trials::trials(common.scenario.as_deref(), args, stop, progress)
+            let outcome = with_progress(n, |progress, _| {
+                commands::trials::trials(common.scenario.as_deref(), args, progress)
             });
-            (outcome, common.output)
+            finish(outcome, &outputs, None)
         }
         Command::Tune {
             common,
@@ -96,6 +120,7 @@ fn main() -> ExitCode {
             max_false_per_day,
             timeout_below_delay,
             max_missed_rate,
+            allow_warnings,
             probe_fault,
             top,
             csv,
@@ -113,6 +138,21 @@ fn main() -> ExitCode {
             }
             .or_default_sweep();
             let points = ranges.point_count();
+            let cap = elbsim::experiment::tune::MAX_POINTS;
+            if points > cap {
+                eprintln!(
+                    "error: the sweep has {points} points, more than the limit of {cap}; narrow \
+                     --delay, --timeout, --max-retries-down, --max-retries, --offset or --len \
+                     (the number of points is the product of their lengths)"
+                );
+                return ExitCode::from(2);
+            }
+            let outputs =
+                match check_outputs(&[("--csv", csv.as_deref()), ("-o", common.output.as_deref())])
+                {
+                    Ok(o) => o,
+                    Err(code) => return code,
+                };
             let args = commands::tune::TuneArgs {
                 ranges,
                 trials: n,
@@ -124,16 +164,17 @@ fn main() -> ExitCode {
                     timeout_below_delay,
                     max_missed_rate,
                 },
-                probe_fault: probe_fault.kind(),
+                probe_fault,
+                allow_warnings,
                 json: common.json(),
-                csv,
+                csv: csv.is_some(),
                 top,
                 strict: common.strict,
             };
-            let outcome = with_progress(points, |stop, progress| {
-                commands::tune::run(common.scenario.as_deref(), &args, stop, progress)
+            let result = with_progress(points, |progress, note| {
+                commands::tune::run(common.scenario.as_deref(), &args, progress, note)
             });
-            (outcome, common.output)
+            finish(result.outcome, &outputs, result.csv.as_deref())
         }
         Command::Live {
             common,
@@ -141,6 +182,10 @@ fn main() -> ExitCode {
             timeline,
             check,
         } => {
+            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let args = commands::live::LiveArgs {
                 seed: common.seed,
                 time_scale,
@@ -149,9 +194,10 @@ fn main() -> ExitCode {
                 strict: common.strict,
                 check: overrides(check),
             };
-            (
+            finish(
                 commands::live::live(common.scenario.as_deref(), args),
-                common.output,
+                &outputs,
+                None,
             )
         }
         Command::Probe {
@@ -164,6 +210,10 @@ fn main() -> ExitCode {
             time_scale,
             output,
         } => {
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let args = commands::probe::ProbeArgs {
                 targets,
                 count,
@@ -172,10 +222,33 @@ fn main() -> ExitCode {
                 time_scale,
                 check: overrides(check),
             };
-            (commands::probe::probe(&body, &args), output)
+            finish(commands::probe::probe(&body, &args), &outputs, None)
         }
-    };
-    finish(outcome, out_path.as_deref())
+    }
+}
+
+/// Ctrl-C: the first asks the command to stop and print what finished (it then exits 130); a
+/// second ends the process at once, for when the first cannot be acted on soon enough.
+fn install_ctrl_c() {
+    // If a handler cannot be installed, Ctrl-C simply ends the process, which is acceptable.
+    let _ = ctrlc::set_handler(|| {
+        if commands::INTERRUPTED.swap(true, Ordering::Relaxed) {
+            std::process::exit(commands::EXIT_INTERRUPTED.into());
+        }
+    });
+}
+
+/// Checks the output paths given (flag, path) before any work; on failure prints why and gives
+/// the exit code (2 when two flags name one file, else 1).
+fn check_outputs(list: &[(&str, Option<&std::path::Path>)]) -> Result<Outputs, ExitCode> {
+    let given: Vec<(&str, &std::path::Path)> = list
+        .iter()
+        .filter_map(|&(f, p)| p.map(|p| (f, p)))
+        .collect();
+    Outputs::check(&given).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(if e.usage { 2 } else { 1 })
+    })
 }
 
 /// `--jobs`, or every core the machine offers.
@@ -192,10 +265,28 @@ fn overrides(c: cli::CheckArgs) -> elbsim::scenario::CheckOverrides {
     }
 }
 
-fn finish(o: Outcome, out_path: Option<&std::path::Path>) -> ExitCode {
+/// Prints the notes, then writes the report (to `-o` or standard output) and the CSV together.
+/// A failed or interrupted command still writes what it produced.
+fn finish(o: Outcome, outputs: &Outputs, csv: Option<&str>) -> ExitCode {
     eprint!("{}", o.stderr);
-    if o.exit == 0 || !o.stdout.is_empty() {
-        if let Err(e) = output::emit(out_path, &o.stdout) {
+    if o.exit != 0 && o.stdout.is_empty() {
+        return ExitCode::from(o.exit);
+    }
+    // Outputs were checked in flag order: tune gives --csv first, then -o.
+    let mut files: Vec<&[u8]> = Vec::new();
+    if let Some(c) = csv {
+        files.push(c.as_bytes());
+    }
+    let to_file = outputs.len() > files.len();
+    if to_file {
+        files.push(o.stdout.as_bytes());
+    }
+    if let Err(e) = outputs.commit(&files) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    if !to_file {
+        if let Err(e) = output::print_stdout(&o.stdout) {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
@@ -203,12 +294,12 @@ fn finish(o: Outcome, out_path: Option<&std::path::Path>) -> ExitCode {
     ExitCode::from(o.exit)
 }
 
-/// Runs a batch with a progress bar on a terminal (none when standard error is piped) and a
-/// Ctrl-C handler that asks the batch to stop and report what finished.
-fn with_progress(n: u64, f: impl FnOnce(&AtomicBool, &(dyn Fn(u64) + Sync)) -> Outcome) -> Outcome {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    // If a handler cannot be installed (one already is), Ctrl-C simply ends the process.
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+/// Runs a batch with a progress bar on a terminal (none when standard error is piped); `note`
+/// prints a line on standard error without breaking the bar.
+fn with_progress<T>(
+    n: u64,
+    f: impl FnOnce(&(dyn Fn(u64) + Sync), &(dyn Fn(&str) + Sync)) -> T,
+) -> T {
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(n);
         if let Ok(style) =
@@ -220,9 +311,11 @@ fn with_progress(n: u64, f: impl FnOnce(&AtomicBool, &(dyn Fn(u64) + Sync)) -> O
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let outcome = f(&STOP, &|done| bar.set_position(done));
+    let out = f(&|done| bar.set_position(done), &|line| {
+        bar.suspend(|| eprintln!("{line}"))
+    });
     bar.finish_and_clear();
-    outcome
+    out
 }
 
 fn init_logging(verbose: u8) {

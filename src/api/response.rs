@@ -26,6 +26,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
+use super::pool::Pool;
 use super::problem::Problem;
 use super::types::{CreateRequest, MemberOption};
 
@@ -144,11 +145,15 @@ fn id_list(id: &Option<String>) -> Value {
 
 /// The 201 body of `POST /v3/{project_id}/elb/master-slave-pools` for a request that validated.
 ///
-/// On an invalid request it still returns a body (it never panics), but its content is then
-/// only as meaningful as the request.
+/// Every value the API defaults (max_retries_down, http_method, url_path, expected_codes, the
+/// persistence timeout, the QUIC slice) comes from the typed [`Pool`], where each default is
+/// written once. On an invalid request it still returns a body (it never panics), with the
+/// request's own values and `null` where it gave none: only as meaningful as the request.
 pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
     let p = &req.pool;
     let hm = &p.healthmonitor;
+    let typed = Pool::from_request(req).ok();
+    let thm = typed.as_ref().map(|t| &t.healthmonitor);
     let mut ids = rng(opts.seed, STREAM_RESOURCES);
     let pool_id = uuid(&mut ids);
     let hm_id = uuid(&mut ids);
@@ -175,14 +180,14 @@ pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
         "domain_name": str_or_empty(&hm.domain_name),
         "name": str_or_empty(&hm.name),
         "max_retries": hm.max_retries,
-        "max_retries_down": hm.max_retries_down.unwrap_or(3),
+        "max_retries_down": thm.map_or(json!(hm.max_retries_down), |t| json!(t.max_retries_down)),
         "admin_state_up": true,
         "type": hm.monitor_type,
         "timeout": hm.timeout,
         "delay": hm.delay,
-        "http_method": hm.http_method.clone().unwrap_or_else(|| "GET".into()),
-        "url_path": hm.url_path.clone().unwrap_or_else(|| "/".into()),
-        "expected_codes": hm.expected_codes.clone().unwrap_or_else(|| "200".into()),
+        "http_method": thm.map_or(json!(hm.http_method), |t| json!(t.http_method.as_str())),
+        "url_path": thm.map_or(json!(hm.url_path), |t| json!(t.url_path)),
+        "expected_codes": thm.map_or(json!(hm.expected_codes), |t| json!(t.expected_codes.to_string())),
     });
 
     let members: Vec<Value> = p
@@ -196,7 +201,10 @@ pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
         Some(sp) => json!({
             "type": sp.persistence_type,
             "cookie_name": sp.cookie_name,
-            "persistence_timeout": sp.persistence_timeout.unwrap_or(1),
+            "persistence_timeout": typed
+                .as_ref()
+                .and_then(|t| t.session_persistence)
+                .map_or(json!(sp.persistence_timeout), |t| json!(t.timeout_min)),
         }),
         None => Value::Null,
     };
@@ -204,9 +212,10 @@ pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
         Some(cd) => json!({ "enable": cd.enable, "timeout": cd.timeout }),
         None => Value::Null,
     };
-    let quic = match &p.quic_cid_hash_strategy {
-        Some(q) => json!({ "len": q.len.unwrap_or(3), "offset": q.offset.unwrap_or(1) }),
-        None => Value::Null,
+    let quic = match (&p.quic_cid_hash_strategy, &typed) {
+        (Some(_), Some(t)) => json!({ "len": t.quic_cid.len, "offset": t.quic_cid.offset }),
+        (Some(q), None) => json!({ "len": q.len, "offset": q.offset }),
+        (None, _) => Value::Null,
     };
 
     let mut pool = Map::new();
@@ -237,7 +246,9 @@ pub fn create_response(req: &CreateRequest, opts: &CreateOptions) -> Value {
     put("ip_version", Value::String(ip_version));
     put(
         "any_port_enable",
-        Value::Bool(p.any_port_enable.unwrap_or(false)),
+        typed
+            .as_ref()
+            .map_or(json!(p.any_port_enable), |t| json!(t.any_port_enable)),
     );
     put("connection_drain", connection_drain);
     put("quic_cid_hash_strategy", quic);

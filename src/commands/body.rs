@@ -36,13 +36,19 @@ pub fn read_body(path: &Path) -> Result<Vec<u8>, Problem> {
         )
     })?;
     if buf.len() as u64 > limit {
+        // Only a regular file has a size worth quoting; a device (/dev/zero), a pipe or standard
+        // input reports 0, and was read only up to the limit anyway.
         let size = std::fs::metadata(path)
-            .map(|m| format!("{} bytes", m.len()))
-            .unwrap_or_else(|_| format!("more than {limit} bytes"));
+            .ok()
+            .filter(|m| m.is_file() && m.len() > limit)
+            .map_or_else(
+                || "more than the limit of".to_string(),
+                |m| format!("{} bytes, more than the limit of", m.len()),
+            );
         return Err(Problem::new(
             "$",
             "body-too-large",
-            format!("the body is {size}, more than the limit of {limit} bytes (1 MiB); send only the {{\"pool\": {{...}}}} object"),
+            format!("the body is {size} {limit} bytes (1 MiB); send only the {{\"pool\": {{...}}}} object"),
         ));
     }
     Ok(buf)
@@ -151,10 +157,19 @@ pub fn create(path: &Path, strict: bool, opts: &CreateOptions) -> Outcome {
     }
 }
 
-/// Parses `--now`: Unix seconds or the API's `yyyy-MM-ddTHH:mm:ssZ`.
+/// The latest `--now`: 9999-12-31T23:59:59Z, the last instant the API's four-digit years can
+/// write.
+pub const MAX_NOW_UNIX_S: i64 = 253_402_300_799;
+
+/// Parses `--now`: Unix seconds or the API's `yyyy-MM-ddTHH:mm:ssZ`, from 1970 to year 9999.
 pub fn parse_now(s: &str) -> Result<i64, String> {
-    if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
+    if let Ok(n) = s.trim().parse::<i128>() {
+        if !(0..=MAX_NOW_UNIX_S as i128).contains(&n) {
+            return Err(format!(
+                "--now {s}: Unix seconds must be from 0 (1970-01-01T00:00:00Z) to {MAX_NOW_UNIX_S} (9999-12-31T23:59:59Z), the years the API's yyyy-MM-ddTHH:mm:ssZ can write"
+            ));
+        }
+        return Ok(n as i64);
     }
     let bad = || {
         format!("--now {s:?}: write Unix seconds (1616722392) or yyyy-MM-ddTHH:mm:ssZ (2021-03-26T01:33:12Z)")
@@ -194,6 +209,11 @@ pub fn parse_now(s: &str) -> Result<i64, String> {
     if api::format_api_time(t) != s {
         return Err(bad()); // e.g. February 30th
     }
+    if t < 0 {
+        return Err(format!(
+            "--now {s}: the time must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+        ));
+    }
     Ok(t)
 }
 
@@ -207,5 +227,11 @@ mod tests {
         assert_eq!(parse_now("1616722392"), Ok(1_616_722_392));
         assert!(parse_now("2021-02-30T00:00:00Z").is_err());
         assert!(parse_now("yesterday").is_err());
+        assert_eq!(parse_now("253402300799"), Ok(MAX_NOW_UNIX_S));
+        assert!(parse_now("9999999999999")
+            .unwrap_err()
+            .contains("9999-12-31"));
+        assert!(parse_now("-1").is_err());
+        assert!(parse_now("99999999999999999999999").is_err());
     }
 }

@@ -10,6 +10,16 @@ pub mod run;
 pub mod trials;
 pub mod tune;
 
+use std::sync::atomic::AtomicBool;
+
+/// Set by the binary's Ctrl-C handler (one process-wide flag, so the engine's run loop can hold
+/// a `&'static` to it and look at it every few thousand events). Commands that see it set print
+/// what finished, marked partial, and exit [`EXIT_INTERRUPTED`].
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of an interrupted command: 128 + SIGINT, as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -21,20 +31,18 @@ pub struct Outcome {
     pub exit: u8,
 }
 
-/// Loads a scenario with the command line's health-check overrides, or the outcome that reports
-/// why it cannot run (exit 1).
+/// Loads a scenario with the command line's health-check overrides (validated with the body, by
+/// the API's rules), or the outcome that reports why it cannot run (exit 1).
 pub fn load_scenario(
     path: Option<&std::path::Path>,
     strict: bool,
     check: crate::scenario::CheckOverrides,
 ) -> Result<crate::scenario::Scenario, Outcome> {
-    let mut s = crate::scenario::load(path, strict).map_err(|e| Outcome {
+    crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
         stdout: String::new(),
         stderr: format!("{e}\n"),
         exit: 1,
-    })?;
-    s.override_check(check);
-    Ok(s)
+    })
 }
 
 /// Warnings about the scenario's pool, one line each, for standard error.
@@ -43,6 +51,21 @@ pub fn warning_lines(s: &crate::scenario::Scenario) -> String {
         .iter()
         .map(|w| format!("warning: {w}\n"))
         .collect()
+}
+
+/// A run or a trial reached one of the scenario's limits: the report is not valid, exit 1 with
+/// the message that names the limit and the key that raises it.
+pub fn limit_reached(
+    s: &crate::scenario::Scenario,
+    limit: crate::sim::engine::Stopped,
+    mut stderr: String,
+) -> Outcome {
+    stderr.push_str(&format!("error: {}: {limit}\n", label(s)));
+    Outcome {
+        stdout: String::new(),
+        stderr,
+        exit: 1,
+    }
 }
 
 /// How errors name a scenario: its path, or the bundled example.

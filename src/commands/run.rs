@@ -39,8 +39,9 @@ pub fn effective_seed(cli: Option<u64>, scenario: &Scenario) -> u64 {
     cli.or(scenario.seed).unwrap_or(0)
 }
 
-/// Runs a loaded scenario and builds its report.
-pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
+/// Runs a loaded scenario and builds its report; the flag is true when Ctrl-C cut the run
+/// short (the report then covers the run up to that point).
+pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> (RunReport, bool) {
     let log = engine::run(
         &s.sim,
         RunOptions {
@@ -48,7 +49,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
             trial: 0,
             record_verdicts: timeline,
             stop_when_quiet: false,
-            ..Default::default()
+            interrupt: Some(&super::INTERRUPTED),
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();
@@ -58,7 +59,9 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> RunReport {
         cfg: &s.sim,
         expected_codes: Some(&codes),
     };
-    analyse(&facts, &log, timeline)
+    let report = analyse(&facts, &log, timeline);
+    let partial = report.partial;
+    (report, partial)
 }
 
 /// Lines that say what was simulated, above the text report.
@@ -129,15 +132,15 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         Err(failed) => return failed,
     };
     let seed = effective_seed(args.seed, &s);
-    let report = run_scenario(&s, seed, args.timeline);
+    let (report, partial) = run_scenario(&s, seed, args.timeline);
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
-            stderr,
-            exit: 1,
-        };
+        return super::limit_reached(&s, limit, stderr);
+    }
+    if partial {
+        stderr.push_str(
+            "elbsim run: interrupted (Ctrl-C): the report covers the run up to that point only\n",
+        );
     }
     let reproduce = format!(
         "elbsim run{}{}{} --seed {seed}",
@@ -164,6 +167,6 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
     Outcome {
         stdout,
         stderr,
-        exit: 0,
+        exit: if partial { super::EXIT_INTERRUPTED } else { 0 },
     }
 }

@@ -7,7 +7,6 @@ use crate::report::text::{s3, table};
 use crate::scenario;
 use std::fmt::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 /// Options of `elbsim trials` besides the scenario.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +36,14 @@ fn row(name: &str, s: &Summary) -> Vec<String> {
     ]
 }
 
-/// The text form of a trials report.
-pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> String {
+/// The text form of a trials report. The number of worker threads is not in it (it goes to
+/// standard error): the report is byte-identical for any `--jobs`.
+pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "elbsim trials: {name}");
     let _ = writeln!(
         o,
-        "{} trials{} | seed {} | {} job{} | {} events",
+        "{} trials{} | seed {} | {} events",
         r.trials,
         if r.partial {
             format!(" of {} (PARTIAL: interrupted)", r.trials_requested)
@@ -51,8 +51,6 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
             String::new()
         },
         r.seed,
-        jobs,
-        if jobs == 1 { "" } else { "s" },
         r.events
     );
     o.push('\n');
@@ -125,13 +123,9 @@ pub fn render(r: &TrialsReport, name: &str, jobs: usize, reproduce: &str) -> Str
     o
 }
 
-/// `elbsim trials SCENARIO -n N`.
-pub fn trials(
-    path: Option<&Path>,
-    args: TrialsArgs,
-    stop: &AtomicBool,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Outcome {
+/// `elbsim trials SCENARIO -n N`. Ctrl-C ([`super::INTERRUPTED`]) stops the batch, even inside a
+/// long trial: the trials finished are reported, marked partial, with exit 130.
+pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + Sync)) -> Outcome {
     let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
         Err(failed) => return failed,
@@ -144,17 +138,25 @@ pub fn trials(
             seed,
             jobs: args.jobs,
         },
-        stop,
+        &super::INTERRUPTED,
         progress,
     );
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
+        return super::limit_reached(&s, limit, stderr);
+    }
+    let _ = writeln!(
+        stderr,
+        "elbsim trials: {} job{}",
+        args.jobs,
+        if args.jobs == 1 { "" } else { "s" }
+    );
+    if report.partial {
+        let _ = writeln!(
             stderr,
-            exit: 1,
-        };
+            "elbsim trials: interrupted (Ctrl-C): {} of {} trials finished; the report covers those",
+            report.trials, report.trials_requested
+        );
     }
     let reproduce = format!(
         "elbsim trials {}{} -n {} --seed {seed}",
@@ -167,9 +169,13 @@ pub fn trials(
         stdout: if args.json {
             to_json(&report)
         } else {
-            render(&report, &s.name, args.jobs, &reproduce)
+            render(&report, &s.name, &reproduce)
         },
         stderr,
-        exit: 0,
+        exit: if report.partial {
+            super::EXIT_INTERRUPTED
+        } else {
+            0
+        },
     }
 }

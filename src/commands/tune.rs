@@ -2,15 +2,16 @@
 
 use super::{to_json, Outcome};
 use crate::api::pool::{MonitorType, Pool};
+use crate::api::types::{CreateRequest, QuicCidHashStrategy};
+use crate::api::{validate_request, CheckOptions};
 use crate::experiment::tune::{
-    tune, Constraints, Objective, PointResult, Ranges, TuneOptions, TuneReport,
+    tune, Constraints, Objective, Point, PointResult, ProbeFault, Ranges, TuneOptions, TuneReport,
+    CLIENT_FAILURE_COUNTERS,
 };
-use crate::output;
 use crate::report::text::{s3, table};
-use crate::sim::config::FaultKind;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Options of `elbsim tune` besides the scenario.
 #[derive(Debug, Clone)]
@@ -21,21 +22,42 @@ pub struct TuneArgs {
     pub jobs: usize,
     pub objective: Objective,
     pub constraints: Constraints,
-    pub probe_fault: FaultKind,
+    pub probe_fault: ProbeFault,
+    /// Rank points whose health check draws an API warning.
+    pub allow_warnings: bool,
     pub json: bool,
-    pub csv: Option<PathBuf>,
+    /// Whether `--csv` was given: then the CSV comes back with the outcome.
+    pub csv: bool,
     pub top: usize,
     pub strict: bool,
 }
 
-/// Parses `1..10`, `1,3,5` or `4` into values, each within `lo..=hi` (the API's range).
+/// What `elbsim tune` produced: the report, and the CSV when asked for.
+#[derive(Debug, Clone)]
+pub struct TuneOutcome {
+    pub outcome: Outcome,
+    pub csv: Option<String>,
+}
+
+/// Sweeps estimated to take longer than this get a time estimate on standard error.
+const ANNOUNCE_ETA_AFTER: Duration = Duration::from_secs(10);
+
+/// Parses `1..10`, `1,3,5` or `4` into values, each within `lo..=hi` (the API's range). Bounds
+/// are checked before a range is expanded, so `1..4294967295` is refused at once, and values are
+/// kept in a set of at most `hi - lo + 1` entries whatever the text repeats.
 pub fn parse_range(text: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
-    let num = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{s:?} is not a whole number; write a range as 1..10, 1,3,5 or 4"))
+    let num = |s: &str| -> Result<u32, String> {
+        let s = s.trim();
+        // Parse wide first, so that a huge number is "outside the API's range", not "not a number".
+        let v = s.parse::<u128>().map_err(|_| {
+            format!("{s:?} is not a whole number; write a range as 1..10, 1,3,5 or 4")
+        })?;
+        if v < lo as u128 || v > hi as u128 {
+            return Err(format!("{v} is outside what the API accepts ({lo}..{hi})"));
+        }
+        Ok(v as u32)
     };
-    let mut out = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
     for part in text.split(',') {
         match part.split_once("..") {
             Some((a, b)) => {
@@ -45,17 +67,125 @@ pub fn parse_range(text: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
                 }
                 out.extend(a..=b);
             }
-            None => out.push(num(part)?),
+            None => {
+                out.insert(num(part)?);
+            }
         }
     }
-    if let Some(bad) = out.iter().find(|&&v| v < lo || v > hi) {
-        return Err(format!(
-            "{bad} is outside what the API accepts ({lo}..{hi})"
-        ));
+    Ok(out.into_iter().collect())
+}
+
+/// Values as a range argument again: runs of consecutive values as `a..b`, the rest by commas.
+pub fn format_range<T: Copy + Into<u32>>(values: &[T]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        let start = values[i].into();
+        let mut end = start;
+        while i + 1 < values.len() && values[i + 1].into() == end + 1 {
+            i += 1;
+            end += 1;
+        }
+        parts.push(if end > start + 1 {
+            format!("{start}..{end}")
+        } else if end == start + 1 {
+            format!("{start},{end}")
+        } else {
+            start.to_string()
+        });
+        i += 1;
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    parts.join(",")
+}
+
+/// The API warnings (and errors) a point's health check and CID slice draw, by the same rules as
+/// the body: the scenario's request with the point's values, validated.
+pub fn point_warnings(request: &CreateRequest, p: &Point) -> Vec<String> {
+    let mut r = request.clone();
+    let hm = &mut r.pool.healthmonitor;
+    hm.delay = p.delay.into();
+    hm.timeout = p.timeout.into();
+    hm.max_retries = p.max_retries.into();
+    hm.max_retries_down = Some(p.max_retries_down.into());
+    if p.offset.is_some() || p.len.is_some() {
+        let q = r
+            .pool
+            .quic_cid_hash_strategy
+            .get_or_insert_with(QuicCidHashStrategy::default);
+        if let Some(o) = p.offset {
+            q.offset = Some(o.into());
+        }
+        if let Some(l) = p.len {
+            q.len = Some(l.into());
+        }
+    }
+    let (errors, warnings) = validate_request(&r, CheckOptions { strict: false });
+    errors
+        .iter()
+        .chain(&warnings)
+        .filter(|w| {
+            w.path.starts_with("pool.healthmonitor")
+                || w.path.starts_with("pool.quic_cid_hash_strategy")
+        })
+        .map(|w| format!("[{}] {}", w.rule, w.message))
+        .collect()
+}
+
+/// The whole command line of a sweep: scenario, trials, seed, objective, every range and every
+/// constraint, so that it can be run again as it was.
+pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_added: bool) -> String {
+    use clap::ValueEnum;
+    let name = |v: Option<clap::builder::PossibleValue>| {
+        v.map_or_else(String::new, |p| p.get_name().to_string())
+    };
+    let mut s = String::from("elbsim tune");
+    if !origin.is_empty() {
+        let _ = write!(s, " {origin}");
+    }
+    let _ = write!(
+        s,
+        " -n {} --seed {seed} --objective {}",
+        args.trials,
+        name(args.objective.to_possible_value())
+    );
+    let r = &args.ranges;
+    for (flag, values) in [
+        ("delay", &r.delay),
+        ("timeout", &r.timeout),
+        ("max-retries-down", &r.max_retries_down),
+        ("max-retries", &r.max_retries),
+    ] {
+        if !values.is_empty() {
+            let _ = write!(s, " --{flag} {}", format_range(values));
+        }
+    }
+    for (flag, values) in [("offset", &r.offset), ("len", &r.len)] {
+        if !values.is_empty() {
+            let _ = write!(s, " --{flag} {}", format_range(values));
+        }
+    }
+    let c = &args.constraints;
+    let _ = write!(s, " --max-false-per-day {}", c.max_false_per_day);
+    if c.timeout_below_delay {
+        s.push_str(" --timeout-below-delay");
+    }
+    if let Some(m) = c.max_missed_rate {
+        let _ = write!(s, " --max-missed-rate {m}");
+    }
+    if probe_fault_added {
+        let _ = write!(
+            s,
+            " --probe-fault {}",
+            name(args.probe_fault.to_possible_value())
+        );
+    }
+    if args.allow_warnings {
+        s.push_str(" --allow-warnings");
+    }
+    if args.strict {
+        s.push_str(" --strict");
+    }
+    s
 }
 
 /// The `healthmonitor` object for the API body at a point, keeping the pool's other fields.
@@ -100,6 +230,23 @@ fn per_day(x: f64) -> String {
     }
 }
 
+/// The counters of the objective shown as columns: for `client-failures`, each counter it sums
+/// that is not zero at every point (and `quic_cid_broken` on QUIC pools, the one a CID slice
+/// changes).
+fn counter_columns(r: &TuneReport, quic: bool) -> Vec<&'static str> {
+    CLIENT_FAILURE_COUNTERS
+        .iter()
+        .copied()
+        .filter(|k| {
+            (quic && *k == "quic_cid_broken")
+                || r.points
+                    .iter()
+                    .any(|p| p.objective_counters.get(k).is_some_and(|&m| m != 0.0))
+        })
+        .filter(|_| r.objective == Objective::ClientFailures)
+        .collect()
+}
+
 fn render(
     r: &TuneReport,
     pool: &Pool,
@@ -113,8 +260,13 @@ fn render(
     let _ = writeln!(o, "elbsim tune: {name}");
     let _ = writeln!(
         o,
-        "{} points x {} trials | seed {} | objective {} | constraint: false failovers <= {}/day{}{}",
+        "{} points{} x {} trials | seed {} | objective {} | constraint: false failovers <= {}/day{}{}",
         r.points.len(),
+        if r.partial {
+            format!(" of {} (PARTIAL: interrupted)", r.points_requested)
+        } else {
+            String::new()
+        },
         r.trials_per_point,
         r.seed,
         serde_json::to_value(r.objective).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -131,12 +283,14 @@ fn render(
         );
     }
     o.push('\n');
+    let counters = counter_columns(r, quic);
     let mut header = vec!["rank", "delay", "timeout", "down", "up"];
     if quic {
         header.extend(["offset", "len"]);
     }
+    header.push("objective");
+    header.extend(counters.iter().copied());
     header.extend([
-        "objective",
         "p50 failover",
         "p99 failover",
         "false/day",
@@ -144,14 +298,20 @@ fn render(
         "ok",
         "pareto",
     ]);
+    let mut rank = 0;
     let rows: Vec<Vec<String>> = r
         .points
         .iter()
         .take(top)
-        .enumerate()
-        .map(|(i, p)| {
+        .map(|p| {
+            let rank_cell = if p.ranked {
+                rank += 1;
+                rank.to_string()
+            } else {
+                "-".to_string()
+            };
             let mut row = vec![
-                (i + 1).to_string(),
+                rank_cell,
                 p.point.delay.to_string(),
                 p.point.timeout.to_string(),
                 p.point.max_retries_down.to_string(),
@@ -161,9 +321,16 @@ fn render(
                 row.push(p.point.offset.map_or("-".into(), |x| x.to_string()));
                 row.push(p.point.len.map_or("-".into(), |x| x.to_string()));
             }
+            row.push(p.objective.map_or("-".to_string(), |x| format!("{x:.3}")));
+            for k in &counters {
+                row.push(
+                    p.objective_counters
+                        .get(k)
+                        .map_or("-".to_string(), |x| format!("{x:.3}")),
+                );
+            }
             let (lo, hi) = p.false_failovers.simulated_ci95_per_day;
             row.extend([
-                p.objective.map_or("-".to_string(), |x| format!("{x:.3}")),
                 opt(p.failover_latency_s.p50),
                 opt(p.failover_latency_s.p99),
                 per_day(p.false_failovers.per_day),
@@ -173,7 +340,9 @@ fn render(
                     per_day(lo),
                     per_day(hi)
                 ),
-                if p.feasible {
+                if !p.ranked {
+                    "warning".into()
+                } else if p.feasible {
                     "yes".into()
                 } else {
                     "no".into()
@@ -189,6 +358,20 @@ fn render(
             o,
             "  ... {} more points (--top N, --csv FILE or --format json for all)",
             r.points.len() - top
+        );
+    }
+    let unranked: Vec<&PointResult> = r.points.iter().filter(|p| !p.ranked).collect();
+    if let Some(first) = unranked.first() {
+        let _ = writeln!(
+            o,
+            "{} point{} break{} an API warning and {} not ranked (--allow-warnings ranks them), e.g. delay {} timeout {}: {}",
+            unranked.len(),
+            if unranked.len() == 1 { "" } else { "s" },
+            if unranked.len() == 1 { "s" } else { "" },
+            if unranked.len() == 1 { "is" } else { "are" },
+            first.point.delay,
+            first.point.timeout,
+            first.api_warnings.first().map_or("", |w| w.as_str())
         );
     }
     let front: Vec<&PointResult> = r.points.iter().filter(|p| p.pareto).collect();
@@ -219,7 +402,7 @@ fn render(
             per_day(p.false_failovers.per_day)
         );
     }
-    match r.points.first().filter(|p| p.feasible) {
+    match r.best() {
         Some(best) => {
             let _ = writeln!(o, "\nbest: paste into the API body as \"healthmonitor\":");
             let hm =
@@ -267,7 +450,12 @@ fn render(
         None => {
             let _ = writeln!(
                 o,
-                "\nno point meets the constraints; relax them or widen the ranges"
+                "\nno point meets the constraints; relax them or widen the ranges{}",
+                if unranked.is_empty() {
+                    ""
+                } else {
+                    " (or --allow-warnings to rank the points that break an API warning)"
+                }
             );
         }
     }
@@ -275,17 +463,33 @@ fn render(
     o
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// The sweep as CSV, one row per point in rank order.
 pub fn csv(r: &TuneReport) -> String {
     let mut s = String::from(
-        "rank,delay,timeout,max_retries_down,max_retries,offset,len,objective,p50_failover_s,p99_failover_s,p99_detection_s,false_failovers_per_day,simulated_false_failovers,simulated_hours,missed_fault_rate,feasible,pareto\n",
+        "rank,delay,timeout,max_retries_down,max_retries,offset,len,objective,p50_failover_s,p99_failover_s,p99_detection_s,false_failovers_per_day,simulated_false_failovers,simulated_hours,missed_fault_rate,feasible,pareto,ranked,api_warnings\n",
     );
     let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-    for (i, p) in r.points.iter().enumerate() {
+    let mut rank = 0;
+    for p in &r.points {
+        let rank_cell = if p.ranked {
+            rank += 1;
+            rank.to_string()
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            i + 1,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            rank_cell,
             p.point.delay,
             p.point.timeout,
             p.point.max_retries_down,
@@ -301,27 +505,39 @@ pub fn csv(r: &TuneReport) -> String {
             p.false_failovers.simulated_hours,
             f(p.missed_fault_rate),
             p.feasible,
-            p.pareto
+            p.pareto,
+            p.ranked,
+            csv_field(&p.api_warnings.join("; "))
         );
     }
     s
 }
 
-/// `elbsim tune SCENARIO`.
+/// `elbsim tune SCENARIO`. `note` prints a line on standard error at once (the point count
+/// and, for a long sweep, the estimated time). Ctrl-C ([`super::INTERRUPTED`]) stops the sweep:
+/// the points finished are ranked and printed, marked partial, with exit 130.
 pub fn run(
     path: Option<&Path>,
     args: &TuneArgs,
-    stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
-) -> Outcome {
-    let fail = |msg: String| Outcome {
-        stdout: String::new(),
-        stderr: msg,
-        exit: 1,
+    note: &(dyn Fn(&str) + Sync),
+) -> TuneOutcome {
+    let fail = |msg: String| TuneOutcome {
+        outcome: Outcome {
+            stdout: String::new(),
+            stderr: msg,
+            exit: 1,
+        },
+        csv: None,
     };
     let s = match super::load_scenario(path, args.strict, Default::default()) {
         Ok(s) => s,
-        Err(failed) => return failed,
+        Err(failed) => {
+            return TuneOutcome {
+                outcome: failed,
+                csv: None,
+            }
+        }
     };
     let quic = s.sim.traffic.as_ref().is_some_and(|t| t.quic.is_some());
     let tunes_slice = !args.ranges.offset.is_empty() || !args.ranges.len.is_empty();
@@ -335,6 +551,28 @@ pub fn run(
         return fail("--objective client-failures needs a scenario with [traffic]\n".into());
     }
     let seed = super::run::effective_seed(args.seed, &s);
+    let points = args.ranges.point_count();
+    note(&format!(
+        "elbsim tune: {points} point{} x {} trials",
+        if points == 1 { "" } else { "s" },
+        args.trials
+    ));
+    // The estimate comes from the first point's wall time: points cost about the same.
+    let started = Instant::now();
+    let announce = |done: u64| {
+        if done == 1 && points > 1 {
+            let eta = started.elapsed().mul_f64((points - 1) as f64);
+            if eta >= ANNOUNCE_ETA_AFTER {
+                note(&format!(
+                    "elbsim tune: the first point took {:.1} s: about {} more for the {} others (Ctrl-C stops and prints the points finished)",
+                    started.elapsed().as_secs_f64(),
+                    human_duration(eta),
+                    points - 1
+                ));
+            }
+        }
+        progress(done);
+    };
     let report = tune(
         &s.sim,
         &args.ranges,
@@ -344,43 +582,64 @@ pub fn run(
             jobs: args.jobs,
             objective: args.objective,
             constraints: args.constraints,
-            probe_fault: args.probe_fault,
+            probe_fault: args.probe_fault.kind(),
+            allow_warnings: args.allow_warnings,
         },
-        stop,
-        progress,
+        &|p| point_warnings(&s.request, p),
+        &super::INTERRUPTED,
+        &announce,
     );
-    if let Some(p) = &args.csv {
-        if let Err(e) = output::write_atomically(p, csv(&report).as_bytes()) {
-            return fail(format!("{}: cannot write the CSV: {e}\n", p.display()));
-        }
+    let mut stderr = super::warning_lines(&s);
+    if report.partial {
+        let _ = writeln!(
+            stderr,
+            "elbsim tune: interrupted (Ctrl-C): {} of {} points finished; the ranking covers those",
+            report.points.len(),
+            report.points_requested
+        );
     }
-    let stderr = super::warning_lines(&s);
+    let reproduce = reproduce_line(&s.origin, args, seed, report.probe_fault.is_some());
     let stdout = if args.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
-        if let (Some(obj), Some(best)) = (
-            v.as_object_mut(),
-            report.points.first().filter(|p| p.feasible),
-        ) {
-            obj.insert(
-                "best".into(),
-                serde_json::to_value(best).unwrap_or_default(),
-            );
-            obj.insert("healthmonitor".into(), healthmonitor_json(&s.pool, best));
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(best) = report.best() {
+                obj.insert(
+                    "best".into(),
+                    serde_json::to_value(best).unwrap_or_default(),
+                );
+                obj.insert("healthmonitor".into(), healthmonitor_json(&s.pool, best));
+            }
+            obj.insert("reproduce".into(), reproduce.clone().into());
         }
         to_json(&v)
     } else {
-        let reproduce = format!(
-            "elbsim tune {} -n {} --seed {seed} (with the same ranges)",
-            s.origin, args.trials
-        );
         render(
             &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
         )
     };
-    Outcome {
-        stdout,
-        stderr,
-        exit: 0,
+    TuneOutcome {
+        outcome: Outcome {
+            stdout,
+            stderr,
+            exit: if report.partial {
+                super::EXIT_INTERRUPTED
+            } else {
+                0
+            },
+        },
+        csv: args.csv.then(|| csv(&report)),
+    }
+}
+
+/// "3 min", "2.5 h": a rough duration for an estimate.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 5400.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
     }
 }
 
@@ -396,5 +655,20 @@ mod tests {
         assert!(parse_range("0..3", 1, 50).unwrap_err().contains("outside"));
         assert!(parse_range("3..1", 1, 50).is_err());
         assert!(parse_range("x", 1, 50).is_err());
+        // Bounds before expansion: no 4-billion-entry list.
+        assert!(parse_range("1..4294967295", 1, 50)
+            .unwrap_err()
+            .contains("4294967295 is outside what the API accepts (1..50)"));
+        assert!(parse_range("1..99999999999999999999", 1, 50)
+            .unwrap_err()
+            .contains("outside"));
+    }
+
+    #[test]
+    fn ranges_print_back_as_they_parse() {
+        assert_eq!(format_range(&[1u32, 2, 3, 5, 7, 8]), "1..3,5,7,8");
+        assert_eq!(format_range(&[4u8]), "4");
+        let v = parse_range("1..3,5,7,8", 1, 50).unwrap();
+        assert_eq!(parse_range(&format_range(&v), 1, 50).unwrap(), v);
     }
 }

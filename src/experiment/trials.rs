@@ -52,10 +52,11 @@ pub struct TrialsReport {
     /// still sent to the slave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persisted_failback_latency_s: Option<Summary>,
-    /// False failovers (summed over LB nodes) per hour of time with no fault on the master.
+    /// False failovers (summed over LB nodes) per hour of time with no fault on the master that
+    /// its check can see; both counted outside such faults.
     pub false_failovers_per_hour: f64,
     pub false_failovers: u64,
-    /// Hours with no fault on the master, summed over trials.
+    /// Hours with no fault on the master that its check can see, summed over trials.
     pub fault_free_hours: f64,
     /// Missed (fault, LB node) pairs over all (fault on the master, LB node) pairs.
     pub missed_fault_rate: Option<f64>,
@@ -132,7 +133,14 @@ impl Accum {
 }
 
 /// Runs trial `i` and adds it to `acc`.
-fn one_trial(cfg: &SimConfig, seed: u64, i: u64, interrupt: &AtomicBool, acc: &mut Accum) -> bool {
+fn one_trial(
+    cfg: &SimConfig,
+    seed: u64,
+    i: u64,
+    interrupt: &AtomicBool,
+    windows: &[(SimTime, SimTime)],
+    acc: &mut Accum,
+) -> bool {
     let log = engine::run(
         cfg,
         RunOptions {
@@ -167,11 +175,22 @@ fn one_trial(cfg: &SimConfig, seed: u64, i: u64, interrupt: &AtomicBool, acc: &m
     }
     for b in &m.failbacks {
         acc.failback.record_ns(b.switched_back.since(b.healthy).0);
-        if let Some(p) = b.persisted_last {
-            acc.persisted_failback.record_ns(p.since(b.healthy).0);
+        if cfg
+            .traffic
+            .as_ref()
+            .is_some_and(|t| t.persistence.is_some())
+            && b.persisted_returned
+        {
+            let back = b.persisted_last.map_or(0, |p| p.since(b.healthy).0);
+            acc.persisted_failback.record_ns(back);
         }
     }
-    acc.false_failovers += m.false_failovers.len() as u64;
+    // The rate's numerator and denominator cover the same time: outside visible faults.
+    acc.false_failovers += m
+        .false_failovers
+        .iter()
+        .filter(|x| !inside(windows, x.at))
+        .count() as u64;
     acc.missed += m.missed.len() as u64;
     acc.censored += m.censored.len() as u64;
     acc.pairs += m.fault_node_pairs;
@@ -188,26 +207,48 @@ fn one_trial(cfg: &SimConfig, seed: u64, i: u64, interrupt: &AtomicBool, acc: &m
     true
 }
 
-/// Time with no fault on the master in one run.
-pub fn fault_free(cfg: &SimConfig) -> SimDuration {
+/// The spans of one run in which the master has a fault its check can see, merged and sorted.
+/// False-failover rates are taken outside them: inside, an OFFLINE verdict may be the fault's.
+pub fn visible_fault_windows(cfg: &SimConfig) -> Vec<(SimTime, SimTime)> {
     let end = SimTime::ZERO + cfg.duration;
+    let rtt = match cfg.network.rtt {
+        crate::sim::config::Rtt::Fixed(d) => d,
+        crate::sim::config::Rtt::LogNormal { median, .. } => median,
+    };
     let mut windows: Vec<(SimTime, SimTime)> = cfg
         .faults
         .iter()
         .filter(|f| f.member == Role::Master)
+        .filter(|f| {
+            crate::sim::world::reason_of(&f.kind, cfg.check.kind, cfg.check.timeout, rtt).is_some()
+        })
         .map(|f| (f.at.min(end), f.until.unwrap_or(end).min(end)))
         .collect();
     windows.sort();
-    let mut covered = 0u64;
-    let mut reach = SimTime::ZERO;
+    let mut merged: Vec<(SimTime, SimTime)> = Vec::new();
     for (a, b) in windows {
-        let a = a.max(reach);
-        if b > a {
-            covered += b.0 - a.0;
-            reach = b;
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ if b > a => merged.push((a, b)),
+            _ => {}
         }
     }
+    merged
+}
+
+/// Time with no fault on the master that its check can see, in one run.
+pub fn fault_free(cfg: &SimConfig) -> SimDuration {
+    let covered: u64 = visible_fault_windows(cfg)
+        .iter()
+        .map(|(a, b)| b.0 - a.0)
+        .sum();
     SimDuration(cfg.duration.0 - covered.min(cfg.duration.0))
+}
+
+/// Whether `t` falls inside one of the sorted, merged `windows`.
+fn inside(windows: &[(SimTime, SimTime)], t: SimTime) -> bool {
+    let k = windows.partition_point(|&(a, _)| a <= t);
+    k > 0 && t < windows[k - 1].1
 }
 
 /// Runs the batch. `stop` ends it early (Ctrl-C); `progress` is told how many trials are done.
@@ -223,6 +264,7 @@ pub fn run_trials(
     let done = AtomicU64::new(0);
     let total = Mutex::new(Accum::default());
     let jobs = opts.jobs.max(1);
+    let windows = visible_fault_windows(cfg);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -237,7 +279,7 @@ pub fn run_trials(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        if !one_trial(cfg, opts.seed, i, stop, &mut acc) {
+                        if !one_trial(cfg, opts.seed, i, stop, &windows, &mut acc) {
                             break 'claim;
                         }
                     }

@@ -8,6 +8,12 @@
 //!
 //! A scenario with no fault on the master gets one for measuring latency (`probe_fault`, default
 //! `host_down`, the slowest to detect), from a quarter of the run for ten minutes at most.
+//!
+//! Points are generated lazily (a sweep is never held as a list) and a sweep has at most
+//! [`MAX_POINTS`] points. A point whose health check draws an API warning (e.g. `timeout >=
+//! delay`) is measured and shown but not ranked, so it is never recommended, unless
+//! `allow_warnings`. Ctrl-C stops the sweep: the points finished are ranked, the half-run one is
+//! left out, and the report says `partial`.
 
 use super::rare::FalseFailoverEstimate;
 use super::stats::Summary;
@@ -16,7 +22,22 @@ use crate::model::router::Role;
 use crate::sim::config::{Fault, FaultKind, SimConfig};
 use crate::sim::time::{SimDuration, SimTime};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
+
+/// Most points in one sweep. At the default 200 trials per point this is already hours of work;
+/// a wider sweep is refused before anything runs, so that a typo cannot start a 10^8-point job.
+pub const MAX_POINTS: u64 = 10_000;
+
+/// The traffic counters the `client-failures` objective sums (their means per trial).
+pub const CLIENT_FAILURE_COUNTERS: [&str; 6] = [
+    "refused",
+    "timed_out",
+    "no_backend",
+    "tls_failed",
+    "broken",
+    "quic_cid_broken",
+];
 
 /// Values to try per parameter; an empty list keeps the scenario's value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +109,7 @@ impl Ranges {
     }
 
     /// How many points the sweep has (an empty range counts as the scenario's one value).
+    /// Saturates instead of overflowing; compare it with [`MAX_POINTS`].
     pub fn point_count(&self) -> u64 {
         [
             self.delay.len(),
@@ -98,8 +120,7 @@ impl Ranges {
             self.len.len(),
         ]
         .iter()
-        .map(|&n| n.max(1) as u64)
-        .product()
+        .fold(1u64, |acc, &n| acc.saturating_mul(n.max(1) as u64))
     }
 }
 
@@ -132,6 +153,8 @@ pub struct TuneOptions {
     pub objective: Objective,
     pub constraints: Constraints,
     pub probe_fault: FaultKind,
+    /// Rank points whose health check draws an API warning (by default they are shown, unranked).
+    pub allow_warnings: bool,
 }
 
 /// One point of the sweep.
@@ -171,11 +194,23 @@ pub struct PointResult {
     /// Mean QUIC connections broken by CID routing per trial (QUIC traffic only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quic_cid_broken_mean: Option<f64>,
+    /// The means per trial of the counters the objective is built from (client-failures only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub objective_counters: BTreeMap<&'static str, f64>,
+    /// API warnings the point's health check draws (`[rule] message`).
+    pub api_warnings: Vec<String>,
+    /// In the ranking: false for a point with API warnings (unless `allow_warnings`), which is
+    /// shown but never recommended.
+    pub ranked: bool,
 }
 
-/// The whole sweep, ranked: feasible points by objective, then the rest.
+/// The whole sweep, ranked: feasible points by objective, then the rest, then the unranked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TuneReport {
+    /// True when Ctrl-C stopped the sweep: `points` holds the points finished (the one running
+    /// then is left out), `points_requested` what the sweep had.
+    pub partial: bool,
+    pub points_requested: u64,
     pub trials_per_point: u64,
     pub seed: u64,
     pub objective: Objective,
@@ -185,8 +220,9 @@ pub struct TuneReport {
     pub points: Vec<PointResult>,
 }
 
-/// Every combination of the ranges, in a fixed order.
-pub fn points(base: &SimConfig, r: &Ranges) -> Vec<Point> {
+/// Every combination of the ranges, in a fixed order, generated one at a time (a sweep is never
+/// held as a list).
+pub fn points(base: &SimConfig, r: &Ranges) -> impl Iterator<Item = Point> {
     let or = |v: &Vec<u32>, d: u32| if v.is_empty() { vec![d] } else { v.clone() };
     let or8 = |v: &Vec<u8>, d: Option<u8>| {
         if v.is_empty() {
@@ -196,28 +232,39 @@ pub fn points(base: &SimConfig, r: &Ranges) -> Vec<Point> {
         }
     };
     let q = base.traffic.as_ref().and_then(|t| t.quic);
-    let mut out = Vec::new();
-    for &delay in &or(&r.delay, base.check.delay.as_secs_f64() as u32) {
-        for &timeout in &or(&r.timeout, base.check.timeout.as_secs_f64() as u32) {
-            for &mrd in &or(&r.max_retries_down, base.check.fall) {
-                for &mr in &or(&r.max_retries, base.check.rise) {
-                    for &offset in &or8(&r.offset, q.map(|q| q.shape.offset)) {
-                        for &len in &or8(&r.len, q.map(|q| q.shape.len)) {
-                            out.push(Point {
-                                delay,
-                                timeout,
-                                max_retries_down: mrd,
-                                max_retries: mr,
-                                offset,
-                                len,
-                            });
-                        }
-                    }
-                }
-            }
+    // Each axis holds at most 51 values (the API's ranges), so these lists are small; only their
+    // product, the sweep, could be large.
+    let delays = or(&r.delay, base.check.delay.as_secs_f64() as u32);
+    let timeouts = or(&r.timeout, base.check.timeout.as_secs_f64() as u32);
+    let downs = or(&r.max_retries_down, base.check.fall);
+    let ups = or(&r.max_retries, base.check.rise);
+    let offsets = or8(&r.offset, q.map(|q| q.shape.offset));
+    let lens = or8(&r.len, q.map(|q| q.shape.len));
+    let sizes = [
+        delays.len(),
+        timeouts.len(),
+        downs.len(),
+        ups.len(),
+        offsets.len(),
+        lens.len(),
+    ];
+    let total: u64 = sizes.iter().fold(1u64, |a, &n| a.saturating_mul(n as u64));
+    (0..total).map(move |mut i| {
+        // Mixed-radix digits, the last axis fastest (the order of nested loops).
+        let mut digit = [0usize; 6];
+        for (d, &n) in digit.iter_mut().zip(sizes.iter()).rev() {
+            *d = (i % n as u64) as usize;
+            i /= n as u64;
         }
-    }
-    out
+        Point {
+            delay: delays[digit[0]],
+            timeout: timeouts[digit[1]],
+            max_retries_down: downs[digit[2]],
+            max_retries: ups[digit[3]],
+            offset: offsets[digit[4]],
+            len: lens[digit[5]],
+        }
+    })
 }
 
 /// The scenario with a point's parameters.
@@ -263,35 +310,37 @@ fn objective_value(o: Objective, r: &TrialsReport) -> Option<f64> {
 }
 
 fn client_failures(r: &TrialsReport) -> Option<f64> {
+    Some(client_failure_counters(r)?.values().sum())
+}
+
+/// The mean per trial of each counter `client-failures` sums.
+fn client_failure_counters(r: &TrialsReport) -> Option<BTreeMap<&'static str, f64>> {
     let t = r.traffic.as_ref()?;
-    let mean = |k: &str| t.counters.get(k).map_or(0.0, |c| c.mean);
     Some(
-        [
-            "refused",
-            "timed_out",
-            "no_backend",
-            "tls_failed",
-            "broken",
-            "quic_cid_broken",
-        ]
-        .iter()
-        .map(|k| mean(k))
-        .sum(),
+        CLIENT_FAILURE_COUNTERS
+            .iter()
+            .map(|&k| (k, t.counters.get(k).map_or(0.0, |c| c.mean)))
+            .collect(),
     )
 }
 
-/// Runs the sweep. `progress` is told how many points are done.
+/// Runs the sweep. `progress` is told how many points are done; `api_warnings` gives the API
+/// warnings a point's health check draws (the same rules as the body's validation); `interrupt`
+/// (Ctrl-C) stops the sweep, even inside a long trial.
 pub fn tune(
     base: &SimConfig,
     ranges: &Ranges,
     opts: TuneOptions,
-    stop: &AtomicBool,
+    api_warnings: &dyn Fn(&Point) -> Vec<String>,
+    interrupt: &'static AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TuneReport {
     let (base_with_fault, added) = with_probe_fault(base, opts.probe_fault);
     let mut results: Vec<PointResult> = Vec::new();
-    for (i, p) in points(base, ranges).into_iter().enumerate() {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+    let mut partial = false;
+    for (i, p) in points(base, ranges).enumerate() {
+        if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            partial = true;
             break;
         }
         let cfg = apply(&base_with_fault, &p);
@@ -302,9 +351,14 @@ pub fn tune(
                 seed: opts.seed,
                 jobs: opts.jobs,
             },
-            stop,
+            interrupt,
             &|_| {},
         );
+        if r.partial {
+            // A half-run point has fewer trials than the others: its figures would not compare.
+            partial = true;
+            break;
+        }
         let ff = FalseFailoverEstimate::new(&cfg, r.false_failovers, r.fault_free_hours);
         let c = &opts.constraints;
         let mut violations = Vec::new();
@@ -326,6 +380,7 @@ pub fn tune(
         if objective.is_none() {
             violations.push("no sample for the objective (every fault missed?)".to_string());
         }
+        let warnings = api_warnings(&p);
         results.push(PointResult {
             point: p,
             objective,
@@ -343,15 +398,23 @@ pub fn tune(
                 .as_ref()
                 .filter(|_| cfg.traffic.as_ref().is_some_and(|t| t.quic.is_some()))
                 .and_then(|t| t.counters.get("quic_cid_broken").map(|c| c.mean)),
+            objective_counters: if opts.objective == Objective::ClientFailures {
+                client_failure_counters(&r).unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            },
+            ranked: warnings.is_empty() || opts.allow_warnings,
+            api_warnings: warnings,
         });
         progress(i as u64 + 1);
     }
     mark_pareto(&mut results);
     results.sort_by(|a, b| {
-        let key = |r: &PointResult| (!r.feasible, r.objective.unwrap_or(f64::INFINITY));
-        let (fa, oa) = key(a);
-        let (fb, ob) = key(b);
-        fa.cmp(&fb)
+        let key = |r: &PointResult| (!r.ranked, !r.feasible, r.objective.unwrap_or(f64::INFINITY));
+        let (ra, fa, oa) = key(a);
+        let (rb, fb, ob) = key(b);
+        ra.cmp(&rb)
+            .then(fa.cmp(&fb))
             .then(oa.total_cmp(&ob))
             .then(
                 a.false_failovers
@@ -371,16 +434,22 @@ pub fn tune(
                     a.point.timeout,
                     a.point.max_retries_down,
                     a.point.max_retries,
+                    a.point.offset,
+                    a.point.len,
                 )
                     .cmp(&(
                         b.point.delay,
                         b.point.timeout,
                         b.point.max_retries_down,
                         b.point.max_retries,
+                        b.point.offset,
+                        b.point.len,
                     )),
             )
     });
     TuneReport {
+        partial,
+        points_requested: ranges.point_count(),
         trials_per_point: opts.trials,
         seed: opts.seed,
         objective: opts.objective,
@@ -390,10 +459,19 @@ pub fn tune(
     }
 }
 
-/// Marks points no other point beats on both objective and false failovers per day.
+impl TuneReport {
+    /// The recommended point: the first, when it is ranked and meets the constraints.
+    pub fn best(&self) -> Option<&PointResult> {
+        self.points.first().filter(|p| p.ranked && p.feasible)
+    }
+}
+
+/// Marks ranked points no other ranked point beats on both objective and false failovers per
+/// day (an unranked point is never offered, so it neither joins nor shapes the front).
 fn mark_pareto(results: &mut [PointResult]) {
     let keys: Vec<(f64, f64)> = results
         .iter()
+        .filter(|r| r.ranked)
         .map(|r| {
             (
                 r.objective.unwrap_or(f64::INFINITY),
@@ -401,11 +479,71 @@ fn mark_pareto(results: &mut [PointResult]) {
             )
         })
         .collect();
-    for (i, r) in results.iter_mut().enumerate() {
-        let (o, f) = keys[i];
-        r.pareto = o.is_finite()
+    for r in results.iter_mut() {
+        let (o, f) = (
+            r.objective.unwrap_or(f64::INFINITY),
+            r.false_failovers.per_day,
+        );
+        r.pareto = r.ranked
+            && o.is_finite()
             && !keys
                 .iter()
                 .any(|&(o2, f2)| o2 <= o && f2 <= f && (o2 < o || f2 < f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::probe::ProbeKind;
+    use crate::sim::config::{CheckConfig, SimConfig};
+
+    fn base() -> SimConfig {
+        SimConfig::with_check(CheckConfig {
+            kind: ProbeKind::Tcp,
+            delay: SimDuration::from_secs(5),
+            timeout: SimDuration::from_secs(3),
+            rise: 3,
+            fall: 3,
+        })
+    }
+
+    #[test]
+    fn points_come_lazily_in_nested_loop_order() {
+        let r = Ranges {
+            delay: vec![1, 2],
+            timeout: vec![1, 2, 3],
+            ..Ranges::default()
+        };
+        let got: Vec<(u32, u32, u32)> = points(&base(), &r)
+            .map(|p| (p.delay, p.timeout, p.max_retries_down))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 1, 3),
+                (1, 2, 3),
+                (1, 3, 3),
+                (2, 1, 3),
+                (2, 2, 3),
+                (2, 3, 3)
+            ]
+        );
+        // A sweep of 10^8 points is an iterator, not a 2 GB list: taking one costs nothing.
+        let huge = Ranges {
+            delay: (1..=50).collect(),
+            timeout: (1..=50).collect(),
+            max_retries_down: (1..=10).collect(),
+            max_retries: (1..=10).collect(),
+            offset: (0..=19).collect(),
+            len: (1..=20).collect(),
+        };
+        assert_eq!(huge.point_count(), 100_000_000);
+        let first = points(&base(), &huge).next().unwrap();
+        assert_eq!(
+            (first.delay, first.offset, first.len),
+            (1, Some(0), Some(1))
+        );
+        assert!(huge.point_count() > MAX_POINTS);
     }
 }

@@ -90,6 +90,9 @@ pub struct FailbackM {
     /// and how many were.
     pub persisted_last: Option<SimTime>,
     pub persisted_connections: u64,
+    /// Whether every persisted client had returned by the node's next route change (or the end
+    /// of the run): the last one's persistence entry had expired by then.
+    pub persisted_returned: bool,
 }
 
 /// A master OFFLINE verdict no fault explains.
@@ -342,15 +345,18 @@ impl Recovery {
         Recovery { ends, flaps }
     }
 
-    fn healthy_since(&self, t: SimTime) -> Option<SimTime> {
+    /// The latest instant in `[from, t]` at which a visible fault ended (or a flap went up).
+    /// `None` when the master came back while every fault it had was still on (an intermittent
+    /// `loss` or `slow`): then there is no healthy moment to measure a failback from.
+    fn healthy_since(&self, from: SimTime, t: SimTime) -> Option<SimTime> {
         let k = self.ends.partition_point(|&e| e <= t);
-        let mut best = (k > 0).then(|| self.ends[k - 1]);
+        let mut best = (k > 0 && self.ends[k - 1] >= from).then(|| self.ends[k - 1]);
         for f in &self.flaps {
             if let FaultKind::Flap { period, down } = f.kind {
                 if f.at <= t && f.until.is_none_or(|u| t < u) && period.0 > 0 {
                     let k = t.since(f.at).0 / period.0;
                     let up = f.at + SimDuration(k * period.0) + world::flap_down_span(period, down);
-                    if up <= t {
+                    if up <= t && up >= from {
                         best = best.max(Some(up));
                     }
                 }
@@ -477,7 +483,7 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                 .get(&on)
                 .map(|&r| &log.routes[r])
                 .filter(|r| r.failback && r.at >= sw);
-            let (Some(back), Some(healthy)) = (back, recovery.healthy_since(on_x.at)) else {
+            let (Some(back), Some(healthy)) = (back, recovery.healthy_since(f.at, on_x.at)) else {
                 continue;
             };
             let persisted = log.traffic.as_ref().and_then(|t| {
@@ -488,10 +494,11 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
             m.failbacks.push(FailbackM {
                 lb_node: node,
                 fault: fi,
-                healthy: healthy.max(f.at),
+                healthy,
                 switched_back: back.at,
                 persisted_last: persisted.and_then(|p| p.last_to_slave),
                 persisted_connections: persisted.map_or(0, |p| p.connections),
+                persisted_returned: persisted.is_none_or(|p| p.returned),
             });
         }
     }
@@ -600,14 +607,19 @@ pub struct FailbackRecord {
     pub switched_back_s: f64,
     /// `switched_back_s - fault_end_s`.
     pub failback_latency_s: f64,
-    /// With session persistence: the last new connection still sent to the slave (s); null
-    /// when none was.
+    /// With session persistence: the last new connection persistence still sent to the slave
+    /// (s); absent when none was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persisted_last_to_slave_s: Option<f64>,
-    /// With session persistence: `persisted_last_to_slave_s - fault_end_s`, when persisted
-    /// clients had all returned.
+    /// With session persistence: `persisted_last_to_slave_s - fault_end_s` (0 when none was
+    /// sent); absent when persisted clients had not all returned by the node's next route
+    /// change or the end of the run (see `persisted_returned`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persisted_failback_latency_s: Option<f64>,
+    /// With session persistence: whether every persisted client had returned to the master
+    /// (the last one's persistence entry expired) by the node's next route change or the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persisted_returned: Option<bool>,
     /// New connections persistence sent to the slave after the failback.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persisted_connections: Option<u64>,
@@ -926,9 +938,11 @@ pub fn in_seconds(
             switched_back_s: secs(b.switched_back),
             failback_latency_s: b.switched_back.since(b.healthy).as_secs_f64(),
             persisted_last_to_slave_s: b.persisted_last.map(secs),
-            persisted_failback_latency_s: b
-                .persisted_last
-                .map(|p| p.since(b.healthy).as_secs_f64()),
+            persisted_failback_latency_s: (persistence && b.persisted_returned).then(|| {
+                b.persisted_last
+                    .map_or(0.0, |p| p.since(b.healthy).as_secs_f64())
+            }),
+            persisted_returned: persistence.then_some(b.persisted_returned),
             persisted_connections: persistence.then_some(b.persisted_connections),
         })
         .collect();

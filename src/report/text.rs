@@ -55,7 +55,7 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
     if r.partial {
         let _ = writeln!(
             o,
-            "partial: interrupted; the figures cover the first {} of simulated time",
+            "PARTIAL: interrupted; the figures cover the first {} of simulated time",
             s3(r.covered_s)
         );
     }

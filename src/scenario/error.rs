@@ -2,11 +2,22 @@
 //!
 //! Fatal to the load: a scenario with any error does not run. Every variant renders as
 //! `file:line:col: message` (or `file: message` where there is no line), so editors can jump to it.
+//!
+//! Locating is one pass: [`Source`] parses the file's spans once (with `toml_edit`) into a
+//! path -> offset index and keeps the line starts, so each problem costs a few lookups, not a
+//! parse of the file. At most [`MAX_REPORTED_PROBLEMS`] problems are reported; the rest are
+//! counted in one last line.
 
 use crate::api::problem::Problem;
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use toml_edit::{Item, TableLike, Value};
+
+/// Most problems reported for one file: enough to fix a file in one go, few enough that a
+/// generated file with thousands of mistakes gets a readable answer at once.
+pub const MAX_REPORTED_PROBLEMS: usize = 100;
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,10 +81,30 @@ impl ScenarioError {
         }
     }
 
+    /// The problems, at most [`MAX_REPORTED_PROBLEMS`] of them, then one line that counts the
+    /// ones left out.
+    pub fn capped(mut problems: Vec<Located>) -> Self {
+        if problems.len() > MAX_REPORTED_PROBLEMS {
+            let left_out = problems.len() - MAX_REPORTED_PROBLEMS;
+            let file = problems[0].file.clone();
+            problems.truncate(MAX_REPORTED_PROBLEMS);
+            problems.push(Located {
+                file,
+                line_col: None,
+                key: None,
+                rule: None,
+                message: format!(
+                    "{left_out} more problems left out (only the first {MAX_REPORTED_PROBLEMS} are reported); fix these and check again"
+                ),
+            });
+        }
+        ScenarioError { problems }
+    }
+
     /// One problem at a byte offset of `src`.
     pub fn at(
         file: &Path,
-        src: &str,
+        src: &Source,
         offset: Option<usize>,
         key: &str,
         message: impl Into<String>,
@@ -81,7 +112,7 @@ impl ScenarioError {
         ScenarioError {
             problems: vec![Located {
                 file: file.display().to_string(),
-                line_col: offset.map(|o| line_col(src, o)),
+                line_col: offset.map(|o| src.line_col(o)),
                 key: Some(key.to_string()),
                 rule: None,
                 message: message.into(),
@@ -107,22 +138,36 @@ impl ScenarioError {
     }
 
     /// API problems of the pool body. With `toml_src`, the pool is inline and each problem is
-    /// located at its key in the TOML text; otherwise it names the JSON file and the path.
-    pub fn from_api(file: &Path, toml_src: Option<&str>, problems: &[Problem]) -> Self {
-        ScenarioError {
-            problems: problems
+    /// located at its key in the TOML text; otherwise it names the JSON file and the path. Only
+    /// the first [`MAX_REPORTED_PROBLEMS`] are located and kept.
+    pub fn from_api(file: &Path, toml_src: Option<&Source>, problems: &[Problem]) -> Self {
+        let mut located: Vec<Located> = problems
+            .iter()
+            .take(MAX_REPORTED_PROBLEMS)
+            .map(|p| located_api_problem(file, toml_src, p))
+            .collect();
+        // Placeholders for the rest, so that `capped` counts them without locating them.
+        located.extend(
+            problems
                 .iter()
-                .map(|p| located_api_problem(file, toml_src, p))
-                .collect(),
-        }
+                .skip(MAX_REPORTED_PROBLEMS)
+                .map(|_| Located {
+                    file: String::new(),
+                    line_col: None,
+                    key: None,
+                    rule: None,
+                    message: String::new(),
+                }),
+        );
+        ScenarioError::capped(located)
     }
 }
 
 /// An API problem located in a scenario file (also used for warnings).
-pub fn located_api_problem(file: &Path, toml_src: Option<&str>, p: &Problem) -> Located {
+pub fn located_api_problem(file: &Path, toml_src: Option<&Source>, p: &Problem) -> Located {
     Located {
         file: file.display().to_string(),
-        line_col: toml_src.and_then(|src| locate(src, &p.path).map(|o| line_col(src, o))),
+        line_col: toml_src.and_then(|src| src.locate(&p.path).map(|o| src.line_col(o))),
         key: Some(p.path.clone()),
         rule: Some(p.rule.clone()),
         message: p.message.clone(),
@@ -172,43 +217,119 @@ fn segments(path: &str) -> Vec<Seg<'_>> {
     out
 }
 
-/// A node of the TOML document while walking a path.
-enum Node<'a> {
-    Table(&'a dyn TableLike),
-    Item(&'a Item),
-    Value(&'a Value),
+/// A scenario's text with what locating problems in it needs, built once on first use: the
+/// offset of every key path and the start of every line.
+pub struct Source<'a> {
+    text: &'a str,
+    index: OnceCell<KeyIndex>,
+    line_starts: OnceCell<Vec<usize>>,
 }
 
-/// Byte offset of the deepest key of `path` (e.g. `pool.members[1].role`) found in `src`.
-pub fn locate(src: &str, path: &str) -> Option<usize> {
-    let doc = toml_edit::ImDocument::parse(src.to_string()).ok()?;
-    let mut node = Node::Table(doc.as_table());
-    let mut best = None;
-    for seg in segments(path) {
-        let next = match (seg, node) {
-            (Seg::Key(k), Node::Table(t)) => descend_key(t, k, &mut best),
-            (Seg::Key(k), Node::Item(i)) => {
-                i.as_table_like().and_then(|t| descend_key(t, k, &mut best))
-            }
-            (Seg::Key(k), Node::Value(Value::InlineTable(t))) => descend_key(t, k, &mut best),
-            (Seg::Index(n), Node::Item(Item::ArrayOfTables(a))) => a.get(n).map(|t| {
-                best = t.span().map(|s| s.start).or(best);
-                Node::Table(t)
-            }),
-            (Seg::Index(n), Node::Item(Item::Value(Value::Array(a))))
-            | (Seg::Index(n), Node::Value(Value::Array(a))) => a.get(n).map(|v| {
-                best = v.span().map(|s| s.start).or(best);
-                Node::Value(v)
-            }),
-            _ => None,
-        };
-        // A missing key (a `required` problem) points at the deepest part that exists.
-        match next {
-            Some(n) => node = n,
-            None => break,
+impl<'a> Source<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Source {
+            text,
+            index: OnceCell::new(),
+            line_starts: OnceCell::new(),
         }
     }
-    best
+
+    /// Byte offset of the deepest key of `path` (e.g. `pool.members[1].role`) found in the
+    /// text: a missing key (a `required` problem) points at the deepest part that exists.
+    pub fn locate(&self, path: &str) -> Option<usize> {
+        let index = self.index.get_or_init(|| KeyIndex::new(self.text));
+        let mut best = None;
+        let mut prefix = String::new();
+        for seg in segments(path) {
+            match seg {
+                Seg::Key(k) => {
+                    if !prefix.is_empty() {
+                        prefix.push('.');
+                    }
+                    prefix.push_str(k);
+                }
+                Seg::Index(i) => prefix.push_str(&format!("[{i}]")),
+            }
+            match index.offsets.get(&prefix) {
+                Some(at) => best = at.or(best),
+                None => break,
+            }
+        }
+        best
+    }
+
+    /// 1-based line and column of a byte offset (a binary search in the line starts).
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&s| s <= offset);
+        (line, offset - starts[line - 1] + 1)
+    }
+}
+
+/// Every key path of a TOML document (`a.b[2].c`, the form problems use) with the byte offset
+/// of its key (of its value for array items, of its header for array-of-tables entries; `None`
+/// when `toml_edit` kept no span).
+struct KeyIndex {
+    offsets: HashMap<String, Option<usize>>,
+}
+
+impl KeyIndex {
+    fn new(src: &str) -> Self {
+        let mut offsets = HashMap::new();
+        if let Ok(doc) = toml_edit::ImDocument::parse(src) {
+            index_table(doc.as_table(), "", &mut offsets);
+        }
+        KeyIndex { offsets }
+    }
+}
+
+fn index_table(t: &dyn TableLike, prefix: &str, out: &mut HashMap<String, Option<usize>>) {
+    for (k, item) in t.iter() {
+        let path = join_key(prefix, k);
+        let at = t.key(k).and_then(|key| key.span()).map(|s| s.start);
+        index_item(item, &path, out);
+        out.insert(path, at);
+    }
+}
+
+fn index_item(item: &Item, path: &str, out: &mut HashMap<String, Option<usize>>) {
+    match item {
+        Item::Table(t) => index_table(t, path, out),
+        Item::ArrayOfTables(a) => {
+            for (i, t) in a.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                index_table(t, &p, out);
+                out.insert(p, t.span().map(|s| s.start));
+            }
+        }
+        Item::Value(v) => index_value(v, path, out),
+        Item::None => {}
+    }
+}
+
+fn index_value(v: &Value, path: &str, out: &mut HashMap<String, Option<usize>>) {
+    match v {
+        Value::InlineTable(t) => index_table(t, path, out),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                index_value(x, &p, out);
+                out.insert(p, x.span().map(|s| s.start));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Byte offset of the deepest key of `path` found in `src` (one lookup; to locate many
+/// problems, keep one [`Source`]).
+pub fn locate(src: &str, path: &str) -> Option<usize> {
+    Source::new(src).locate(path)
 }
 
 /// The key path (e.g. `faults[0].at`) of the deepest key or value at byte `offset` of `src`.
@@ -269,12 +390,6 @@ fn walk_value(v: &Value, path: &str, offset: usize, best: &mut Option<String>) {
         }
         _ => {}
     }
-}
-
-fn descend_key<'a>(t: &'a dyn TableLike, k: &str, best: &mut Option<usize>) -> Option<Node<'a>> {
-    let (key, item) = t.get_key_value(k)?;
-    *best = key.span().map(|s| s.start).or(*best);
-    Some(Node::Item(item))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod traffic;
 
 use crate::api::pool::{MonitorType, Pool};
 use crate::api::problem::Problem;
+use crate::api::types::CreateRequest;
 use crate::api::{self, CheckOptions};
 use crate::model::probe::ProbeKind;
 use crate::model::router::Role;
@@ -47,6 +48,9 @@ pub struct Scenario {
     /// The scenario's own seed, if it sets one.
     pub seed: Option<u64>,
     pub pool: Pool,
+    /// The request body as validated (command-line overrides applied), e.g. for `tune` to check
+    /// each point's health check against the API's rules.
+    pub request: CreateRequest,
     /// API warnings about the pool (rules the seed page itself breaks).
     pub warnings: Vec<Located>,
     pub sim: SimConfig,
@@ -61,36 +65,78 @@ pub struct CheckOverrides {
     pub max_retries_down: Option<u32>,
 }
 
-impl Scenario {
-    /// Applies command-line overrides to both the pool and the engine's view of it.
-    pub fn override_check(&mut self, o: CheckOverrides) {
-        let hm = &mut self.pool.healthmonitor;
-        if let Some(d) = o.delay {
-            hm.delay_s = d;
-            self.sim.check.delay = SimDuration::from_secs(d as u64);
+impl CheckOverrides {
+    /// Each override as (body field, command-line flag, value).
+    fn fields(&self) -> [(&'static str, &'static str, Option<u32>); 4] {
+        [
+            ("delay", "--delay", self.delay),
+            ("timeout", "--timeout", self.timeout),
+            ("max_retries", "--max-retries", self.max_retries),
+            (
+                "max_retries_down",
+                "--max-retries-down",
+                self.max_retries_down,
+            ),
+        ]
+    }
+
+    /// Writes the overrides into a body's `pool.healthmonitor` before it is validated, so they
+    /// go through the API's rules like the body's own values (warnings, `--strict`). A body with
+    /// no healthmonitor object is left alone: its own error says what is missing.
+    fn apply_to(&self, body: &mut serde_json::Value) {
+        let hm = body
+            .get_mut("pool")
+            .and_then(|p| p.get_mut("healthmonitor"))
+            .and_then(|h| h.as_object_mut());
+        if let Some(hm) = hm {
+            for (field, _, value) in self.fields() {
+                if let Some(v) = value {
+                    hm.insert(field.into(), v.into());
+                }
+            }
         }
-        if let Some(t) = o.timeout {
-            hm.timeout_s = t;
-            self.sim.check.timeout = SimDuration::from_secs(t as u64);
-        }
-        if let Some(r) = o.max_retries {
-            hm.max_retries = r;
-            self.sim.check.rise = r;
-        }
-        if let Some(f) = o.max_retries_down {
-            hm.max_retries_down = f;
-            self.sim.check.fall = f;
+    }
+
+    /// Adds to a problem about an overridden value which flag set it.
+    fn annotate(&self, p: &mut Problem) {
+        let flags: Vec<&str> = self
+            .fields()
+            .iter()
+            .filter(|(field, _, v)| {
+                v.is_some()
+                    && (p.path == format!("pool.healthmonitor.{field}")
+                        || (p.rule == "timeout-not-below-delay"
+                            && matches!(*field, "delay" | "timeout")))
+            })
+            .map(|(_, flag, _)| *flag)
+            .collect();
+        if !flags.is_empty() {
+            p.message.push_str(&format!(
+                " (set on the command line by {})",
+                flags.join(" and ")
+            ));
         }
     }
 }
 
 /// Loads `path`, or the bundled example when `None`; `-` reads standard input.
 pub fn load(path: Option<&Path>, strict: bool) -> Result<Scenario, ScenarioError> {
+    load_with(path, strict, CheckOverrides::default())
+}
+
+/// [`load`] with command-line health-check overrides, written into the pool body before it is
+/// validated.
+pub fn load_with(
+    path: Option<&Path>,
+    strict: bool,
+    overrides: CheckOverrides,
+) -> Result<Scenario, ScenarioError> {
+    let opts = PoolCheck { strict, overrides };
     let Some(path) = path else {
         return bare_body(
             Path::new("<bundled seed example>"),
             SEED_EXAMPLE_BODY.as_bytes(),
-            strict,
+            opts,
             String::new(),
         );
     };
@@ -99,12 +145,37 @@ pub fn load(path: Option<&Path>, strict: bool) -> Result<Scenario, ScenarioError
     let looks_json = path.extension().is_some_and(|e| e == "json")
         || text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if looks_json {
-        return bare_body(path, &text, strict, origin);
+        return bare_body(path, &text, opts, origin);
     }
     let src = String::from_utf8(text)
         .map_err(|_| ScenarioError::file(path, "is not UTF-8 text; a scenario is a TOML file"))?;
-    from_toml(path, &src, strict, origin)
+    from_toml(path, &src, opts, origin)
 }
+
+/// Loads a scenario from its text, as if read from the file `origin` (which names it in
+/// problems and against which `body = "..."` is resolved): a TOML scenario, or a bare API body
+/// when the text starts with `{`. The entry point of the scenario fuzz target.
+pub fn load_str(origin: &Path, text: &str, strict: bool) -> Result<Scenario, ScenarioError> {
+    let opts = PoolCheck {
+        strict,
+        overrides: CheckOverrides::default(),
+    };
+    let name = origin.display().to_string();
+    if text.trim_start().starts_with('{') {
+        return bare_body(origin, text.as_bytes(), opts, name);
+    }
+    from_toml(origin, text, opts, name)
+}
+
+/// How the pool body is checked: `--strict` and the command line's overrides.
+#[derive(Debug, Clone, Copy, Default)]
+struct PoolCheck {
+    strict: bool,
+    overrides: CheckOverrides,
+}
+
+/// A checked pool: typed, the request it came from, and its warnings.
+type CheckedPool = (Pool, CreateRequest, Vec<Located>);
 
 /// Reads a file or standard input, refusing anything over [`MAX_SCENARIO_BYTES`].
 fn read_limited(path: &Path) -> Result<Vec<u8>, ScenarioError> {
@@ -134,10 +205,10 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, ScenarioError> {
 fn bare_body(
     path: &Path,
     bytes: &[u8],
-    strict: bool,
+    opts: PoolCheck,
     origin: String,
 ) -> Result<Scenario, ScenarioError> {
-    let (pool, warnings) = check_pool_json(path, bytes, strict)?;
+    let (pool, request, warnings) = check_pool_json(path, bytes, opts)?;
     let mut sim = sim_config(&pool);
     sim.faults.push(Fault {
         member: Role::Master,
@@ -157,27 +228,41 @@ fn bare_body(
         origin,
         seed: None,
         pool,
+        request,
         warnings,
         sim,
     })
 }
 
-/// Validates a pool body file's bytes.
+/// Validates a pool body file's bytes, with the overrides written in.
 fn check_pool_json(
     file: &Path,
     bytes: &[u8],
-    strict: bool,
-) -> Result<(Pool, Vec<Located>), ScenarioError> {
-    finish_pool(file, None, api::check_bytes(bytes, CheckOptions { strict }))
+    opts: PoolCheck,
+) -> Result<CheckedPool, ScenarioError> {
+    let mut body = api::parse_json(bytes)
+        .map_err(|p| ScenarioError::from_api(file, None, std::slice::from_ref(&p)))?;
+    opts.overrides.apply_to(&mut body);
+    let checked = api::check_value(
+        &body,
+        CheckOptions {
+            strict: opts.strict,
+        },
+    );
+    finish_pool(file, None, checked, opts.overrides)
 }
 
 /// The typed pool and its warnings from a check; with `toml_src` (an inline `[pool]`) every
 /// problem is located at its key in the TOML text.
 fn finish_pool(
     file: &Path,
-    toml_src: Option<&str>,
-    checked: api::Checked,
-) -> Result<(Pool, Vec<Located>), ScenarioError> {
+    toml_src: Option<&error::Source>,
+    mut checked: api::Checked,
+    overrides: CheckOverrides,
+) -> Result<CheckedPool, ScenarioError> {
+    for p in checked.errors.iter_mut().chain(checked.warnings.iter_mut()) {
+        overrides.annotate(p);
+    }
     if !checked.errors.is_empty() {
         return Err(ScenarioError::from_api(file, toml_src, &checked.errors));
     }
@@ -191,7 +276,7 @@ fn finish_pool(
         .iter()
         .map(|w| located_api_problem(file, toml_src, w))
         .collect();
-    Ok((pool, warnings))
+    Ok((pool, request, warnings))
 }
 
 /// The engine's view of a pool, with defaults for everything else.
@@ -209,7 +294,7 @@ pub fn sim_config(pool: &Pool) -> SimConfig {
         rise: hm.max_retries,
         fall: hm.max_retries_down,
     });
-    sim.clients_use_tls = pool.protocol == crate::api::pool::Protocol::Tls;
+    sim.clients_use_tls = traffic::clients_use_tls(pool);
     sim.members = [
         MemberLabel {
             role: Role::Master,
@@ -228,17 +313,20 @@ pub fn sim_config(pool: &Pool) -> SimConfig {
 /// A TOML scenario.
 fn from_toml(
     path: &Path,
-    src: &str,
-    strict: bool,
+    text: &str,
+    opts: PoolCheck,
     origin: String,
 ) -> Result<Scenario, ScenarioError> {
     let f: ScenarioFile =
-        toml::from_str(src).map_err(|e| ScenarioError::from_toml(path, src, &e))?;
-    let key_at = |key: &str| error::locate(src, key);
-    let err = |key: &str, msg: String| ScenarioError::at(path, src, key_at(key), key, msg);
+        toml::from_str(text).map_err(|e| ScenarioError::from_toml(path, text, &e))?;
+    // Problems are located through one index of the file's keys, built on the first problem:
+    // re-parsing the file per problem made thousands of problems take minutes.
+    let src = error::Source::new(text);
+    let key_at = |key: &str| src.locate(key);
+    let err = |key: &str, msg: String| ScenarioError::at(path, &src, key_at(key), key, msg);
 
     // The pool: exactly one of `body` and `[pool]`.
-    let (pool, warnings) = match (&f.body, &f.pool) {
+    let (pool, request, warnings) = match (&f.body, &f.pool) {
         (Some(_), Some(_)) => {
             return Err(err(
                 "body",
@@ -259,14 +347,32 @@ fn from_toml(
                 }
                 e
             })?;
-            let (pool, w) = check_pool_json(&body_path, &bytes, strict)?;
-            (pool, w)
+            check_pool_json(&body_path, &bytes, opts)?
         }
         (None, Some(inline)) => {
-            let json = serde_json::json!({ "pool": toml_to_json(inline) });
-            let checked = api::check_value(&json, CheckOptions { strict });
-            let (pool, w) = finish_pool(path, Some(src), checked)?;
-            (pool, w)
+            let mut non_finite = Vec::new();
+            let mut json =
+                serde_json::json!({ "pool": toml_to_json(inline, "pool", &mut non_finite) });
+            opts.overrides.apply_to(&mut json);
+            let mut checked = api::check_value(&json, CheckOptions { strict: opts.strict });
+            if !non_finite.is_empty() {
+                // JSON has no NaN or infinity, so the body would see null there and call the
+                // field missing; say what is really wrong instead.
+                checked.errors.retain(|p| !non_finite.iter().any(|(k, _)| *k == p.path));
+                for (key, v) in non_finite.iter().rev() {
+                    checked.errors.insert(
+                        0,
+                        Problem::new(
+                            key.clone(),
+                            "invalid-number",
+                            format!(
+                                "{v} is not a number the API accepts (a JSON body has no NaN or infinity); write a finite number"
+                            ),
+                        ),
+                    );
+                }
+            }
+            finish_pool(path, Some(&src), checked, opts.overrides)?
         }
     };
 
@@ -320,7 +426,7 @@ fn from_toml(
             Err((key, msg)) => {
                 let key = format!("faults[{i}].{key}");
                 let at = key_at(&key).or(Some(spanned.span().start));
-                problems.push(ScenarioError::at(path, src, at, &key, msg));
+                problems.push(ScenarioError::at(path, &src, at, &key, msg));
             }
         }
     }
@@ -329,15 +435,15 @@ fn from_toml(
             Ok(tc) => sim.traffic = Some(tc),
             Err((key, msg)) => {
                 let at = key_at(&key).or(Some(t.span().start));
-                problems.push(ScenarioError::at(path, src, at, &key, msg));
+                problems.push(ScenarioError::at(path, &src, at, &key, msg));
             }
         }
     }
 
     if !problems.is_empty() {
-        return Err(ScenarioError {
-            problems: problems.into_iter().flat_map(|e| e.problems).collect(),
-        });
+        return Err(ScenarioError::capped(
+            problems.into_iter().flat_map(|e| e.problems).collect(),
+        ));
     }
     Ok(Scenario {
         name: f.name.clone().unwrap_or_else(|| {
@@ -349,6 +455,7 @@ fn from_toml(
         origin,
         seed: f.seed,
         pool,
+        request,
         warnings,
         sim,
     })
@@ -364,19 +471,40 @@ fn resolve(scenario: &Path, body: &str) -> PathBuf {
     }
 }
 
-/// TOML values as the JSON the API reader expects.
-fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+/// TOML values as the JSON the API reader expects. JSON has no NaN or infinity: such a float
+/// becomes null, and its path (e.g. `pool.healthmonitor.delay`) and text go to `non_finite`.
+fn toml_to_json(
+    v: &toml::Value,
+    path: &str,
+    non_finite: &mut Vec<(String, String)>,
+) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
         toml::Value::String(s) => J::String(s.clone()),
         toml::Value::Integer(i) => J::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or_else(
+            || {
+                non_finite.push((path.to_string(), f.to_string()));
+                J::Null
+            },
+            J::Number,
+        ),
         toml::Value::Boolean(b) => J::Bool(*b),
         toml::Value::Datetime(d) => J::String(d.to_string()),
-        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Array(a) => J::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, x)| toml_to_json(x, &format!("{path}[{i}]"), non_finite))
+                .collect(),
+        ),
         toml::Value::Table(t) => J::Object(
             t.iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        toml_to_json(x, &format!("{path}.{k}"), non_finite),
+                    )
+                })
                 .collect(),
         ),
     }

@@ -105,6 +105,13 @@ pub(super) fn traffic_config(
             format!("applies to UDP pools only; this pool is {}", pool.protocol),
         );
     }
+    let connect_timeout = t.connect_timeout.map_or(SimDuration::from_secs(3), |d| d.0);
+    if connect_timeout == SimDuration::ZERO {
+        return bad(
+            "connect_timeout",
+            "must be more than 0 (a client that waits for nothing connects to nothing)".into(),
+        );
+    }
     // The expected peak of open connections (Little's law: rate x mean lifetime, plus the UDP
     // idle tail) must fit the cap: otherwise the run would only fail later, after minutes.
     let peak_rate = rate_steps.iter().map(|s| s.1).fold(0.0, f64::max);
@@ -142,7 +149,7 @@ pub(super) fn traffic_config(
         rate_steps,
         lifetime,
         clients: clients as u32,
-        connect_timeout: t.connect_timeout.map_or(SimDuration::from_secs(3), |d| d.0),
+        connect_timeout,
         requests_per_s,
         udp_idle_timeout: udp.then(|| {
             t.udp_idle_timeout
@@ -154,10 +161,17 @@ pub(super) fn traffic_config(
         drain: pool
             .connection_drain_timeout_s
             .map(|s| SimDuration::from_secs(s as u64)),
-        tls: pool.protocol == Protocol::Tls,
+        tls: clients_use_tls(pool),
         any_port: pool.any_port_enable,
         quic,
     })
+}
+
+/// Whether clients' connections carry TLS that a member's `tls_error` breaks: a TLS pool. On
+/// a TCP, UDP or QUIC pool the model's clients do not depend on the member's TLS setup, so a
+/// failover for `tls_error` there is needless (an HTTPS check still sees it).
+pub fn clients_use_tls(pool: &Pool) -> bool {
+    pool.protocol == Protocol::Tls
 }
 
 fn quic_config(q: Option<&file::QuicSection>, pool: &Pool) -> Result<QuicConfig, KeyError> {

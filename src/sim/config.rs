@@ -246,8 +246,8 @@ pub struct SimConfig {
     pub members: [MemberLabel; 2],
     /// Client traffic; `None` runs health checks only.
     pub traffic: Option<TrafficConfig>,
-    /// Clients speak TLS to the members (an HTTPS pool, or a TLS pool): a `tls_error` fault
-    /// harms them. Known without `[traffic]`, for the needless-failover rule.
+    /// Clients' connections carry TLS that a member's `tls_error` breaks (a TLS pool). Known
+    /// without `[traffic]`, for the needless-failover rule.
     pub clients_use_tls: bool,
     pub limits: Limits,
 }

@@ -14,8 +14,7 @@ use rand_chacha::ChaCha8Rng;
 pub enum Purpose {
     /// First-probe phases, probe RTT and probe loss.
     Probes = 1,
-    /// Fault-level randomness (loss faults).
-    Faults = 2,
+    // 2 was a stream for fault-level randomness; loss faults draw from the probes' stream.
     /// Client connection lifetimes, requests, QUIC CIDs.
     Traffic = 3,
     /// Client connection arrival times and addresses.

@@ -393,22 +393,22 @@ impl<'a> Engine<'a> {
             }
             debug_assert!(now >= last, "time went backwards: {now} after {last}");
             last = now;
+            if self.log.events == max_events {
+                self.stop(Stopped::Limit {
+                    kind: LimitKind::Events,
+                    limit: max_events,
+                    at: now,
+                });
+                return now;
+            }
             self.log.events += 1;
-            if self.log.events.is_multiple_of(INTERRUPT_EVERY) {
-                if self.log.events > max_events {
-                    self.stop(Stopped::Limit {
-                        kind: LimitKind::Events,
-                        limit: max_events,
-                        at: now,
-                    });
-                }
-                if self
+            if self.log.events.is_multiple_of(INTERRUPT_EVERY)
+                && self
                     .opts
                     .interrupt
                     .is_some_and(|f| f.load(Ordering::Relaxed))
-                {
-                    self.stop(Stopped::Interrupted { at: now });
-                }
+            {
+                self.stop(Stopped::Interrupted { at: now });
             }
             self.handle(now, event);
             if self.log.stopped.is_some() {

@@ -14,8 +14,10 @@
 //!
 //! Every client failure (a failed connection attempt, an open connection broken, reset or cut by
 //! CID routing, failed requests) is charged to one fault's [`Unavailability`]: the latest-started
-//! fault on the master at or before the failure, else the latest-started fault on the slave.
-//! The window runs from the first to the last failure charged to the fault, on every node.
+//! fault on the master that is active at the failure or ended less than one recovery window
+//! before it ([`recovery_window`]: failures at failback belong to the fault that caused the
+//! failover); else the same for the slave's faults; else it is unattributed. The window runs from
+//! the first to the last failure charged to the fault, on every node.
 
 use super::{Engine, Event, LimitKind, Stopped};
 use crate::model::connections::{Conn, ConnId};
@@ -207,6 +209,9 @@ pub struct PersistedReturn {
     pub last_to_slave: Option<SimTime>,
     /// New connections persistence sent to the slave after the failback.
     pub connections: u64,
+    /// Whether the last persisted client's entry had expired before the record closed (the
+    /// node's next route change, or the end of the run): every persisted client had returned.
+    pub returned: bool,
 }
 
 /// The traffic part of a run's log.
@@ -241,8 +246,8 @@ pub(super) struct Traffic {
     persistence_entries: u64,
     /// Per member: windows where its requests fail (hang, error status).
     request_fail_windows: [Vec<(SimTime, SimTime)>; 2],
-    /// Per member: (start, fault index) of its faults, sorted, for charging failures.
-    fault_starts: [Vec<(SimTime, u32)>; 2],
+    /// Per member: which of its faults a failure at a given instant is charged to.
+    charge: [Charging; 2],
     pub(super) log: TrafficLog,
 }
 
@@ -256,8 +261,7 @@ impl Traffic {
         let nodes = cfg.lb_nodes.max(1) as usize;
         let end = SimTime::ZERO + cfg.duration;
         let mut request_fail_windows: [Vec<(SimTime, SimTime)>; 2] = Default::default();
-        let mut fault_starts: [Vec<(SimTime, u32)>; 2] = Default::default();
-        for (i, f) in cfg.faults.iter().enumerate() {
+        for f in &cfg.faults {
             let until = f.until.unwrap_or(end);
             let fails_requests = match f.kind {
                 FaultKind::Hang => true,
@@ -267,11 +271,8 @@ impl Traffic {
             if fails_requests {
                 request_fail_windows[f.member.index()].push((f.at, until));
             }
-            fault_starts[f.member.index()].push((f.at, i as u32));
         }
-        for s in &mut fault_starts {
-            s.sort();
-        }
+        let grace = recovery_window(cfg);
         Traffic {
             arrivals_rng: rng::stream(seed, trial, Purpose::Arrivals),
             rng: rng::stream(seed, trial, Purpose::Traffic),
@@ -283,7 +284,7 @@ impl Traffic {
             open: 0,
             persistence_entries: 0,
             request_fail_windows,
-            fault_starts,
+            charge: Role::BOTH.map(|r| Charging::new(cfg, r, end, grace)),
             log: TrafficLog {
                 unavailability: (0..cfg.faults.len() as u32)
                     .map(|fault| Unavailability {
@@ -299,12 +300,9 @@ impl Traffic {
 
     /// Charges failures on `node` between `first` and `last` to the fault they belong to.
     fn failure(&mut self, node: u32, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
-        let latest = |starts: &[(SimTime, u32)]| {
-            let n = starts.partition_point(|&(at, _)| at <= first);
-            (n > 0).then(|| starts[n - 1].1)
-        };
-        let fault = latest(&self.fault_starts[Role::Master.index()])
-            .or_else(|| latest(&self.fault_starts[Role::Slave.index()]));
+        let fault = self.charge[Role::Master.index()]
+            .at(first)
+            .or_else(|| self.charge[Role::Slave.index()].at(first));
         match fault {
             Some(f) => {
                 let u = &mut self.log.unavailability[f as usize];
@@ -316,6 +314,84 @@ impl Traffic {
                 }
             }
             None => FailureSpan::add(&mut self.log.unattributed, first, last, conns, reqs),
+        }
+    }
+}
+
+/// How long after a fault ends its failures are still its own: a probe in flight, then
+/// `max_retries` successes (each up to `delay + timeout`), then the route update. Failures at
+/// failback (sessions reset, QUIC connections cut) fall inside it.
+pub fn recovery_window(cfg: &SimConfig) -> SimDuration {
+    let c = &cfg.check;
+    let per_probe = c.delay.0.saturating_add(c.timeout.0);
+    SimDuration(
+        c.timeout
+            .0
+            .saturating_add((c.rise.max(c.fall) as u64).saturating_mul(per_probe))
+            .saturating_add(cfg.model.route_update_delay.0),
+    )
+}
+
+/// For one member: the fault a failure at each instant is charged to, as sorted breakpoints.
+/// Between two breakpoints the answer is constant: the latest-started of the member's faults
+/// whose span `[at, until + grace)` covers the instant. Built by one sweep over the faults'
+/// edges, so a query is a binary search however many faults there are.
+#[derive(Debug, Clone, Default)]
+struct Charging {
+    /// (from this instant on, the fault charged), sorted by instant.
+    breaks: Vec<(SimTime, Option<u32>)>,
+}
+
+impl Charging {
+    fn new(cfg: &SimConfig, member: Role, end: SimTime, grace: SimDuration) -> Self {
+        use std::collections::BinaryHeap;
+        // (instant, is_start, fault): ends sort before starts at the same instant.
+        let mut edges: Vec<(SimTime, bool, u32)> = Vec::new();
+        for (i, f) in cfg.faults.iter().enumerate() {
+            if f.member == member {
+                let until = f.until.map_or(SimTime(u64::MAX), |u| u + grace).max(f.at);
+                edges.push((f.at, true, i as u32));
+                if until <= end {
+                    edges.push((until, false, i as u32));
+                }
+            }
+        }
+        edges.sort();
+        // Active faults by (start, index) in a max-heap, so the latest-started is on top; ended
+        // ones are dropped lazily when they reach the top.
+        let mut active: BinaryHeap<(SimTime, u32)> = BinaryHeap::new();
+        let mut ended = vec![false; cfg.faults.len()];
+        let mut breaks = Vec::new();
+        let mut k = 0;
+        while k < edges.len() {
+            let t = edges[k].0;
+            while k < edges.len() && edges[k].0 == t {
+                let (_, start, i) = edges[k];
+                if start {
+                    active.push((cfg.faults[i as usize].at, i));
+                } else {
+                    ended[i as usize] = true;
+                }
+                k += 1;
+            }
+            while active.peek().is_some_and(|&(_, i)| ended[i as usize]) {
+                active.pop();
+            }
+            let now = active.peek().map(|&(_, i)| i);
+            if breaks.last().map(|&(_, f)| f) != Some(now) {
+                breaks.push((t, now));
+            }
+        }
+        Charging { breaks }
+    }
+
+    /// The fault a failure at `t` is charged to.
+    fn at(&self, t: SimTime) -> Option<u32> {
+        let n = self.breaks.partition_point(|&(at, _)| at <= t);
+        if n == 0 {
+            None
+        } else {
+            self.breaks[n - 1].1
         }
     }
 }
@@ -440,7 +516,10 @@ impl Engine<'_> {
         if routed.persisted_elsewhere {
             tr.log.counters.bump(Counter::PersistedElsewhere);
         }
-        if member == Role::Slave && target == crate::model::router::Target::Master {
+        if routed.persisted_elsewhere
+            && member == Role::Slave
+            && target == crate::model::router::Target::Master
+        {
             if let Some(i) = tr.persisted_return[node as usize] {
                 let r = &mut tr.log.persisted_returns[i];
                 r.last_to_slave = Some(now);
@@ -454,11 +533,13 @@ impl Engine<'_> {
             }
         }
 
+        // As for probes, a silent host answers nothing, not even a refusal.
         let cond = self.conditions[member.index()];
-        let timed_out = !cond.crashed && (cond.host_down || self.handshake_times_out(&cond));
-        let failed = if cond.crashed {
+        let failed = if cond.host_down {
+            Some(Counter::TimedOut)
+        } else if cond.crashed {
             Some(Counter::Refused)
-        } else if timed_out {
+        } else if self.handshake_times_out(&cond) {
             Some(Counter::TimedOut)
         } else if t.tls && cond.tls_error {
             Some(Counter::TlsFailed)
@@ -735,8 +816,17 @@ impl Engine<'_> {
 
     /// The run is over: count the requests of the connections still open.
     pub(super) fn finish_traffic(&mut self, end: SimTime) {
-        if self.traffic.is_none() {
+        let timeout = self
+            .cfg
+            .traffic
+            .as_ref()
+            .and_then(|t| t.persistence)
+            .unwrap_or(SimDuration::ZERO);
+        let Some(tr) = self.traffic.as_mut() else {
             return;
+        };
+        for node in 0..self.nodes.len() as u32 {
+            close_persisted_return(tr, node, end, timeout);
         }
         for node in 0..self.nodes.len() as u32 {
             for role in Role::BOTH {
@@ -789,7 +879,13 @@ impl Engine<'_> {
         let Some(tr) = self.traffic.as_mut() else {
             return;
         };
-        tr.persisted_return[node as usize] = None;
+        let timeout = self
+            .cfg
+            .traffic
+            .as_ref()
+            .and_then(|t| t.persistence)
+            .unwrap_or(SimDuration::ZERO);
+        close_persisted_return(tr, node, now, timeout);
         if failback
             && self
                 .cfg
@@ -803,8 +899,18 @@ impl Engine<'_> {
                 failback_at: now,
                 last_to_slave: None,
                 connections: 0,
+                returned: true,
             });
         }
+    }
+}
+
+/// Closes node `node`'s open persisted-return record at `now`: its clients all returned if the
+/// last one's entry (`timeout` after it) expired by then.
+fn close_persisted_return(tr: &mut Traffic, node: u32, now: SimTime, timeout: SimDuration) {
+    if let Some(i) = tr.persisted_return[node as usize].take() {
+        let r = &mut tr.log.persisted_returns[i];
+        r.returned = r.last_to_slave.is_none_or(|l| l + timeout <= now);
     }
 }
 
