@@ -231,7 +231,11 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
     Outcome {
         stdout,
         stderr: notes,
-        exit: if interrupted { super::EXIT_INTERRUPTED } else { 0 },
+        exit: if interrupted {
+            super::EXIT_INTERRUPTED
+        } else {
+            0
+        },
     }
 }
 

@@ -197,7 +197,11 @@ pub fn probe(body: &Path, args: &ProbeArgs) -> Outcome {
     Outcome {
         stdout,
         stderr: warnings,
-        exit: if interrupted { super::EXIT_INTERRUPTED } else { 0 },
+        exit: if interrupted {
+            super::EXIT_INTERRUPTED
+        } else {
+            0
+        },
     }
 }
 
