@@ -156,6 +156,10 @@ async fn failback_reset_closes_the_slaves_connections_at_the_failback() {
 async fn a_udp_pool_runs_no_clients_and_says_so() {
     let run = live("scenarios/traffic-udp.toml", 20).await;
     assert!(run.facts.traffic.is_none());
-    assert!(run.facts.notes.iter().any(|n| n.contains("UDP pool")));
+    assert!(run
+        .facts
+        .notes
+        .iter()
+        .any(|n| n.contains("UDP pool") && n.contains("no clients ran")));
     assert_eq!(run.log.end, SimTime::ZERO + SimDuration::from_secs(20));
 }

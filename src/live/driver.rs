@@ -216,6 +216,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         return Err(format!("the time scale must be above 0, got {scale}"));
     }
     let cancel = opts.cancel.child_token();
+    // Whatever way this function returns (an error half-way through set-up included), every
+    // task it started stops.
+    let _stop_all = cancel.clone().drop_guard();
     let service = service_for(pool);
     let mut started = Vec::new();
     for (i, role) in Role::BOTH.iter().enumerate() {
@@ -244,10 +247,23 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let mut traffic_state = None;
     if let Some(t) = &cfg.traffic {
         let request = RequestKind::for_service(&service);
+        let not_live = if pool.protocol != Protocol::Tcp {
+            Some(format!(
+                "the live clients speak TCP, and this is a {} pool",
+                pool.protocol
+            ))
+        } else if cfg.clients_use_tls || t.quic.is_some() {
+            Some("the live clients do not speak TLS or QUIC".to_string())
+        } else if request.is_none() {
+            Some(
+                "the backend of an HTTPS check speaks TLS, which the live clients do not"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
         match request {
-            Some(request)
-                if pool.protocol == Protocol::Tcp && !cfg.clients_use_tls && t.quic.is_none() =>
-            {
+            Some(request) if not_live.is_none() => {
                 let connect_timeout =
                     Duration::from_secs_f64(t.connect_timeout.as_secs_f64() * scale)
                         .max(traffic::MIN_WALL_ANSWER_WAIT);
@@ -290,9 +306,8 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
             _ => notes.insert(
                 0,
                 format!(
-                    "[traffic] is driven live for TCP pools with plain clients only, not for this {} pool{}: no clients ran",
-                    pool.protocol,
-                    if cfg.clients_use_tls { " with TLS clients" } else { "" }
+                    "[traffic] is not driven live here ({}): no clients ran, the report covers health checks and routing",
+                    not_live.unwrap_or_default()
                 ),
             ),
         }
@@ -453,14 +468,8 @@ impl Driver<'_> {
                     self.log.stopped = Some(Stopped::Interrupted { at });
                     return at;
                 }
-                msg = rx.recv() => {
-                    // The driver holds a sender, so the channel never closes while it runs.
-                    if let Some(m) = msg {
-                        self.on_verdict(m);
-                    }
-                }
-                // Closed (no traffic, or every client gone): the branch is disabled.
-                Some(m) = traffic_rx.recv() => self.on_traffic(m),
+                // Timers first: they are what lateness measures, and a busy traffic channel
+                // must not hold them back.
                 _ = sleep => {
                     let Some(Reverse((wall, seq))) = self.heap.pop() else { continue };
                     if self.lateness.len() < MAX_LATENESS_SAMPLES {
@@ -473,6 +482,14 @@ impl Driver<'_> {
                     }
                     self.fire(due);
                 }
+                msg = rx.recv() => {
+                    // The driver holds a sender, so the channel never closes while it runs.
+                    if let Some(m) = msg {
+                        self.on_verdict(m);
+                    }
+                }
+                // Closed (no traffic, or every client gone): the branch is disabled.
+                Some(m) = traffic_rx.recv() => self.on_traffic(m),
             }
         }
     }
