@@ -191,6 +191,59 @@ pub enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Run a scenario in real time on 127.0.0.1: real backends, real health checks, the
+    /// faults made real, one LB-node state machine per node; the same report as `run`, times in
+    /// scenario seconds.
+    ///
+    /// Client traffic runs through a front proxy per LB node for TCP pools (arrivals thinned
+    /// to 100 per wall-clock second; counts in the `live traffic` lines); UDP/QUIC flows, TLS
+    /// clients and [network] noise are not driven live (the report says so).
+    /// Ctrl-C stops early with a partial report (exit 130).
+    Live {
+        #[command(flatten)]
+        common: ScenarioArgs,
+        /// Wall-clock seconds per scenario second (default: the run in about 10 s, with delay
+        /// and timeout at least 20 ms of wall clock; 1 = real time).
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// List every probe verdict, status change and route change in time order.
+        #[arg(long)]
+        timeline: bool,
+        #[command(flatten)]
+        check: CheckArgs,
+    },
+    /// Run the body's health check, as configured, against real servers now.
+    ///
+    /// Probes each --target (ADDR:PORT; the body's monitor_port replaces the port) --count times,
+    /// the first at once and each later one `delay` after the previous verdict, and prints each
+    /// verdict (time, result, reason code, HTTP status, round trip) with the member status that
+    /// max_retries / max_retries_down give, starting ONLINE. UDP_CONNECT sends a real ICMP echo
+    /// first (needs root or net.ipv4.ping_group_range; otherwise that step is skipped and said).
+    /// Ctrl-C stops early with what was measured (exit 130).
+    Probe {
+        /// The body: a JSON file holding {"pool": {...}} (a scenario file works too).
+        body: PathBuf,
+        /// A member to probe, as ADDR:PORT; repeat for several (at most 64).
+        #[arg(long = "target", value_name = "ADDR:PORT", required = true)]
+        targets: Vec<std::net::SocketAddr>,
+        /// Probes per target.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        check: CheckArgs,
+        /// Multiplies delay and timeout on the wall clock (for tests: 0.05 runs a 1 s body at
+        /// 50 ms); printed times stay wall-clock.
+        #[arg(long, default_value_t = 1.0, hide = true)]
+        time_scale: f64,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// The values of a range argument (a newtype, so clap takes it as one value, not a list).

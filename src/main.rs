@@ -176,6 +176,54 @@ fn main() -> ExitCode {
             });
             finish(result.outcome, &outputs, result.csv.as_deref())
         }
+        Command::Live {
+            common,
+            time_scale,
+            timeline,
+            check,
+        } => {
+            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::live::LiveArgs {
+                seed: common.seed,
+                time_scale,
+                json: common.json(),
+                timeline,
+                strict: common.strict,
+                check: overrides(check),
+            };
+            finish(
+                commands::live::live(common.scenario.as_deref(), args),
+                &outputs,
+                None,
+            )
+        }
+        Command::Probe {
+            body,
+            targets,
+            count,
+            format,
+            strict,
+            check,
+            time_scale,
+            output,
+        } => {
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::probe::ProbeArgs {
+                targets,
+                count,
+                json: format == cli::Format::Json,
+                strict,
+                time_scale,
+                check: overrides(check),
+            };
+            finish(commands::probe::probe(&body, &args), &outputs, None)
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! tests can call it without a process.
 
 pub mod body;
+pub mod live;
+pub mod probe;
 pub mod run;
 pub mod trials;
 pub mod tune;
