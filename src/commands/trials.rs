@@ -1,9 +1,11 @@
 //! `elbsim trials`: the distribution of failover timing over many randomized runs.
 
 use super::{to_json, Outcome};
+use crate::experiment::ci::{self, Interval, QUANTILES};
 use crate::experiment::stats::Summary;
 use crate::experiment::trials::{run_trials, TrialsOptions, TrialsReport};
 use crate::report::text::{s3, table};
+use crate::report::warning::Warning;
 use crate::scenario;
 use std::fmt::Write;
 use std::path::Path;
@@ -36,6 +38,113 @@ fn row(name: &str, s: &Summary) -> Vec<String> {
     ]
 }
 
+/// An interval as text: `[lo, hi]` in seconds, `-` for a side the sample is too small for.
+fn ci_cell(i: &Interval) -> String {
+    let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    format!("[{}, {}]", f(i[0]), f(i[1]))
+}
+
+/// The latency summaries of a report with their JSON keys and text labels, in report order.
+pub fn latency_summaries(r: &TrialsReport) -> Vec<(&'static str, &'static str, &Summary)> {
+    let mut v = vec![
+        ("detection_latency_s", "detection", &r.detection_latency_s),
+        ("failover_latency_s", "failover", &r.failover_latency_s),
+        ("failback_latency_s", "failback", &r.failback_latency_s),
+    ];
+    if let Some(p) = &r.persisted_failback_latency_s {
+        v.push(("persisted_failback_latency_s", "persisted back", p));
+    }
+    if r.outage_latency_s.count > 0 {
+        v.push(("outage_latency_s", "outage", &r.outage_latency_s));
+    }
+    if let Some(t) = &r.traffic {
+        v.push((
+            "traffic.unavailability_s",
+            "unavailable",
+            &t.unavailability_s,
+        ));
+    }
+    v
+}
+
+/// Warnings about percentiles the sample is too small to bound (rule `small-sample`): a p99.9
+/// from 500 samples is little more than the maximum, and says so.
+pub fn sample_warnings(r: &TrialsReport) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (key, _, s) in latency_summaries(r) {
+        if s.count == 0 {
+            continue;
+        }
+        for (q_key, q) in QUANTILES {
+            let Some([lo, hi]) = s.ci(q_key) else {
+                continue;
+            };
+            let missing = match (lo, hi) {
+                (Some(_), Some(_)) => continue,
+                (None, None) => "no 95% confidence bound on either side",
+                (None, Some(_)) => "no lower 95% confidence bound",
+                (Some(_), None) => "no upper 95% confidence bound",
+            };
+            out.push(Warning {
+                path: Some(format!("{key}.{q_key}")),
+                rule: Some("small-sample".to_string()),
+                message: format!(
+                    "{} from {} samples has {missing}; it needs at least {} samples",
+                    q_label(q_key),
+                    s.count,
+                    ci::samples_for_both_bounds(q, ci::LEVEL)
+                ),
+                line: None,
+            });
+        }
+    }
+    out
+}
+
+/// `p999` as people write it: `p99.9`.
+fn q_label(key: &str) -> &str {
+    if key == "p999" {
+        "p99.9"
+    } else {
+        key
+    }
+}
+
+/// The JSON form of a trials report: the report's keys, then every warning as an object.
+pub fn json(r: &TrialsReport, warnings: &[Warning]) -> String {
+    #[derive(serde::Serialize)]
+    struct WithWarnings<'a> {
+        #[serde(flatten)]
+        report: &'a TrialsReport,
+        warnings: &'a [Warning],
+    }
+    to_json(&WithWarnings {
+        report: r,
+        warnings,
+    })
+}
+
+/// The 95% intervals of the percentiles, one row per distribution with samples.
+fn ci_table(latencies: &[(&str, &str, &Summary)]) -> String {
+    let rows: Vec<Vec<String>> = latencies
+        .iter()
+        .filter(|(_, _, s)| s.count > 0)
+        .map(|(_, label, s)| {
+            let mut r = vec![format!("{label} 95% CI")];
+            r.extend(
+                QUANTILES
+                    .iter()
+                    .map(|(k, _)| s.ci(k).map_or_else(|| "-".to_string(), |i| ci_cell(&i))),
+            );
+            r
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    "\n".to_string() + &table(&["interval", "p50", "p90", "p99", "p99.9"], &rows)
+}
+
 /// The text form of a trials report. The number of worker threads is not in it (it goes to
 /// standard error): the report is byte-identical for any `--jobs`.
 pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
@@ -57,33 +166,40 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     let header = [
         "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
     ];
-    let mut rows = vec![
-        row("detection", &r.detection_latency_s),
-        row("failover", &r.failover_latency_s),
-        row("failback", &r.failback_latency_s),
-    ];
-    if let Some(p) = &r.persisted_failback_latency_s {
-        rows.push(row("persisted back", p));
-    }
-    if r.outage_latency_s.count > 0 {
-        rows.push(row("outage", &r.outage_latency_s));
-    }
+    let latencies: Vec<_> = latency_summaries(r)
+        .into_iter()
+        .filter(|(k, _, _)| *k != "traffic.unavailability_s")
+        .collect();
+    let rows: Vec<Vec<String>> = latencies.iter().map(|(_, l, s)| row(l, s)).collect();
     o.push_str(&table(&header, &rows));
+    o.push_str(&ci_table(&latencies));
     let _ = writeln!(
         o,
-        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour ({:.3} per day)",
+        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour ({:.3} per day){}",
         r.false_failovers,
         r.fault_free_hours,
         r.false_failovers_per_hour,
-        r.false_failovers_per_hour * 24.0
+        r.false_failovers_per_hour * 24.0,
+        r.false_failovers_per_hour_ci
+            .map_or(String::new(), |[lo, hi]| format!(
+                ", 95% CI [{:.3}, {:.3}] per day",
+                lo * 24.0,
+                hi * 24.0
+            ))
     );
     let _ = writeln!(
         o,
-        "missed faults: {} of {} (fault, LB node) pairs{}",
+        "missed faults: {} of {} (fault, LB node) pairs{}{}",
         r.missed_faults,
         r.fault_node_pairs,
         r.missed_fault_rate
-            .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0))
+            .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0)),
+        r.missed_fault_rate_ci
+            .map_or(String::new(), |[lo, hi]| format!(
+                ", 95% CI [{:.2}%, {:.2}%]",
+                lo * 100.0,
+                hi * 100.0
+            ))
     );
     if r.censored_faults > 0 {
         let _ = writeln!(
@@ -118,6 +234,14 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
             "\nunavailability clients saw (first to last failure), per fault that had one\n",
         );
         o.push_str(&table(&header, &[row("unavailable", &t.unavailability_s)]));
+        o.push_str(&ci_table(&[("", "unavailable", &t.unavailability_s)]));
+    }
+    let warnings = sample_warnings(r);
+    if !warnings.is_empty() {
+        o.push('\n');
+        for w in &warnings {
+            let _ = writeln!(o, "{}", w.line_text());
+        }
     }
     let _ = writeln!(o, "\nreproduce: {reproduce}");
     o
@@ -172,7 +296,7 @@ pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + S
     .replace("  ", " ");
     Outcome {
         stdout: if args.json {
-            to_json(&report)
+            json(&report, &sample_warnings(&report))
         } else {
             render(&report, &s.name, &reproduce)
         },

@@ -2,3 +2,4 @@
 //! spec/scenario.md) and their text rendering.
 pub mod run;
 pub mod text;
+pub mod warning;
