@@ -34,10 +34,20 @@ pub struct CheckArgs {
     pub max_retries_down: Option<u32>,
 }
 
+/// The latencies `trials --histogram` can export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistogramKind {
+    Detection,
+    Failover,
+    Failback,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    /// The text report as Markdown (pipe tables), to paste into a ticket.
+    Markdown,
 }
 
 /// What `run`, `trials` and `tune` share: the scenario and how to report on it.
@@ -63,6 +73,10 @@ pub struct ScenarioArgs {
 impl ScenarioArgs {
     pub fn json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    pub fn markdown(&self) -> bool {
+        self.format == Format::Markdown
     }
 }
 
@@ -128,6 +142,17 @@ pub enum Command {
         jobs: Option<usize>,
         #[command(flatten)]
         check: CheckArgs,
+        /// Also write one CSV row per trial and (fault, LB node) pair to this file (at most
+        /// 1000000 trials: the rows are held in memory).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Also write a latency distribution (--histogram-of) to this file in HdrHistogram's
+        /// percentile text format (milliseconds), as its plotter reads it.
+        #[arg(long)]
+        histogram: Option<PathBuf>,
+        /// Which latency --histogram exports.
+        #[arg(long, value_enum, default_value_t = HistogramKind::Failover, requires = "histogram")]
+        histogram_of: HistogramKind,
     },
     /// Sweep health-check parameters, run trials at each point, rank them by an objective under
     /// constraints, and print the best `healthmonitor` ready to paste into the API body.

@@ -73,6 +73,7 @@ fn main() -> ExitCode {
             let args = commands::run::RunArgs {
                 seed: common.seed,
                 json: common.json(),
+                markdown: common.markdown(),
                 timeline,
                 strict: common.strict,
                 check: overrides(check),
@@ -88,23 +89,38 @@ fn main() -> ExitCode {
             n,
             jobs,
             check,
+            csv,
+            histogram,
+            histogram_of,
         } => {
-            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+            let outputs = match check_outputs(&[
+                ("--csv", csv.as_deref()),
+                ("--histogram", histogram.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
+            use elbsim::report::export::HistogramOf;
             let args = commands::trials::TrialsArgs {
                 n,
                 seed: common.seed,
                 jobs: jobs_or_all_cores(jobs),
                 json: common.json(),
+                markdown: common.markdown(),
                 strict: common.strict,
                 check: overrides(check),
+                csv: csv.is_some(),
+                histogram: histogram.is_some().then_some(match histogram_of {
+                    cli::HistogramKind::Detection => HistogramOf::Detection,
+                    cli::HistogramKind::Failover => HistogramOf::Failover,
+                    cli::HistogramKind::Failback => HistogramOf::Failback,
+                }),
             };
-            let outcome = with_progress(n, |progress, _| {
-                commands::trials::trials(common.scenario.as_deref(), args, progress)
+            let result = with_progress(n, |progress, _| {
+                commands::trials::trials(common.scenario.as_deref(), &args, progress)
             });
-            finish(outcome, &outputs, None)
+            finish_files(result.outcome, &outputs, &result.files)
         }
         Command::Tune {
             common,
@@ -167,6 +183,7 @@ fn main() -> ExitCode {
                 probe_fault,
                 allow_warnings,
                 json: common.json(),
+                markdown: common.markdown(),
                 csv: csv.is_some(),
                 top,
                 strict: common.strict,
@@ -234,6 +251,40 @@ fn finish(o: Outcome, outputs: &Outputs, csv: Option<&str>) -> ExitCode {
         files.push(o.stdout.as_bytes());
     }
     if let Err(e) = outputs.commit(&files) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    if !to_file {
+        if let Err(e) = output::print_stdout(&o.stdout) {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::from(o.exit)
+}
+
+/// [`finish`] for commands with several output files: `files` holds `(flag, contents)` for
+/// each extra output, written together with `-o` (all or none) in the order they were checked.
+fn finish_files(o: Outcome, outputs: &Outputs, files: &[(&str, String)]) -> ExitCode {
+    eprint!("{}", o.stderr);
+    if o.exit != 0 && o.stdout.is_empty() {
+        return ExitCode::from(o.exit);
+    }
+    let mut contents: Vec<&[u8]> = Vec::new();
+    let mut to_file = false;
+    for flag in outputs.flags() {
+        if flag == "-o" {
+            to_file = true;
+            contents.push(o.stdout.as_bytes());
+        } else if let Some((_, c)) = files.iter().find(|(f, _)| *f == flag) {
+            contents.push(c.as_bytes());
+        } else {
+            // Every checked flag is one the command was asked to fill; a gap is a bug here.
+            eprintln!("error: {flag}: nothing was produced for this output; please report this");
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(e) = outputs.commit(&contents) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }

@@ -13,6 +13,8 @@ use std::path::Path;
 pub struct RunArgs {
     pub seed: Option<u64>,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     pub timeline: bool,
     pub strict: bool,
     /// Health-check values overriding the pool body's.
@@ -166,6 +168,12 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
             report: &report,
             warnings: s.warnings.iter().map(|w| w.to_string()).collect(),
         })
+    } else if args.markdown {
+        crate::report::markdown::from_text(&text::run_report(
+            &report,
+            &context_lines(&s),
+            &reproduce,
+        ))
     } else {
         text::run_report(&report, &context_lines(&s), &reproduce)
     };

@@ -3,7 +3,8 @@
 use super::{to_json, Outcome};
 use crate::experiment::ci::{self, Interval, QUANTILES};
 use crate::experiment::stats::Summary;
-use crate::experiment::trials::{run_trials, TrialsOptions, TrialsReport};
+use crate::experiment::trials::{run_trials_observed, TrialsOptions, TrialsReport};
+use crate::report::export::{self, CsvRows, HistogramCollector, HistogramOf};
 use crate::report::text::{s3, table};
 use crate::report::warning::Warning;
 use crate::scenario;
@@ -11,15 +12,38 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// Options of `elbsim trials` besides the scenario.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct TrialsArgs {
     pub n: u64,
     pub seed: Option<u64>,
     pub jobs: usize,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     pub strict: bool,
     /// Health-check values overriding the pool body's.
     pub check: scenario::CheckOverrides,
+    /// `--csv`: one row per trial and (fault, LB node) pair comes back in the outcome.
+    pub csv: bool,
+    /// `--histogram`: this latency's distribution in HdrHistogram's text format.
+    pub histogram: Option<HistogramOf>,
+}
+
+/// What `elbsim trials` produced: the report, and each extra file by the flag that asked.
+#[derive(Debug, Clone)]
+pub struct TrialsOutcome {
+    pub outcome: Outcome,
+    /// `(flag, contents)`, e.g. `("--csv", ...)`; only for flags that were given.
+    pub files: Vec<(&'static str, String)>,
+}
+
+impl From<Outcome> for TrialsOutcome {
+    fn from(outcome: Outcome) -> Self {
+        TrialsOutcome {
+            outcome,
+            files: Vec::new(),
+        }
+    }
 }
 
 /// One row of the latency table.
@@ -249,13 +273,41 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
 
 /// `elbsim trials SCENARIO -n N`. Ctrl-C ([`super::INTERRUPTED`]) stops the batch, even inside a
 /// long trial: the trials finished are reported, marked partial, with exit 130.
-pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + Sync)) -> Outcome {
+pub fn trials(
+    path: Option<&Path>,
+    args: &TrialsArgs,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TrialsOutcome {
     let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
-        Err(failed) => return failed,
+        Err(failed) => return failed.into(),
     };
+    if args.csv && args.n > export::MAX_CSV_TRIALS {
+        return Outcome {
+            stdout: String::new(),
+            stderr: format!(
+                "error: --csv keeps one row per trial in memory and takes at most {} trials, not {}; \
+                 run several batches with different --seed values\n",
+                export::MAX_CSV_TRIALS,
+                args.n
+            ),
+            exit: 2,
+        }
+        .into();
+    }
     let seed = super::run::effective_seed(args.seed, &s);
-    let report = run_trials(
+    let csv = args.csv.then(|| CsvRows::new(&s.sim));
+    let hist = args.histogram.map(|of| HistogramCollector::new(&s.sim, of));
+    let observe =
+        |i: u64, m: &crate::report::run::Measured, t: Option<&crate::sim::engine::TrafficLog>| {
+            if let Some(c) = &csv {
+                c.observe(i, m, t);
+            }
+            if let Some(h) = &hist {
+                h.observe(m);
+            }
+        };
+    let report = run_trials_observed(
         &s.sim,
         TrialsOptions {
             n: args.n,
@@ -264,6 +316,11 @@ pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + S
         },
         &super::INTERRUPTED,
         progress,
+        if csv.is_some() || hist.is_some() {
+            Some(&observe)
+        } else {
+            None
+        },
     );
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
@@ -272,7 +329,8 @@ pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + S
             stdout: String::new(),
             stderr,
             exit: 1,
-        };
+        }
+        .into();
     }
     let _ = writeln!(
         stderr,
@@ -294,17 +352,30 @@ pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + S
         args.n
     )
     .replace("  ", " ");
-    Outcome {
-        stdout: if args.json {
-            json(&report, &sample_warnings(&report))
-        } else {
-            render(&report, &s.name, &reproduce)
+    let stdout = if args.json {
+        json(&report, &sample_warnings(&report))
+    } else if args.markdown {
+        crate::report::markdown::from_text(&render(&report, &s.name, &reproduce))
+    } else {
+        render(&report, &s.name, &reproduce)
+    };
+    let mut files = Vec::new();
+    if let Some(c) = csv {
+        files.push(("--csv", c.finish()));
+    }
+    if let Some(h) = hist {
+        files.push(("--histogram", export::hdr_percentiles(&h.finish())));
+    }
+    TrialsOutcome {
+        outcome: Outcome {
+            stdout,
+            stderr,
+            exit: if report.partial {
+                super::EXIT_INTERRUPTED
+            } else {
+                0
+            },
         },
-        stderr,
-        exit: if report.partial {
-            super::EXIT_INTERRUPTED
-        } else {
-            0
-        },
+        files,
     }
 }

@@ -26,6 +26,8 @@ pub struct TuneArgs {
     /// Rank points whose health check draws an API warning.
     pub allow_warnings: bool,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     /// Whether `--csv` was given: then the CSV comes back with the outcome.
     pub csv: bool,
     pub top: usize,
@@ -613,9 +615,14 @@ pub fn run(
         }
         to_json(&v)
     } else {
-        render(
+        let text = render(
             &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
-        )
+        );
+        if args.markdown {
+            crate::report::markdown::from_text(&text)
+        } else {
+            text
+        }
     };
     TuneOutcome {
         outcome: Outcome {

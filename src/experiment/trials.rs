@@ -137,6 +137,11 @@ impl Accum {
     }
 }
 
+/// Sees each finished trial: its index, what it measured and its traffic log. Called from the
+/// worker threads in any order (exports sort by the index); `None` costs nothing.
+pub type TrialObserver<'a> =
+    Option<&'a (dyn Fn(u64, &crate::report::run::Measured, Option<&engine::TrafficLog>) + Sync)>;
+
 /// Runs trial `i` and adds it to `acc`.
 fn one_trial(
     cfg: &SimConfig,
@@ -145,6 +150,7 @@ fn one_trial(
     interrupt: &AtomicBool,
     windows: &[(SimTime, SimTime)],
     acc: &mut Accum,
+    observe: TrialObserver,
 ) -> bool {
     let log = engine::run(
         cfg,
@@ -164,6 +170,9 @@ fn one_trial(
         return false;
     }
     let m = measure(cfg, &log);
+    if let Some(f) = observe {
+        f(i, &m, log.traffic.as_ref());
+    }
     acc.trials += 1;
     acc.events += log.events;
     for f in &m.failovers {
@@ -263,6 +272,17 @@ pub fn run_trials(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TrialsReport {
+    run_trials_observed(cfg, opts, stop, progress, None)
+}
+
+/// [`run_trials`], showing each finished trial to `observe` (for per-trial exports).
+pub fn run_trials_observed(
+    cfg: &SimConfig,
+    opts: TrialsOptions,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+    observe: TrialObserver,
+) -> TrialsReport {
     /// Trials a worker claims at once: large enough to keep the shared counter cold.
     const CHUNK: u64 = 64;
     let next = AtomicU64::new(0);
@@ -284,7 +304,7 @@ pub fn run_trials(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        if !one_trial(cfg, opts.seed, i, stop, &windows, &mut acc) {
+                        if !one_trial(cfg, opts.seed, i, stop, &windows, &mut acc, observe) {
                             break 'claim;
                         }
                     }
