@@ -153,6 +153,22 @@ pub enum Command {
         /// Which latency --histogram exports.
         #[arg(long, value_enum, default_value_t = HistogramKind::Failover, requires = "histogram")]
         histogram_of: HistogramKind,
+        /// A threshold to check, e.g. "failover.p99 <= 5s", "false_failovers_per_day <= 1",
+        /// "client.failed <= 100", "missed_rate < 1%": KEY OP VALUE, KEY a dotted path into the
+        /// JSON report or an alias (detection.*, failover.*, failback.*, unavailability.*,
+        /// missed_rate, false_failovers_per_day, client.failed, client.COUNTER), OP one of
+        /// < <= > >= == !=, VALUE a number with an optional unit (ms, s, m; % for rates).
+        /// Repeatable; exit 3 when any fails. Grammar: docs/metrics.md#assertions.
+        #[arg(long = "assert", value_name = "ASSERTION", value_parser = assertion)]
+        asserts: Vec<elbsim::report::assert::Assertion>,
+        /// Save the JSON report as a baseline: .elbsim/baselines/NAME.json, or NAME when it is a
+        /// path (contains / or ends in .json).
+        #[arg(long, value_name = "NAME", value_parser = baseline_name)]
+        save_baseline: Option<String>,
+        /// Compare each percentile with a saved baseline and say whether it changed
+        /// significantly (95% confidence intervals apart).
+        #[arg(long, value_name = "NAME", value_parser = baseline_name)]
+        baseline: Option<String>,
     },
     /// Sweep health-check parameters, run trials at each point, rank them by an objective under
     /// constraints, and print the best `healthmonitor` ready to paste into the API body.
@@ -263,6 +279,16 @@ fn rate(s: &str) -> Result<f64, String> {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!("{s:?} is not a rate from 0 to 1")),
     }
+}
+
+/// `--assert`: the syntax here (exit 2 from clap); keys are checked against the report.
+fn assertion(s: &str) -> Result<elbsim::report::assert::Assertion, String> {
+    elbsim::report::assert::parse(s)
+}
+
+/// `--baseline`, `--save-baseline`: a usable name or path.
+fn baseline_name(s: &str) -> Result<String, String> {
+    elbsim::report::baseline::check_name(s).map(|_| s.to_string())
 }
 
 /// `--jobs`: at least one worker thread, at most 1024.

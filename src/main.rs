@@ -92,10 +92,29 @@ fn main() -> ExitCode {
             csv,
             histogram,
             histogram_of,
+            asserts,
+            save_baseline,
+            baseline,
         } => {
+            let save_path = save_baseline
+                .as_deref()
+                .map(elbsim::report::baseline::path_of);
+            if let Some(dir) = save_path.as_deref().and_then(|p| p.parent()) {
+                // The default place, .elbsim/baselines, is created on first use.
+                if dir.ends_with(".elbsim/baselines") {
+                    if let Err(e) = std::fs::create_dir_all(dir) {
+                        eprintln!(
+                            "error: --save-baseline: cannot create {}: {e}",
+                            dir.display()
+                        );
+                        return ExitCode::from(1);
+                    }
+                }
+            }
             let outputs = match check_outputs(&[
                 ("--csv", csv.as_deref()),
                 ("--histogram", histogram.as_deref()),
+                ("--save-baseline", save_path.as_deref()),
                 ("-o", common.output.as_deref()),
             ]) {
                 Ok(o) => o,
@@ -116,6 +135,9 @@ fn main() -> ExitCode {
                     cli::HistogramKind::Failover => HistogramOf::Failover,
                     cli::HistogramKind::Failback => HistogramOf::Failback,
                 }),
+                asserts,
+                baseline,
+                save_baseline: save_path.is_some(),
             };
             let result = with_progress(n, |progress, _| {
                 commands::trials::trials(common.scenario.as_deref(), &args, progress)

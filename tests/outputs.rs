@@ -209,3 +209,114 @@ fn markdown_reports_have_pipe_tables() {
     assert!(out.starts_with("## elbsim tune: "), "{out}");
     assert!(out.contains("| rank | delay | timeout |"), "{out}");
 }
+
+#[test]
+fn assertions_gate_with_exit_3_and_explain_bad_keys() {
+    let run = |asserts: &[&str]| {
+        let mut args = vec!["trials", "scenarios/crash.toml", "-n", "60", "--seed", "5"];
+        for a in asserts {
+            args.push("--assert");
+            args.push(a);
+        }
+        elbsim(&args)
+    };
+    let (code, _, err) = run(&[
+        "failover.p99 <= 20s",
+        "false_failovers_per_day <= 1",
+        "missed_rate < 1%",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("assert PASS").count(), 3, "{err}");
+    for failing in [
+        "failover.p99 <= 5s",
+        "failover.p50 < 5000ms",
+        "failover.p99 >= 1m",
+        "failover.p99 > 20",
+        "failover.count == 61",
+        "failover.count != 60",
+    ] {
+        let (code, _, err) = run(&["failover.p99 <= 20s", failing]);
+        assert_eq!(code, 3, "{failing}: {err}");
+        assert!(err.contains(&format!("assert FAIL: {failing}")), "{err}");
+        assert!(err.contains("assert PASS: failover.p99 <= 20s"), "{err}");
+    }
+    let (code, _, err) = run(&["failover.p98 <= 5s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: --assert") && err.contains("closest is failover_latency_s.p9"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["failover.p99 5s"]);
+    assert_eq!(code, 2, "{err}");
+    // JSON carries the verdicts.
+    let (code, out, _) = elbsim(&[
+        "trials",
+        "scenarios/crash.toml",
+        "-n",
+        "60",
+        "--format",
+        "json",
+        "--assert",
+        "failover.p99 <= 5s",
+    ]);
+    assert_eq!(code, 3);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["assertions"][0]["passed"], Value::Bool(false));
+    assert_eq!(v["assertions"][0]["key"], "failover_latency_s.p99");
+}
+
+#[test]
+fn baselines_save_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("elbsim");
+    let scenario = root().join("scenarios/crash.toml");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(&exe)
+            .current_dir(dir.path())
+            .args(["trials", scenario.to_str().unwrap(), "-n", "200"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["--save-baseline", "main", "--seed", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join(".elbsim/baselines/main.json").exists());
+    // Same seed: nothing changed.
+    let (code, out, err) = run(&["--baseline", "main", "--seed", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("change against baseline main"), "{out}");
+    assert!(out.contains("failover_latency_s.p50"), "{out}");
+    assert!(!out.lines().any(|l| l.ends_with("  changed")), "{out}");
+    // A shorter delay: detection clearly faster.
+    let (code, out, _) = run(&[
+        "--baseline",
+        "main",
+        "--seed",
+        "2",
+        "--delay",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let p50 = v["baseline"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "failover_latency_s.p50")
+        .unwrap();
+    assert_eq!(p50["significance"], "changed", "{p50}");
+    assert!(p50["change"].as_f64().unwrap() < -0.3);
+    let (code, _, err) = run(&["--baseline", "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: --baseline nope") && err.contains("--save-baseline nope"),
+        "{err}"
+    );
+}

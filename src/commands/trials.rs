@@ -4,6 +4,8 @@ use super::{to_json, Outcome};
 use crate::experiment::ci::{self, Interval, QUANTILES};
 use crate::experiment::stats::Summary;
 use crate::experiment::trials::{run_trials_observed, TrialsOptions, TrialsReport};
+use crate::report::assert::{self as assertions, Assertion};
+use crate::report::baseline;
 use crate::report::export::{self, CsvRows, HistogramCollector, HistogramOf};
 use crate::report::text::{s3, table};
 use crate::report::warning::Warning;
@@ -27,7 +29,16 @@ pub struct TrialsArgs {
     pub csv: bool,
     /// `--histogram`: this latency's distribution in HdrHistogram's text format.
     pub histogram: Option<HistogramOf>,
+    /// `--assert`: thresholds; any failing one makes the exit code [`EXIT_ASSERTION_FAILED`].
+    pub asserts: Vec<Assertion>,
+    /// `--baseline NAME`: compare the percentiles with this saved report.
+    pub baseline: Option<String>,
+    /// `--save-baseline`: the JSON report comes back as the `--save-baseline` file.
+    pub save_baseline: bool,
 }
+
+/// The exit code when the report is complete but an `--assert` fails.
+pub const EXIT_ASSERTION_FAILED: u8 = 3;
 
 /// What `elbsim trials` produced: the report, and each extra file by the flag that asked.
 #[derive(Debug, Clone)]
@@ -135,17 +146,19 @@ fn q_label(key: &str) -> &str {
 }
 
 /// The JSON form of a trials report: the report's keys, then every warning as an object.
-pub fn json(r: &TrialsReport, warnings: &[Warning]) -> String {
+pub fn json_value(r: &TrialsReport, warnings: &[Warning]) -> serde_json::Value {
     #[derive(serde::Serialize)]
     struct WithWarnings<'a> {
         #[serde(flatten)]
         report: &'a TrialsReport,
         warnings: &'a [Warning],
     }
-    to_json(&WithWarnings {
+    // Our own report types always serialize (string keys, finite floats).
+    serde_json::to_value(WithWarnings {
         report: r,
         warnings,
     })
+    .unwrap_or_default()
 }
 
 /// The 95% intervals of the percentiles, one row per distribution with samples.
@@ -295,6 +308,46 @@ pub fn trials(
         }
         .into();
     }
+    let usage = |msg: String| -> TrialsOutcome {
+        Outcome {
+            stdout: String::new(),
+            stderr: format!("error: {msg}\n"),
+            exit: 2,
+        }
+        .into()
+    };
+    // Assertion keys are checked before any work, against a report of no trials: its keys are
+    // those of the real one (they depend on the scenario, not on the numbers).
+    let resolved = if args.asserts.is_empty() {
+        Vec::new()
+    } else {
+        let empty = run_trials_observed(
+            &s.sim,
+            TrialsOptions {
+                n: 0,
+                seed: 0,
+                jobs: 1,
+            },
+            &std::sync::atomic::AtomicBool::new(false),
+            &|_| {},
+            None,
+        );
+        match assertions::resolve(&args.asserts, &assertions::view(&json_value(&empty, &[]))) {
+            Ok(r) => r,
+            Err(e) => return usage(e),
+        }
+    };
+    let base = match args.baseline.as_deref().map(baseline::load).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("error: {e}\n"),
+                exit: 1,
+            }
+            .into()
+        }
+    };
     let seed = super::run::effective_seed(args.seed, &s);
     let csv = args.csv.then(|| CsvRows::new(&s.sim));
     let hist = args.histogram.map(|of| HistogramCollector::new(&s.sim, of));
@@ -352,14 +405,48 @@ pub fn trials(
         args.n
     )
     .replace("  ", " ");
+    let warnings = sample_warnings(&report);
+    let plain = json_value(&report, &warnings);
+    let verdicts = assertions::evaluate(&resolved, &assertions::view(&plain));
+    // Verdicts go to standard error, where a CI log shows them whatever the format and `-o`.
+    for v in &verdicts {
+        let _ = writeln!(stderr, "{v}");
+    }
+    let changes = base.as_ref().map(|b| baseline::compare(b, &plain));
     let stdout = if args.json {
-        json(&report, &sample_warnings(&report))
-    } else if args.markdown {
-        crate::report::markdown::from_text(&render(&report, &s.name, &reproduce))
+        let mut v = plain.clone();
+        if let Some(obj) = v.as_object_mut() {
+            if !verdicts.is_empty() {
+                obj.insert("assertions".into(), serde_json::json!(verdicts));
+            }
+            if let (Some(name), Some(c)) = (&args.baseline, &changes) {
+                obj.insert(
+                    "baseline".into(),
+                    serde_json::json!({"name": name, "changes": c}),
+                );
+            }
+        }
+        to_json(&v)
     } else {
-        render(&report, &s.name, &reproduce)
+        let mut text = render(&report, &s.name, &reproduce);
+        let mut extra = String::new();
+        if let (Some(name), Some(c)) = (&args.baseline, &changes) {
+            extra.push_str(&baseline::render(name, c));
+        }
+        // Above the reproduce line, which stays last.
+        if let Some(at) = text.rfind("\nreproduce: ") {
+            text.insert_str(at, &extra);
+        }
+        if args.markdown {
+            crate::report::markdown::from_text(&text)
+        } else {
+            text
+        }
     };
     let mut files = Vec::new();
+    if args.save_baseline {
+        files.push(("--save-baseline", to_json(&plain)));
+    }
     if let Some(c) = csv {
         files.push(("--csv", c.finish()));
     }
@@ -372,6 +459,8 @@ pub fn trials(
             stderr,
             exit: if report.partial {
                 super::EXIT_INTERRUPTED
+            } else if verdicts.iter().any(|v| !v.passed) {
+                EXIT_ASSERTION_FAILED
             } else {
                 0
             },

@@ -1,5 +1,7 @@
 //! What runs measured, and how it is printed: `Serialize` structs (the JSON contract of
 //! spec/scenario.md) and their text rendering.
+pub mod assert;
+pub mod baseline;
 pub mod export;
 pub mod markdown;
 pub mod run;
