@@ -68,6 +68,14 @@ pub struct ScenarioArgs {
     /// Write the report to this file (whole or not at all) instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Also draw the result as SVG to this file: run, a timeline per LB node; trials, the
+    /// latency CDFs with the closed-form window; tune, the Pareto front.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Also write one self-contained HTML page (report, plots, parameters, reproduce command;
+    /// nothing loaded from the network) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 impl ScenarioArgs {

@@ -66,11 +66,17 @@ fn main() -> ExitCode {
             timeline,
             check,
         } => {
-            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+            let outputs = match check_outputs(&[
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
             let args = commands::run::RunArgs {
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
                 seed: common.seed,
                 json: common.json(),
                 markdown: common.markdown(),
@@ -78,11 +84,8 @@ fn main() -> ExitCode {
                 strict: common.strict,
                 check: overrides(check),
             };
-            finish(
-                commands::run::run(common.scenario.as_deref(), args),
-                &outputs,
-                None,
-            )
+            let result = commands::run::run(common.scenario.as_deref(), args);
+            finish_files(result.outcome, &outputs, &result.files)
         }
         Command::Trials {
             common,
@@ -115,6 +118,8 @@ fn main() -> ExitCode {
                 ("--csv", csv.as_deref()),
                 ("--histogram", histogram.as_deref()),
                 ("--save-baseline", save_path.as_deref()),
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
                 ("-o", common.output.as_deref()),
             ]) {
                 Ok(o) => o,
@@ -138,6 +143,8 @@ fn main() -> ExitCode {
                 asserts,
                 baseline,
                 save_baseline: save_path.is_some(),
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
             };
             let result = with_progress(n, |progress, _| {
                 commands::trials::trials(common.scenario.as_deref(), &args, progress)
@@ -185,12 +192,15 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            let outputs =
-                match check_outputs(&[("--csv", csv.as_deref()), ("-o", common.output.as_deref())])
-                {
-                    Ok(o) => o,
-                    Err(code) => return code,
-                };
+            let outputs = match check_outputs(&[
+                ("--csv", csv.as_deref()),
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let args = commands::tune::TuneArgs {
                 ranges,
                 trials: n,
@@ -207,13 +217,19 @@ fn main() -> ExitCode {
                 json: common.json(),
                 markdown: common.markdown(),
                 csv: csv.is_some(),
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
                 top,
                 strict: common.strict,
             };
             let result = with_progress(points, |progress, note| {
                 commands::tune::run(common.scenario.as_deref(), &args, progress, note)
             });
-            finish(result.outcome, &outputs, result.csv.as_deref())
+            let mut files = result.files;
+            if let Some(c) = result.csv {
+                files.push(("--csv", c));
+            }
+            finish_files(result.outcome, &outputs, &files)
         }
     }
 }

@@ -29,6 +29,23 @@ pub struct Outcome {
     pub exit: u8,
 }
 
+/// A command's outcome with the extra files it was asked for (`--csv`, `--plot`, `--html`, ...).
+#[derive(Debug, Clone)]
+pub struct WithFiles {
+    pub outcome: Outcome,
+    /// `(flag, contents)`, e.g. `("--plot", svg)`; only for flags that were given.
+    pub files: Vec<(&'static str, String)>,
+}
+
+impl From<Outcome> for WithFiles {
+    fn from(outcome: Outcome) -> Self {
+        WithFiles {
+            outcome,
+            files: Vec::new(),
+        }
+    }
+}
+
 /// Loads a scenario with the command line's health-check overrides (validated with the body, by
 /// the API's rules), or the outcome that reports why it cannot run (exit 1).
 pub fn load_scenario(

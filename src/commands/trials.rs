@@ -35,27 +35,17 @@ pub struct TrialsArgs {
     pub baseline: Option<String>,
     /// `--save-baseline`: the JSON report comes back as the `--save-baseline` file.
     pub save_baseline: bool,
+    /// `--plot`: CDFs of detection, failover and failback latency as SVG.
+    pub plot: bool,
+    /// `--html`: one self-contained page with the report and the plots.
+    pub html: bool,
 }
 
 /// The exit code when the report is complete but an `--assert` fails.
 pub const EXIT_ASSERTION_FAILED: u8 = 3;
 
 /// What `elbsim trials` produced: the report, and each extra file by the flag that asked.
-#[derive(Debug, Clone)]
-pub struct TrialsOutcome {
-    pub outcome: Outcome,
-    /// `(flag, contents)`, e.g. `("--csv", ...)`; only for flags that were given.
-    pub files: Vec<(&'static str, String)>,
-}
-
-impl From<Outcome> for TrialsOutcome {
-    fn from(outcome: Outcome) -> Self {
-        TrialsOutcome {
-            outcome,
-            files: Vec::new(),
-        }
-    }
-}
+pub type TrialsOutcome = super::WithFiles;
 
 /// One row of the latency table.
 fn row(name: &str, s: &Summary) -> Vec<String> {
@@ -351,6 +341,15 @@ pub fn trials(
     let seed = super::run::effective_seed(args.seed, &s);
     let csv = args.csv.then(|| CsvRows::new(&s.sim));
     let hist = args.histogram.map(|of| HistogramCollector::new(&s.sim, of));
+    // The plots need the three distributions themselves, not only their summaries.
+    let cdfs = (args.plot || args.html).then(|| {
+        [
+            HistogramOf::Detection,
+            HistogramOf::Failover,
+            HistogramOf::Failback,
+        ]
+        .map(|of| HistogramCollector::new(&s.sim, of))
+    });
     let observe =
         |i: u64, m: &crate::report::run::Measured, t: Option<&crate::sim::engine::TrafficLog>| {
             if let Some(c) = &csv {
@@ -358,6 +357,9 @@ pub fn trials(
             }
             if let Some(h) = &hist {
                 h.observe(m);
+            }
+            for c in cdfs.iter().flatten() {
+                c.observe(m);
             }
         };
     let report = run_trials_observed(
@@ -369,7 +371,7 @@ pub fn trials(
         },
         &super::INTERRUPTED,
         progress,
-        if csv.is_some() || hist.is_some() {
+        if csv.is_some() || hist.is_some() || cdfs.is_some() {
             Some(&observe)
         } else {
             None
@@ -444,6 +446,50 @@ pub fn trials(
         }
     };
     let mut files = Vec::new();
+    if let Some(c) = cdfs {
+        let [d, f, b] = c.map(HistogramCollector::finish);
+        let svg = match crate::report::plot::cdf_svg(
+            &format!(
+                "elbsim trials: {} ({} trials, seed {seed})",
+                s.name, report.trials
+            ),
+            &[("detection", &d), ("failover", &f), ("failback", &b)],
+            crate::report::plot::closed_form_window(&s.sim),
+        ) {
+            Ok(svg) => svg,
+            Err(e) => {
+                return Outcome {
+                    stdout: String::new(),
+                    stderr: format!("{stderr}error: --plot: {e}\n"),
+                    exit: 1,
+                }
+                .into()
+            }
+        };
+        if args.html {
+            let text = render(&report, &s.name, &reproduce);
+            let mut params = crate::report::html::params_from_lines(&super::run::context_lines(&s));
+            params.push(("trials".into(), args.n.to_string()));
+            params.push(("seed".into(), seed.to_string()));
+            let title = format!("elbsim trials: {}", s.name);
+            files.push((
+                "--html",
+                crate::report::html::page(&crate::report::html::Page {
+                    title: &title,
+                    reproduce: &reproduce,
+                    params,
+                    plots: vec![(
+                        "Empirical CDFs of detection, failover and failback latency; shaded: the closed-form detection window of docs/model.md".into(),
+                        svg.clone(),
+                    )],
+                    report: &text,
+                }),
+            ));
+        }
+        if args.plot {
+            files.push(("--plot", svg));
+        }
+    }
     if args.save_baseline {
         files.push(("--save-baseline", to_json(&plain)));
     }

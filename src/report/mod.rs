@@ -3,7 +3,9 @@
 pub mod assert;
 pub mod baseline;
 pub mod export;
+pub mod html;
 pub mod markdown;
+pub mod plot;
 pub mod run;
 pub mod text;
 pub mod warning;
