@@ -125,6 +125,17 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Check a scenario (its pool body by the API's rules, every key, the limits) without
+    /// running it.
+    ///
+    /// Exit 0 when it would run (warnings allowed), 1 when it would not.
+    Check {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input.
+        scenario: PathBuf,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Run one scenario: health checks, failover and failback in simulated time.
     Run {
         #[command(flatten)]

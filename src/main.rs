@@ -61,6 +61,11 @@ fn main() -> ExitCode {
             };
             finish(body::create(&file, strict, &opts), &outputs, None)
         }
+        Command::Check { scenario, strict } => finish(
+            commands::check::check(Some(&scenario), strict),
+            &Outputs::default(),
+            None,
+        ),
         Command::Run {
             common,
             timeline,
@@ -146,7 +151,7 @@ fn main() -> ExitCode {
                 plot: common.plot.is_some(),
                 html: common.html.is_some(),
             };
-            let result = with_progress(n, |progress, _| {
+            let result = with_progress(n, "trials", |progress, _| {
                 commands::trials::trials(common.scenario.as_deref(), &args, progress)
             });
             finish_files(result.outcome, &outputs, &result.files)
@@ -222,7 +227,7 @@ fn main() -> ExitCode {
                 top,
                 strict: common.strict,
             };
-            let result = with_progress(points, |progress, note| {
+            let result = with_progress(points, "points", |progress, note| {
                 commands::tune::run(common.scenario.as_deref(), &args, progress, note)
             });
             let mut files = result.files;
@@ -339,14 +344,21 @@ fn finish_files(o: Outcome, outputs: &Outputs, files: &[(&str, String)]) -> Exit
 /// prints a line on standard error without breaking the bar.
 fn with_progress<T>(
     n: u64,
+    unit: &'static str,
     f: impl FnOnce(&(dyn Fn(u64) + Sync), &(dyn Fn(&str) + Sync)) -> T,
 ) -> T {
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(n);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len}  {per_sec}  eta {eta}")
-        {
-            b.set_style(style);
+        // The rate with its unit ("12.3 trials/s"): indicatif's own {per_sec} has none.
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}  {{rate}}  eta {{eta}}"
+        )) {
+            b.set_style(style.with_key(
+                "rate",
+                move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} {unit}/s", s.per_sec());
+                },
+            ));
         }
         b
     } else {
@@ -366,8 +378,10 @@ fn init_logging(verbose: u8) {
         _ => "elbsim=trace",
     };
     // Simulated time is in each line's `at`; the wall clock would only make logs differ.
+    // No level label: every line is asked for by -v, so DEBUG/TRACE on each would be noise.
     tracing_subscriber::fmt()
         .without_time()
+        .with_level(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))

@@ -4,6 +4,7 @@
 //! tests can call it without a process.
 
 pub mod body;
+pub mod check;
 pub mod run;
 pub mod trials;
 pub mod tune;
@@ -55,7 +56,8 @@ pub fn load_scenario(
 ) -> Result<crate::scenario::Scenario, Outcome> {
     crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
         stdout: String::new(),
-        stderr: format!("{e}\n"),
+        // Every problem on its own `error: ` line, as `validate` prints them.
+        stderr: e.problems.iter().map(|p| format!("error: {p}\n")).collect(),
         exit: 1,
     })
 }

@@ -171,11 +171,11 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> super::WithFiles {
         struct WithWarnings<'a> {
             #[serde(flatten)]
             report: &'a RunReport,
-            warnings: Vec<String>,
+            warnings: Vec<crate::report::warning::Warning>,
         }
         to_json(&WithWarnings {
             report: &report,
-            warnings: s.warnings.iter().map(|w| w.to_string()).collect(),
+            warnings: s.warnings.iter().map(Into::into).collect(),
         })
     } else if args.markdown {
         crate::report::markdown::from_text(&text::run_report(

@@ -407,7 +407,12 @@ pub fn trials(
         args.n
     )
     .replace("  ", " ");
-    let warnings = sample_warnings(&report);
+    let warnings: Vec<Warning> = s
+        .warnings
+        .iter()
+        .map(Warning::from)
+        .chain(sample_warnings(&report))
+        .collect();
     let plain = json_value(&report, &warnings);
     let verdicts = assertions::evaluate(&resolved, &assertions::view(&plain));
     // Verdicts go to standard error, where a CI log shows them whatever the format and `-o`.
