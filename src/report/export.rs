@@ -26,6 +26,9 @@ fn secs(ns: u64) -> String {
     format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
 }
 
+/// One (fault, node) pair's row: outcome, detection ns, failover ns.
+type PairRow = (&'static str, Option<u64>, Option<u64>);
+
 /// Collects the CSV rows of a batch, one string per trial, keyed by trial index.
 pub struct CsvRows<'a> {
     cfg: &'a SimConfig,
@@ -70,8 +73,7 @@ impl<'a> CsvRows<'a> {
     /// summing a column over the file gives the batch's total.
     pub fn observe(&self, i: u64, m: &Measured, traffic: Option<&TrafficLog>) {
         let cfg = self.cfg;
-        // (fault, node) -> (outcome, detection ns, failover ns)
-        let mut pairs: BTreeMap<(u32, u32), (&str, Option<u64>, Option<u64>)> = BTreeMap::new();
+        let mut pairs: BTreeMap<(u32, u32), PairRow> = BTreeMap::new();
         for f in &m.failovers {
             let start = cfg.faults[f.detection.fault as usize].at;
             pairs.insert(
