@@ -187,7 +187,7 @@ fn markdown_reports_have_pipe_tables() {
         "markdown",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("| latency | count | min | p50 |"), "{out}");
+    assert!(out.contains("| latency | samples | min | p50 |"), "{out}");
     assert!(out.contains("|---|---|"), "{out}");
     let (code, out, err) = elbsim(&[
         "tune",

@@ -126,6 +126,18 @@ pub fn sample_warnings(r: &TrialsReport) -> Vec<Warning> {
     out
 }
 
+/// A percentage for an interval bound: two decimals, or two significant digits below 0.01%, so
+/// the upper bound of 0 missed in 100000 reads 0.0038%, not 0.00%.
+fn pct(rate: f64) -> String {
+    let p = rate * 100.0;
+    if p == 0.0 || p >= 0.01 {
+        format!("{p:.2}")
+    } else {
+        let digits = (1 - p.log10().floor() as i32).max(2) as usize;
+        format!("{p:.digits$}")
+    }
+}
+
 /// `p999` as people write it: `p99.9`.
 fn q_label(key: &str) -> &str {
     if key == "p999" {
@@ -191,7 +203,8 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     );
     o.push('\n');
     let header = [
-        "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
+        // "samples", not "count": one per (fault, LB node) event, so not the number of trials.
+        "latency", "samples", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
     ];
     let latencies: Vec<_> = latency_summaries(r)
         .into_iter()
@@ -223,9 +236,9 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
             .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0)),
         r.missed_fault_rate_ci
             .map_or(String::new(), |[lo, hi]| format!(
-                ", 95% CI [{:.2}%, {:.2}%]",
-                lo * 100.0,
-                hi * 100.0
+                ", 95% CI [{}%, {}%]",
+                pct(lo),
+                pct(hi)
             ))
     );
     if r.censored_faults > 0 {

@@ -620,6 +620,13 @@ pub fn run(
                 obj.insert("healthmonitor".into(), healthmonitor_json(&s.pool, best));
             }
             obj.insert("reproduce".into(), reproduce.clone().into());
+            // The scenario's own warnings, as every JSON report carries them.
+            let warnings: Vec<crate::report::warning::Warning> =
+                s.warnings.iter().map(Into::into).collect();
+            obj.insert(
+                "warnings".into(),
+                serde_json::to_value(warnings).unwrap_or_default(),
+            );
         }
         to_json(&v)
     } else {
