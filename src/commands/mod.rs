@@ -4,6 +4,7 @@
 //! tests can call it without a process.
 
 pub mod body;
+pub mod check;
 pub mod live;
 pub mod probe;
 pub mod run;
@@ -31,6 +32,23 @@ pub struct Outcome {
     pub exit: u8,
 }
 
+/// A command's outcome with the extra files it was asked for (`--csv`, `--plot`, `--html`, ...).
+#[derive(Debug, Clone)]
+pub struct WithFiles {
+    pub outcome: Outcome,
+    /// `(flag, contents)`, e.g. `("--plot", svg)`; only for flags that were given.
+    pub files: Vec<(&'static str, String)>,
+}
+
+impl From<Outcome> for WithFiles {
+    fn from(outcome: Outcome) -> Self {
+        WithFiles {
+            outcome,
+            files: Vec::new(),
+        }
+    }
+}
+
 /// Loads a scenario with the command line's health-check overrides (validated with the body, by
 /// the API's rules), or the outcome that reports why it cannot run (exit 1).
 pub fn load_scenario(
@@ -40,7 +58,8 @@ pub fn load_scenario(
 ) -> Result<crate::scenario::Scenario, Outcome> {
     crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
         stdout: String::new(),
-        stderr: format!("{e}\n"),
+        // Every problem on its own `error: ` line, as `validate` prints them.
+        stderr: e.problems.iter().map(|p| format!("error: {p}\n")).collect(),
         exit: 1,
     })
 }

@@ -73,6 +73,8 @@ pub enum Objective {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeFault {
     Crash,
+    /// Spelled as in scenario files and reports; `host-down` is still accepted.
+    #[value(name = "host_down", alias = "host-down")]
     HostDown,
 }
 
