@@ -70,7 +70,7 @@ impl RttSampler {
 }
 
 /// Whether the network loses this probe.
-#[inline]
+#[inline(always)]
 pub fn lost(net: &NetworkConfig, extra_loss: f64, rng: &mut ChaCha8Rng) -> bool {
     // Two draws kept separate so that turning a loss fault on does not shift the network's draws.
     let a = rng::chance(rng, net.loss);

@@ -1,5 +1,4 @@
-//! The event queue: a 4-ary min-heap of small keys ordered by `(time, seq)`, over a slab of
-//! events.
+//! The event queue: a 4-ary min-heap of `(time, seq, event)` entries ordered by `(time, seq)`.
 //!
 //! `seq` grows by one per scheduled event, so events at the same instant run in the order they
 //! were scheduled (first in, first out), as nexosim's priority queue does. Cancellation is by
@@ -18,17 +17,35 @@
 
 use crate::time::SimTime;
 
-/// What the heap orders: `(time, seq)`, and where the event is.
-#[derive(Debug, Clone, Copy)]
-struct Key {
-    time: u64,
-    seq: u64,
-    slot: u32,
+/// What the queue stores of an event: two machine words. The queue reads and writes them one
+/// word at a time, so a load is always forwarded from exactly one earlier store.
+pub trait Words: Copy {
+    fn to_words(self) -> [u64; 2];
+    fn from_words(w: [u64; 2]) -> Self;
 }
 
-impl Key {
+impl Words for u64 {
     #[inline(always)]
-    fn before(&self, other: &Key) -> bool {
+    fn to_words(self) -> [u64; 2] {
+        [self, 0]
+    }
+    #[inline(always)]
+    fn from_words(w: [u64; 2]) -> Self {
+        w[0]
+    }
+}
+
+/// One heap entry: the `(time, seq)` order key and the event's words, inline.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    time: u64,
+    seq: u64,
+    w: [u64; 2],
+}
+
+impl Entry {
+    #[inline(always)]
+    fn before(&self, other: &Entry) -> bool {
         (self.time, self.seq) < (other.time, other.seq)
     }
 }
@@ -38,27 +55,30 @@ const ARITY: usize = 4;
 
 /// A min-queue of events in `(time, seq)` order.
 pub struct EventQueue<E> {
-    heap: Vec<Key>,
-    /// Events by slot; a slot is free once its event popped.
-    events: Vec<E>,
-    free: Vec<u32>,
+    heap: Vec<Entry>,
     next_seq: u64,
+    _event: std::marker::PhantomData<E>,
 }
 
-impl<E: Copy> Default for EventQueue<E> {
+impl<E: Words> Default for EventQueue<E> {
     fn default() -> Self {
         Self::with_capacity(64)
     }
 }
 
-impl<E: Copy> EventQueue<E> {
+impl<E: Words> EventQueue<E> {
     pub fn with_capacity(capacity: usize) -> Self {
         EventQueue {
             heap: Vec::with_capacity(capacity),
-            events: Vec::with_capacity(capacity),
-            free: Vec::new(),
             next_seq: 0,
+            _event: std::marker::PhantomData,
         }
+    }
+
+    /// Empties the queue and restarts its sequence, keeping its memory (for the next run).
+    pub fn clear(&mut self) {
+        self.heap.clear();
+        self.next_seq = 0;
     }
 
     /// Events waiting.
@@ -70,50 +90,72 @@ impl<E: Copy> EventQueue<E> {
         self.heap.is_empty()
     }
 
-    /// Schedules `event` at `time`; ties run in scheduling order.
-    // Always inlined: the caller then writes the event's fields straight into its slab slot,
-    // instead of building it on the stack for a wide copy that would stall on those stores.
+    /// The instant of the earliest event, if any.
     #[inline(always)]
-    pub fn push(&mut self, time: SimTime, event: E) {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.events[s as usize] = event;
-                s
-            }
-            None => {
-                self.events.push(event);
-                (self.events.len() - 1) as u32
-            }
-        };
-        let key = Key {
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.heap.first().map(|e| SimTime(e.time))
+    }
+
+    /// Schedules `event` at `time`; ties run in scheduling order.
+    // Always inlined: the caller then encodes the event straight into the entry's words.
+    #[inline(always)]
+    pub fn push<T>(&mut self, time: SimTime, event: T)
+    where
+        E: From<T>,
+    {
+        let entry = Entry {
             time: time.0,
             seq: self.next_seq,
-            slot,
+            w: E::from(event).to_words(),
         };
         self.next_seq += 1;
-        // Sift up with a hole: parents move down one write each, the key is written once.
+        // Sift up with a hole: parents move down one write each, the entry is written once.
         let mut i = self.heap.len();
-        self.heap.push(key);
+        self.heap.push(entry);
         while i > 0 {
             let parent = (i - 1) / ARITY;
             let p = self.heap[parent];
-            if !key.before(&p) {
+            if !entry.before(&p) {
                 break;
             }
             self.heap[i] = p;
             i = parent;
         }
-        self.heap[i] = key;
+        self.heap[i] = entry;
+    }
+
+    /// Entry `i`, read one word at a time. The entries read here (the root and the last) are
+    /// often the ones a push just wrote word by word; a wider load spanning two of those stores
+    /// could not be forwarded from them and would wait for them to reach the cache.
+    #[inline(always)]
+    fn load(&self, i: usize) -> Entry {
+        let e = &self.heap[i];
+        // SAFETY: `e` is a valid, aligned reference; volatile only keeps the loads word-sized.
+        unsafe {
+            Entry {
+                time: std::ptr::read_volatile(&e.time),
+                seq: std::ptr::read_volatile(&e.seq),
+                w: [
+                    std::ptr::read_volatile(&e.w[0]),
+                    std::ptr::read_volatile(&e.w[1]),
+                ],
+            }
+        }
     }
 
     /// The earliest event, if any.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let top = *self.heap.first()?;
-        let last = self.heap.pop().expect("not empty");
         let n = self.heap.len();
+        if n == 0 {
+            return None;
+        }
+        let top = self.load(0);
+        let last = self.load(n - 1);
+        self.heap.truncate(n - 1);
+        let n = n - 1;
         if n > 0 {
-            // Sift the last key down from the root, moving the smallest child up each level.
+            // Sift the last entry down from the root, moving the smallest child up each level.
             let mut i = 0;
             loop {
                 let first = ARITY * i + 1;
@@ -122,24 +164,20 @@ impl<E: Copy> EventQueue<E> {
                 }
                 let end = (first + ARITY).min(n);
                 let mut m = first;
-                let mut mk = self.heap[first];
                 for c in first + 1..end {
-                    let ck = self.heap[c];
-                    if ck.before(&mk) {
+                    if self.heap[c].before(&self.heap[m]) {
                         m = c;
-                        mk = ck;
                     }
                 }
-                if !mk.before(&last) {
+                if !self.heap[m].before(&last) {
                     break;
                 }
-                self.heap[i] = mk;
+                self.heap[i] = self.heap[m];
                 i = m;
             }
             self.heap[i] = last;
         }
-        self.free.push(top.slot);
-        Some((SimTime(top.time), self.events[top.slot as usize]))
+        Some((SimTime(top.time), E::from_words(top.w)))
     }
 }
 
@@ -149,21 +187,21 @@ mod tests {
 
     #[test]
     fn pops_in_time_then_fifo_order() {
-        let mut q = EventQueue::default();
-        q.push(SimTime(5), "b1");
-        q.push(SimTime(1), "a");
-        q.push(SimTime(5), "b2");
-        q.push(SimTime(3), "c");
-        q.push(SimTime(5), "b3");
-        let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
-        assert_eq!(order, ["a", "c", "b1", "b2", "b3"]);
+        let mut q = EventQueue::<u64>::default();
+        q.push(SimTime(5), 51u64);
+        q.push(SimTime(1), 1u64);
+        q.push(SimTime(5), 52u64);
+        q.push(SimTime(3), 3u64);
+        q.push(SimTime(5), 53u64);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
+        assert_eq!(order, [1, 3, 51, 52, 53]);
     }
 
     #[test]
     fn matches_a_sorted_reference_under_random_pushes_and_pops() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let mut q = EventQueue::default();
+        let mut q = EventQueue::<u64>::default();
         let mut reference: Vec<(u64, u64)> = Vec::new();
         let mut seq = 0;
         for _ in 0..20_000 {

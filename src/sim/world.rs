@@ -197,6 +197,42 @@ pub fn condition_at(faults: &[Fault], t: SimTime) -> Condition {
     c
 }
 
+/// A member's condition at `t` with the span `[from, until)` around `t` over which it holds:
+/// no fault starts, ends or changes flap phase inside it. The engine caches it per member, so
+/// a probe costs a range check instead of a walk over the faults.
+pub fn condition_span(faults: &[Fault], t: SimTime) -> (Condition, SimTime, SimTime) {
+    let mut from = SimTime::ZERO;
+    let mut until = SimTime(u64::MAX);
+    for f in faults {
+        if t < f.at {
+            until = until.min(f.at);
+            continue;
+        }
+        if let Some(u) = f.until {
+            if t >= u {
+                from = from.max(u);
+                continue;
+            }
+            until = until.min(u);
+        }
+        from = from.max(f.at);
+        if let FaultKind::Flap { period, down } = f.kind {
+            let period = period.0.max(1);
+            let phase = t.since(f.at).0 % period;
+            let cycle = t.0 - phase;
+            let down = flap_down_span(SimDuration(period), down).0;
+            if phase < down {
+                from = from.max(SimTime(cycle));
+                until = until.min(SimTime(cycle.saturating_add(down)));
+            } else {
+                from = from.max(SimTime(cycle + down));
+                until = until.min(SimTime(cycle.saturating_add(period)));
+            }
+        }
+    }
+    (condition_at(faults, t), from, until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +396,29 @@ mod tests {
             (110.0, true),
         ] {
             assert_eq!(condition_at(&f, at(t)).crashed, down, "at {t}");
+        }
+    }
+
+    #[test]
+    fn condition_spans_hold_their_condition() {
+        let flap = FaultKind::Flap {
+            period: SimDuration::from_secs(10),
+            down: 0.3,
+        };
+        let f = [
+            fault(flap, 100, Some(157)),
+            fault(FaultKind::Crash, 20, Some(40)),
+            fault(FaultKind::Hang, 30, None),
+        ];
+        let step = SimDuration::from_millis(250);
+        let mut t = SimTime::ZERO;
+        while t < at(200.0) {
+            let (c, from, until) = condition_span(&f, t);
+            assert!(from <= t && t < until, "{t}");
+            assert_eq!(c, condition_at(&f, t));
+            assert_eq!(c, condition_at(&f, from), "from {from}");
+            assert_eq!(c, condition_at(&f, SimTime(until.0 - 1)), "until {until}");
+            t = t + step;
         }
     }
 

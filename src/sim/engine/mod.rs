@@ -31,7 +31,6 @@ use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
 use super::world::{self, condition_at, Condition, Lost};
-use crate::model::connections::ConnId;
 use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
@@ -40,77 +39,19 @@ use crate::sim::config::{FailbackSessions, Fault};
 use crate::time::SimTime;
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
+use event::{Event, Packed};
 use traffic::Traffic;
 pub use traffic::{
     status_fails_requests, Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters,
     TrafficLog, Unavailability,
 };
 
+mod event;
 mod traffic;
 
 /// Events between two looks at the interrupt flag: cheap, and a Ctrl-C is seen within
 /// microseconds of simulated work.
 pub const INTERRUPT_EVERY: u64 = 4096;
-
-/// Everything that can happen.
-#[derive(Debug, Clone, Copy)]
-enum Event {
-    /// Prober `slot` sends a probe.
-    ProbeSend {
-        slot: u32,
-    },
-    /// The verdict of a probe sent at `sent_at` reaches prober `slot`.
-    ProbeVerdict {
-        slot: u32,
-        sent_at: SimTime,
-        ok: bool,
-        reason: Option<Reason>,
-        status: Option<u16>,
-    },
-    /// A timer `node` asked for; `cause` is the transition (index in the log) that led to it, or
-    /// `NO_CAUSE`.
-    NodeTimer {
-        node: u32,
-        timer: Timer,
-        cause: u32,
-    },
-    FaultStart {
-        fault: u32,
-    },
-    FaultEnd {
-        fault: u32,
-    },
-    /// A flap fault enters its down (`down = true`) or up phase.
-    FlapEdge {
-        fault: u32,
-        down: bool,
-    },
-    /// The arrival rate changes to step `step` of the schedule.
-    RateStep {
-        step: u32,
-    },
-    /// A new client connection (stale when `generation` is not the current one).
-    Arrival {
-        generation: u32,
-    },
-    /// A connection's lifetime is over.
-    ConnEnd {
-        node: u32,
-        id: ConnId,
-    },
-    /// A QUIC connection switches `path` to a new CID.
-    QuicRotate {
-        node: u32,
-        id: ConnId,
-        path: u8,
-    },
-    /// A QUIC client migrates `path` to a new address (and CID).
-    QuicMigrate {
-        node: u32,
-        id: ConnId,
-        path: u8,
-    },
-}
 
 const NO_CAUSE: u32 = u32::MAX;
 
@@ -301,12 +242,15 @@ pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
 struct Engine<'a> {
     cfg: &'a SimConfig,
     opts: RunOptions<'a>,
-    queue: EventQueue<Event>,
+    queue: EventQueue<Packed>,
     nodes: Vec<LbNode>,
     /// The fault-driven condition of master and slave.
     conditions: [Condition; 2],
     /// The faults of master and slave, for [`condition_at`].
     member_faults: [Vec<Fault>; 2],
+    /// Per member: the condition over the span `[from, until)` last asked for. Probes of one
+    /// member go out in nearly increasing time, so one span answers almost every probe.
+    cond_cache: [(Condition, SimTime, SimTime); 2],
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
     traffic: Option<Traffic>,
@@ -339,6 +283,7 @@ impl<'a> Engine<'a> {
             queue: EventQueue::with_capacity(nodes * 4 + cfg.faults.len() * 2 + 8),
             nodes: vec![LbNode::new(node_config(cfg)); nodes],
             conditions: [Condition::default(); 2],
+            cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
             member_faults: Role::BOTH.map(|r| {
                 cfg.faults
                     .iter()
@@ -387,7 +332,8 @@ impl<'a> Engine<'a> {
         };
         let max_events = self.cfg.limits.max_events;
         let mut last = SimTime::ZERO;
-        while let Some((now, event)) = self.queue.pop() {
+        while let Some((now, packed)) = self.queue.pop() {
+            let event = Event::from(packed);
             if now > end {
                 break;
             }
@@ -559,7 +505,12 @@ impl<'a> Engine<'a> {
     #[inline]
     fn send_probe(&mut self, at: SimTime, slot: u32) {
         let (_, role) = slot_parts(slot);
-        let cond = condition_at(&self.member_faults[role.index()], at);
+        let r = role.index();
+        let (_, from, until) = self.cond_cache[r];
+        if at < from || at >= until {
+            self.cond_cache[r] = world::condition_span(&self.member_faults[r], at);
+        }
+        let cond = self.cond_cache[r].0;
         let rtt = self.rtt.draw(&mut self.probes_rng);
         let kind = self.cfg.check.kind;
         let lost = Lost {
