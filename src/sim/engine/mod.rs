@@ -36,7 +36,7 @@ use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
 use crate::model::router::{Role, Target};
 use crate::sim::config::{FailbackSessions, Fault};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use event::{Event, Packed};
@@ -251,6 +251,12 @@ struct Engine<'a> {
     /// Per member: the condition over the span `[from, until)` last asked for. Probes of one
     /// member go out in nearly increasing time, so one span answers almost every probe.
     cond_cache: [(Condition, SimTime, SimTime); 2],
+    /// Per member, over the same span: the verdict every probe gets when the probe path draws
+    /// nothing (fixed RTT, no loss from the network or a fault), so that such probes skip the
+    /// judging (which would draw nothing either: the random streams are unchanged).
+    verdict_cache: [Option<(SimDuration, crate::model::probe::Verdict)>; 2],
+    /// The network draws nothing for a probe: fixed RTT, no loss.
+    quiet_network: bool,
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
     traffic: Option<Traffic>,
@@ -284,6 +290,8 @@ impl<'a> Engine<'a> {
             nodes: vec![LbNode::new(node_config(cfg)); nodes],
             conditions: [Condition::default(); 2],
             cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
+            verdict_cache: [None; 2],
+            quiet_network: matches!(cfg.network.rtt, Rtt::Fixed(_)) && cfg.network.loss == 0.0,
             member_faults: Role::BOTH.map(|r| {
                 cfg.faults
                     .iter()
@@ -508,7 +516,21 @@ impl<'a> Engine<'a> {
         let r = role.index();
         let (_, from, until) = self.cond_cache[r];
         if at < from || at >= until {
-            self.cond_cache[r] = world::condition_span(&self.member_faults[r], at);
+            self.refresh_condition(r, at);
+        }
+        if let Some((after, v)) = self.verdict_cache[r] {
+            self.pending_failures += u32::from(!v.ok);
+            self.queue.push(
+                at + after,
+                Event::ProbeVerdict {
+                    slot,
+                    sent_at: at,
+                    ok: v.ok,
+                    reason: v.reason,
+                    status: v.status,
+                },
+            );
+            return;
         }
         let cond = self.cond_cache[r].0;
         let rtt = self.rtt.draw(&mut self.probes_rng);
@@ -531,6 +553,25 @@ impl<'a> Engine<'a> {
                 status: v.status,
             },
         );
+    }
+
+    /// Recomputes member `r`'s condition span around `at`, and its fixed verdict when probes
+    /// draw nothing.
+    #[cold]
+    fn refresh_condition(&mut self, r: usize, at: SimTime) {
+        let span = world::condition_span(&self.member_faults[r], at);
+        self.cond_cache[r] = span;
+        let cond = span.0;
+        self.verdict_cache[r] = match self.rtt {
+            RttSampler::Fixed(rtt) if self.quiet_network && cond.loss == 0.0 => Some(world::judge(
+                self.cfg.check.kind,
+                self.cfg.check.timeout,
+                &cond,
+                rtt,
+                Lost::default(),
+            )),
+            _ => None,
+        };
     }
 
     #[inline]
