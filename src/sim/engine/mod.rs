@@ -470,8 +470,13 @@ impl<'a> Engine<'a> {
                 Action::SetTimer { at, timer } => {
                     if let Timer::ApplyHealth { .. } = timer {
                         self.pending_updates += 1;
+                        // `route_update_delay` after a verdict: part of the probes' stream.
+                        self.queue
+                            .push_in_order(at, Event::NodeTimer { node, timer, cause });
+                    } else {
+                        // A drain deadline, far ahead: the heap.
+                        self.queue.push(at, Event::NodeTimer { node, timer, cause });
                     }
-                    self.queue.push(at, Event::NodeTimer { node, timer, cause });
                 }
                 Action::RouteChanged { change, failback } => {
                     tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "route change");
@@ -502,7 +507,7 @@ impl<'a> Engine<'a> {
         self.send_probe(now, slot);
         let (node, role) = slot_parts(slot);
         if let Some(next) = self.nodes[node as usize].handle_probe_sent(now, role) {
-            self.queue.push(next, Event::ProbeSend { slot });
+            self.queue.push_in_order(next, Event::ProbeSend { slot });
         }
     }
 
@@ -520,7 +525,7 @@ impl<'a> Engine<'a> {
         }
         if let Some((after, v)) = self.verdict_cache[r] {
             self.pending_failures += u32::from(!v.ok);
-            self.queue.push(
+            self.queue.push_in_order(
                 at + after,
                 Event::ProbeVerdict {
                     slot,
@@ -543,7 +548,7 @@ impl<'a> Engine<'a> {
         };
         let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
         self.pending_failures += u32::from(!v.ok);
-        self.queue.push(
+        self.queue.push_in_order(
             at + after,
             Event::ProbeVerdict {
                 slot,
