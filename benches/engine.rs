@@ -2,7 +2,9 @@
 //!
 //! Delay 1 s, timeout 1 s, a TCP check, four LB nodes (eight probers), two crashes of the master.
 //! Criterion reports events per second through `Throughput::Elements(events)`; a manual timing
-//! prints the same figure once on standard error.
+//! prints the same figure once on standard error, and the per-event rate at 1, 4 and 256 LB
+//! nodes (256 nodes over one simulated hour) with the ratio 256 : 1, which should stay >= 0.8:
+//! the probes' events take the queue's in-order lane, O(1) however many probers there are.
 //!
 //! Run: `cargo bench --bench engine`.
 
@@ -18,6 +20,10 @@ use std::time::Instant;
 const DAY: u64 = 86_400;
 
 fn one_day_config() -> SimConfig {
+    config(4, DAY)
+}
+
+fn config(nodes: u32, secs: u64) -> SimConfig {
     let mut cfg = SimConfig::with_check(CheckConfig {
         kind: ProbeKind::Tcp,
         delay: SimDuration::from_secs(1),
@@ -26,10 +32,12 @@ fn one_day_config() -> SimConfig {
         fall: 3,
     });
     cfg.model.probe_schedule = ProbeSchedule::AfterCompletion;
-    cfg.duration = SimDuration::from_secs(DAY);
-    cfg.lb_nodes = 4;
+    cfg.duration = SimDuration::from_secs(secs);
+    cfg.lb_nodes = nodes;
     let at = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
-    for (start, end) in [(6 * 3600, 6 * 3600 + 300), (18 * 3600, 18 * 3600 + 600)] {
+    let faults = [(6 * 3600, 6 * 3600 + 300), (18 * 3600, 18 * 3600 + 600)]
+        .map(|(a, b)| (a * secs / DAY, b * secs / DAY));
+    for (start, end) in faults {
         cfg.faults.push(Fault {
             member: Role::Master,
             kind: FaultKind::Crash,
@@ -71,12 +79,40 @@ fn bench_engine(c: &mut Criterion) {
         total as f64 / secs
     );
 
+    // Per-event rate against the number of LB nodes: at least 5 s of events each.
+    let rate = |nodes: u32, secs: u64| {
+        let cfg = config(nodes, secs);
+        let start = Instant::now();
+        let mut events = 0u64;
+        let mut seed = 0;
+        while start.elapsed().as_secs_f64() < 1.5 || seed < 3 {
+            events += black_box(run(&cfg, opts(seed))).events;
+            seed += 1;
+        }
+        events as f64 / start.elapsed().as_secs_f64()
+    };
+    let r1 = rate(1, DAY);
+    let r4 = rate(4, DAY);
+    let r256 = rate(256, 3_600);
+    eprintln!(
+        "engine: events/s by LB nodes: 1: {r1:.0}, 4: {r4:.0}, 256: {r256:.0}; \
+         256 nodes : 1 node = {:.2} (target >= 0.8)",
+        r256 / r1
+    );
+
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(events));
     group.sample_size(20);
     group.measurement_time(std::time::Duration::from_secs(8));
     group.bench_function("one_day_4_nodes_tcp_delay_1s", |b| {
         b.iter(|| run(black_box(&cfg), opts(1)))
+    });
+    let big = config(256, 3_600);
+    let big_events = run(&big, opts(1)).events;
+    group.throughput(Throughput::Elements(big_events));
+    group.sample_size(10);
+    group.bench_function("one_hour_256_nodes_tcp_delay_1s", |b| {
+        b.iter(|| run(black_box(&big), opts(1)))
     });
     group.finish();
 }
