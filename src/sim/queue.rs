@@ -7,13 +7,22 @@
 //! has moved on. That keeps the heap free of tombstone bookkeeping and the hot path free of
 //! allocation once the heap has grown.
 //!
-//! Why not `std::collections::BinaryHeap` of whole entries: a profile showed most of the
-//! engine's time in a store-forwarding stall, the heap moving each entry with small stores that
-//! the engine then read back at once with wide loads. Here the heap moves only 24-byte keys, each
-//! written once per level with the hole technique (the moving key is written once, at its final
-//! place), and the event itself is written once into its slab slot at push and read once at pop,
-//! long after the store retired. Four children per node halve the depth of a binary heap; the
-//! children of a node share a cache line.
+//! Two lanes, one order. Most events are a regular stream: the next probe `delay` after a
+//! verdict, its verdict one round trip after that, a route update `route_update_delay` after a
+//! status change. Those are pushed with [`EventQueue::push_in_order`] and, when not before the
+//! last one there, appended to a FIFO lane: O(1) however many probers run, which keeps the cost
+//! per event flat from 1 to 256 LB nodes. Everything else (fault edges, arrivals, connection
+//! ends, drain deadlines, and the stream's rare out-of-order events) goes to a 4-ary min-heap.
+//! A pop takes the earlier of the two heads by `(time, seq)`, so the order is exactly the one a
+//! single heap would give.
+//!
+//! Why not `std::collections::BinaryHeap`: a profile showed most of the engine's time in
+//! store-forwarding stalls, entries moved with small stores and read back at once with wide
+//! loads. Here an entry is four words (time, seq, and the event packed in two words by the
+//! engine, see [`Words`]); the keys compare as one 128-bit number (no branch per field); the
+//! heap is sifted with the hole technique (the moving entry written once); and the entries a
+//! push may just have written (the root, the last) are read back one word at a time. Four
+//! children per node halve the depth of a binary heap.
 
 use crate::time::SimTime;
 

@@ -6,9 +6,11 @@
 //! faulty member answers probes and clients), and writes the one log type ([`RunLog`]) that
 //! `crate::report` reads.
 //!
-//! One closed [`Event`] enum, matched exhaustively; events are small `Copy` values in a binary heap
-//! keyed on `(time, seq)`, so the loop allocates nothing per event once the heap has grown (the
-//! log below grows only on status and route changes, and per verdict only with `--timeline`).
+//! One closed [`Event`] enum, matched exhaustively; events are packed into two words
+//! (`event::Packed`) in the `(time, seq)` queue of `super::queue` (an in-order lane for the
+//! probes' stream beside a heap), so the loop allocates nothing per event once the queue has
+//! grown (the log below grows only on status and route changes, and per verdict only with
+//! `--timeline`).
 //!
 //! Slots: prober `p = node * 2 + role` for every (LB node, member) pair.
 //!
