@@ -187,7 +187,12 @@ impl<E: Words> EventQueue<E> {
     /// could not be forwarded from them and would wait for them to reach the cache.
     #[inline(always)]
     fn load(&self, i: usize) -> Entry {
-        let e = &self.heap[i];
+        Self::read_words(&self.heap[i])
+    }
+
+    /// An entry read one word at a time (see [`EventQueue::load`]).
+    #[inline(always)]
+    fn read_words(e: &Entry) -> Entry {
         // SAFETY: `e` is a valid, aligned reference; volatile only keeps the loads word-sized.
         unsafe {
             Entry {
@@ -207,8 +212,10 @@ impl<E: Words> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let n = self.heap.len();
         if let Some(f) = self.fifo.front() {
+            // With few probers the front is the entry a push wrote one event ago: read it word
+            // by word too.
+            let f = Self::read_words(f);
             if n == 0 || f.before(&self.heap[0]) {
-                let f = *f;
                 self.fifo.pop_front();
                 return Some((SimTime(f.time), E::from_words(f.w)));
             }
