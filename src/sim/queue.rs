@@ -69,6 +69,12 @@ impl Entry {
 /// Children per heap node.
 const ARITY: usize = 4;
 
+/// Width of a wheel bucket: 2^24 ns, about 16.8 ms.
+const WHEEL_SHIFT: u32 = 24;
+/// Buckets in the wheel: one turn is about 70 s, past most connections' lifetimes; later ends
+/// go to the heap.
+const WHEEL_BUCKETS: u64 = 4096;
+
 /// A min-queue of events in `(time, seq)` order.
 pub struct EventQueue<E> {
     /// Entries pushed in `(time, seq)` order: each at or after the one pushed before it. Most
@@ -81,6 +87,15 @@ pub struct EventQueue<E> {
     /// may still be storing.
     fifo_last: u64,
     heap: Vec<Entry>,
+    /// The timing wheel of [`EventQueue::push_wheel`]: bucket `b % WHEEL_BUCKETS` holds the
+    /// entries of times in `[b << WHEEL_SHIFT, (b + 1) << WHEEL_SHIFT)`, unsorted, for buckets
+    /// after `wheel_cur` and less than one turn ahead.
+    wheel: Vec<Vec<Entry>>,
+    /// The bucket being consumed: `active`, sorted latest first (popped from the back).
+    wheel_cur: u64,
+    active: Vec<Entry>,
+    /// Entries in `wheel` (not counting `active`).
+    wheel_count: usize,
     next_seq: u64,
     _event: std::marker::PhantomData<E>,
 }
@@ -97,6 +112,10 @@ impl<E: Words> EventQueue<E> {
             fifo: std::collections::VecDeque::with_capacity(capacity),
             fifo_last: 0,
             heap: Vec::with_capacity(capacity),
+            wheel: Vec::new(),
+            wheel_cur: 0,
+            active: Vec::new(),
+            wheel_count: 0,
             next_seq: 0,
             _event: std::marker::PhantomData,
         }
@@ -107,25 +126,65 @@ impl<E: Words> EventQueue<E> {
         self.fifo.clear();
         self.fifo_last = 0;
         self.heap.clear();
+        self.wheel.iter_mut().for_each(Vec::clear);
+        self.wheel_cur = 0;
+        self.active.clear();
+        self.wheel_count = 0;
         self.next_seq = 0;
     }
 
     /// Events waiting.
     pub fn len(&self) -> usize {
-        self.fifo.len() + self.heap.len()
+        self.fifo.len() + self.heap.len() + self.active.len() + self.wheel_count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fifo.is_empty() && self.heap.is_empty()
+        self.len() == 0
     }
 
-    /// The instant of the earliest event, if any.
-    #[inline(always)]
-    pub fn peek_time(&self) -> Option<SimTime> {
-        match (self.fifo.front(), self.heap.first()) {
-            (Some(f), Some(h)) => Some(SimTime(if f.before(h) { f.time } else { h.time })),
-            (Some(e), None) | (None, Some(e)) => Some(SimTime(e.time)),
-            (None, None) => None,
+    /// Schedules `event` at `time`, one of many events far ahead at scattered times (client
+    /// connections' ends): in a timing wheel, where a push is an append to its bucket and each
+    /// bucket is sorted once, when it comes due, instead of every entry travelling the depth of
+    /// a heap of millions. Times in the bucket being consumed or a turn or more ahead go to the
+    /// heap. Ties run in scheduling order, as everywhere.
+    #[inline]
+    pub fn push_wheel<T>(&mut self, time: SimTime, event: T)
+    where
+        E: From<T>,
+    {
+        let bucket = time.0 >> WHEEL_SHIFT;
+        if bucket <= self.wheel_cur || bucket >= self.wheel_cur + WHEEL_BUCKETS {
+            self.push(time, event);
+            return;
+        }
+        if self.wheel.is_empty() {
+            self.wheel = (0..WHEEL_BUCKETS).map(|_| Vec::new()).collect();
+        }
+        let entry = Entry {
+            time: time.0,
+            seq: self.next_seq,
+            w: E::from(event).to_words(),
+        };
+        self.next_seq += 1;
+        self.wheel[(bucket % WHEEL_BUCKETS) as usize].push(entry);
+        self.wheel_count += 1;
+    }
+
+    /// Moves the wheel on to its next non-empty bucket and sorts it into `active`.
+    #[cold]
+    fn refill(&mut self) {
+        debug_assert!(self.active.is_empty() && self.wheel_count > 0);
+        loop {
+            self.wheel_cur += 1;
+            let i = (self.wheel_cur % WHEEL_BUCKETS) as usize;
+            if !self.wheel[i].is_empty() {
+                // The emptied `active` keeps its memory for the bucket's next turn.
+                std::mem::swap(&mut self.active, &mut self.wheel[i]);
+                self.wheel_count -= self.active.len();
+                self.active
+                    .sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
+                return;
+            }
         }
     }
 
@@ -210,6 +269,17 @@ impl<E: Words> EventQueue<E> {
     /// root.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
+        if self.active.is_empty() && self.wheel_count > 0 {
+            self.refill();
+        }
+        if let Some(&w) = self.active.last() {
+            let fifo_first = self.fifo.front().is_some_and(|f| f.before(&w));
+            let heap_first = self.heap.first().is_some_and(|h| h.before(&w));
+            if !fifo_first && !heap_first {
+                self.active.pop();
+                return Some((SimTime(w.time), E::from_words(w.w)));
+            }
+        }
         let n = self.heap.len();
         if let Some(f) = self.fifo.front() {
             // With few probers the front is the entry a push wrote one event ago: read it word
@@ -278,11 +348,16 @@ mod tests {
         let mut seq = 0;
         for _ in 0..20_000 {
             if rng.gen_bool(0.55) {
-                let t = rng.gen_range(0..200u64);
-                if rng.gen_bool(0.5) {
-                    q.push_in_order(SimTime(t), seq);
+                // Times over a few wheel buckets and past a whole turn.
+                let t = if rng.gen_bool(0.5) {
+                    rng.gen_range(0..200u64)
                 } else {
-                    q.push(SimTime(t), seq);
+                    rng.gen_range(0..(WHEEL_BUCKETS + 8) << WHEEL_SHIFT)
+                };
+                match rng.gen_range(0..3) {
+                    0 => q.push_in_order(SimTime(t), seq),
+                    1 => q.push(SimTime(t), seq),
+                    _ => q.push_wheel(SimTime(t), seq),
                 }
                 reference.push((t, seq));
                 seq += 1;
