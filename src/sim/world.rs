@@ -418,7 +418,7 @@ mod tests {
             assert_eq!(c, condition_at(&f, t));
             assert_eq!(c, condition_at(&f, from), "from {from}");
             assert_eq!(c, condition_at(&f, SimTime(until.0 - 1)), "until {until}");
-            t = t + step;
+            t += step;
         }
     }
 

@@ -19,7 +19,9 @@ use crate::time::SimTime;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Event {
     /// Prober `slot` sends a probe.
-    ProbeSend { slot: u32 },
+    ProbeSend {
+        slot: u32,
+    },
     /// The verdict of a probe sent at `sent_at` reaches prober `slot`.
     ProbeVerdict {
         slot: u32,
@@ -30,21 +32,47 @@ pub(super) enum Event {
     },
     /// A timer `node` asked for; `cause` is the transition (index in the log) that led to it, or
     /// `NO_CAUSE`.
-    NodeTimer { node: u32, timer: Timer, cause: u32 },
-    FaultStart { fault: u32 },
-    FaultEnd { fault: u32 },
+    NodeTimer {
+        node: u32,
+        timer: Timer,
+        cause: u32,
+    },
+    FaultStart {
+        fault: u32,
+    },
+    FaultEnd {
+        fault: u32,
+    },
     /// A flap fault enters its down (`down = true`) or up phase.
-    FlapEdge { fault: u32, down: bool },
+    FlapEdge {
+        fault: u32,
+        down: bool,
+    },
     /// The arrival rate changes to step `step` of the schedule.
-    RateStep { step: u32 },
+    RateStep {
+        step: u32,
+    },
     /// A new client connection (stale when `generation` is not the current one).
-    Arrival { generation: u32 },
+    Arrival {
+        generation: u32,
+    },
     /// A connection's lifetime is over.
-    ConnEnd { node: u32, id: ConnId },
+    ConnEnd {
+        node: u32,
+        id: ConnId,
+    },
     /// A QUIC connection switches `path` to a new CID.
-    QuicRotate { node: u32, id: ConnId, path: u8 },
+    QuicRotate {
+        node: u32,
+        id: ConnId,
+        path: u8,
+    },
     /// A QUIC client migrates `path` to a new address (and CID).
-    QuicMigrate { node: u32, id: ConnId, path: u8 },
+    QuicMigrate {
+        node: u32,
+        id: ConnId,
+        path: u8,
+    },
 }
 
 /// An [`Event`] as two words. Word `a`: tag in bits 0..4, small flags in bits 4..32, the main

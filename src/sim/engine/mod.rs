@@ -39,9 +39,9 @@ use crate::model::probe::{ProbeKind, Reason};
 use crate::model::router::{Role, Target};
 use crate::sim::config::{FailbackSessions, Fault};
 use crate::time::{SimDuration, SimTime};
+use event::{Event, Packed};
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
-use event::{Event, Packed};
 use traffic::Traffic;
 pub use traffic::{
     status_fails_requests, Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters,
