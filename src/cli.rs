@@ -34,10 +34,20 @@ pub struct CheckArgs {
     pub max_retries_down: Option<u32>,
 }
 
+/// The latencies `trials --histogram` can export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistogramKind {
+    Detection,
+    Failover,
+    Failback,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    /// The text report as Markdown (pipe tables), to paste into a ticket.
+    Markdown,
     /// `trials` and `tune`: a shard file for `elbsim merge` (see `--shard`).
     Shard,
 }
@@ -60,11 +70,23 @@ pub struct ScenarioArgs {
     /// Write the report to this file (whole or not at all) instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Also draw the result as SVG to this file: run, a timeline per LB node; trials, the
+    /// latency CDFs with the closed-form window; tune, the Pareto front.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Also write one self-contained HTML page (report, plots, parameters, reproduce command;
+    /// nothing loaded from the network) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 impl ScenarioArgs {
     pub fn json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    pub fn markdown(&self) -> bool {
+        self.format == Format::Markdown
     }
 }
 
@@ -105,6 +127,17 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Check a scenario (its pool body by the API's rules, every key, the limits) without
+    /// running it.
+    ///
+    /// Exit 0 when it would run (warnings allowed), 1 when it would not.
+    Check {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input.
+        scenario: PathBuf,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Run one scenario: health checks, failover and failback in simulated time.
     Run {
         #[command(flatten)]
@@ -135,6 +168,33 @@ pub enum Command {
         /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Also write one CSV row per trial and (fault, LB node) pair to this file (at most
+        /// 1000000 trials: the rows are held in memory).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Also write a latency distribution (--histogram-of) to this file in HdrHistogram's
+        /// percentile text format (milliseconds), as its plotter reads it.
+        #[arg(long)]
+        histogram: Option<PathBuf>,
+        /// Which latency --histogram exports.
+        #[arg(long, value_enum, default_value_t = HistogramKind::Failover, requires = "histogram")]
+        histogram_of: HistogramKind,
+        /// A threshold to check, e.g. "failover.p99 <= 5s", "false_failovers_per_day <= 1",
+        /// "client.failed <= 100", "missed_rate < 1%": KEY OP VALUE, KEY a dotted path into the
+        /// JSON report or an alias (detection.*, failover.*, failback.*, unavailability.*,
+        /// missed_rate, false_failovers_per_day, client.failed, client.COUNTER), OP one of
+        /// < <= > >= == !=, VALUE a number with an optional unit (ms, s, m; % for rates).
+        /// Repeatable; exit 3 when any fails. Grammar: docs/metrics.md#assertions.
+        #[arg(long = "assert", value_name = "ASSERTION", value_parser = assertion)]
+        asserts: Vec<elbsim::report::assert::Assertion>,
+        /// Save the JSON report as a baseline: .elbsim/baselines/NAME.json, or NAME when it is a
+        /// path (contains / or ends in .json).
+        #[arg(long, value_name = "NAME", value_parser = baseline_name)]
+        save_baseline: Option<String>,
+        /// Compare each percentile with a saved baseline and say whether it changed
+        /// significantly (95% confidence intervals apart).
+        #[arg(long, value_name = "NAME", value_parser = baseline_name)]
+        baseline: Option<String>,
     },
     /// Sweep health-check parameters, run trials at each point, rank them by an objective under
     /// constraints, and print the best `healthmonitor` ready to paste into the API body.
@@ -215,6 +275,59 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Run a scenario in real time on 127.0.0.1: real backends, real health checks, the
+    /// faults made real, one LB-node state machine per node; the same report as `run`, times in
+    /// scenario seconds.
+    ///
+    /// Client traffic runs through a front proxy per LB node for TCP pools (arrivals thinned
+    /// to 100 per wall-clock second; counts in the `live traffic` lines); UDP/QUIC flows, TLS
+    /// clients and [network] noise are not driven live (the report says so).
+    /// Ctrl-C stops early with a partial report (exit 130).
+    Live {
+        #[command(flatten)]
+        common: ScenarioArgs,
+        /// Wall-clock seconds per scenario second (default: the run in about 10 s, with delay
+        /// and timeout at least 20 ms of wall clock; 1 = real time).
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// List every probe verdict, status change and route change in time order.
+        #[arg(long)]
+        timeline: bool,
+        #[command(flatten)]
+        check: CheckArgs,
+    },
+    /// Run the body's health check, as configured, against real servers now.
+    ///
+    /// Probes each --target (ADDR:PORT; the body's monitor_port replaces the port) --count times,
+    /// the first at once and each later one `delay` after the previous verdict, and prints each
+    /// verdict (time, result, reason code, HTTP status, round trip) with the member status that
+    /// max_retries / max_retries_down give, starting ONLINE. UDP_CONNECT sends a real ICMP echo
+    /// first (needs root or net.ipv4.ping_group_range; otherwise that step is skipped and said).
+    /// Ctrl-C stops early with what was measured (exit 130).
+    Probe {
+        /// The body: a JSON file holding {"pool": {...}} (a scenario file works too).
+        body: PathBuf,
+        /// A member to probe, as ADDR:PORT; repeat for several (at most 64).
+        #[arg(long = "target", value_name = "ADDR:PORT", required = true)]
+        targets: Vec<std::net::SocketAddr>,
+        /// Probes per target.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        check: CheckArgs,
+        /// Multiplies delay and timeout on the wall clock (for tests: 0.05 runs a 1 s body at
+        /// 50 ms); printed times stay wall-clock.
+        #[arg(long, default_value_t = 1.0, hide = true)]
+        time_scale: f64,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// The values of a range argument (a newtype, so clap takes it as one value, not a list).
@@ -262,6 +375,16 @@ fn rate(s: &str) -> Result<f64, String> {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!("{s:?} is not a rate from 0 to 1")),
     }
+}
+
+/// `--assert`: the syntax here (exit 2 from clap); keys are checked against the report.
+fn assertion(s: &str) -> Result<elbsim::report::assert::Assertion, String> {
+    elbsim::report::assert::parse(s)
+}
+
+/// `--baseline`, `--save-baseline`: a usable name or path.
+fn baseline_name(s: &str) -> Result<String, String> {
+    elbsim::report::baseline::check_name(s).map(|_| s.to_string())
 }
 
 /// `--jobs`: at least one worker thread, at most 1024.

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod commands;
 pub mod experiment;
+pub mod live;
 pub mod model;
 pub mod output;
 pub mod report;

@@ -72,6 +72,11 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             };
             finish(body::create(&file, strict, &opts), &outputs, None)
         }
+        Command::Check { scenario, strict } => finish(
+            commands::check::check(Some(&scenario), strict),
+            &Outputs::default(),
+            None,
+        ),
         Command::Run {
             common,
             timeline,
@@ -81,22 +86,26 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 eprintln!("error: run: --format shard is for trials and tune");
                 return ExitCode::from(2);
             }
-            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+            let outputs = match check_outputs(&[
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
             let args = commands::run::RunArgs {
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
                 seed: common.seed,
                 json: common.json(),
+                markdown: common.markdown(),
                 timeline,
                 strict: common.strict,
                 check: overrides(check),
             };
-            finish(
-                commands::run::run(common.scenario.as_deref(), args),
-                &outputs,
-                None,
-            )
+            let result = commands::run::run(common.scenario.as_deref(), args);
+            finish_files(result.outcome, &outputs, &result.files)
         }
         Command::Trials {
             common,
@@ -104,23 +113,80 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             jobs,
             check,
             shard,
+            csv,
+            histogram,
+            histogram_of,
+            asserts,
+            save_baseline,
+            baseline,
         } => {
-            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
-                Ok(o) => o,
-                Err(code) => return code,
-            };
             let shard = match shard_of(shard.as_deref(), &common, "trials") {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            if shard.is_some() {
+                if let Err(code) = refuse_with_shard(
+                    "trials",
+                    &[
+                        ("--csv", csv.is_some()),
+                        ("--histogram", histogram.is_some()),
+                        ("--plot", common.plot.is_some()),
+                        ("--html", common.html.is_some()),
+                        ("--assert", !asserts.is_empty()),
+                        ("--save-baseline", save_baseline.is_some()),
+                        ("--baseline", baseline.is_some()),
+                    ],
+                ) {
+                    return code;
+                }
+            }
+            let save_path = save_baseline
+                .as_deref()
+                .map(elbsim::report::baseline::path_of);
+            if let Some(dir) = save_path.as_deref().and_then(|p| p.parent()) {
+                // The default place, .elbsim/baselines, is created on first use.
+                if dir.ends_with(".elbsim/baselines") {
+                    if let Err(e) = std::fs::create_dir_all(dir) {
+                        eprintln!(
+                            "error: --save-baseline: cannot create {}: {e}",
+                            dir.display()
+                        );
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            let outputs = match check_outputs(&[
+                ("--csv", csv.as_deref()),
+                ("--histogram", histogram.as_deref()),
+                ("--save-baseline", save_path.as_deref()),
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            use elbsim::report::export::HistogramOf;
             let argv = shard_args("trials");
             let args = commands::trials::TrialsArgs {
                 n,
                 seed: common.seed,
                 jobs: jobs_or_all_cores(jobs),
                 json: common.json(),
+                markdown: common.markdown(),
                 strict: common.strict,
                 check: overrides(check),
+                csv: csv.is_some(),
+                histogram: histogram.is_some().then_some(match histogram_of {
+                    cli::HistogramKind::Detection => HistogramOf::Detection,
+                    cli::HistogramKind::Failover => HistogramOf::Failover,
+                    cli::HistogramKind::Failback => HistogramOf::Failback,
+                }),
+                asserts,
+                baseline,
+                save_baseline: save_path.is_some(),
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
             };
             let source = match (merged, shard) {
                 (
@@ -135,10 +201,10 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 (None, Some(shard)) => commands::trials::Source::Shard { shard, args: &argv },
                 (None, None) => commands::trials::Source::Simulate,
             };
-            let outcome = with_progress(n, |progress, _| {
-                commands::trials::trials_from(common.scenario.as_deref(), args, progress, source)
+            let result = with_progress(n, "trials", |progress, _| {
+                commands::trials::trials_from(common.scenario.as_deref(), &args, progress, source)
             });
-            finish(outcome, &outputs, None)
+            finish_files(result.outcome, &outputs, &result.files)
         }
         Command::Tune {
             common,
@@ -182,16 +248,30 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 );
                 return ExitCode::from(2);
             }
-            let outputs =
-                match check_outputs(&[("--csv", csv.as_deref()), ("-o", common.output.as_deref())])
-                {
-                    Ok(o) => o,
-                    Err(code) => return code,
-                };
+            let outputs = match check_outputs(&[
+                ("--csv", csv.as_deref()),
+                ("--plot", common.plot.as_deref()),
+                ("--html", common.html.as_deref()),
+                ("-o", common.output.as_deref()),
+            ]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
             let shard = match shard_of(shard.as_deref(), &common, "tune") {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            if shard.is_some() {
+                if let Err(code) = refuse_with_shard(
+                    "tune",
+                    &[
+                        ("--plot", common.plot.is_some()),
+                        ("--html", common.html.is_some()),
+                    ],
+                ) {
+                    return code;
+                }
+            }
             let argv = shard_args("tune");
             let source = match (merged, shard) {
                 (
@@ -223,14 +303,77 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 probe_fault,
                 allow_warnings,
                 json: common.json(),
+                markdown: common.markdown(),
                 csv: csv.is_some(),
+                plot: common.plot.is_some(),
+                html: common.html.is_some(),
                 top,
                 strict: common.strict,
             };
-            let result = with_progress(points, |progress, note| {
+            let result = with_progress(points, "points", |progress, note| {
                 commands::tune::run_from(common.scenario.as_deref(), &args, progress, note, source)
             });
-            finish(result.outcome, &outputs, result.csv.as_deref())
+            let mut files = result.files;
+            if let Some(c) = result.csv {
+                files.push(("--csv", c));
+            }
+            finish_files(result.outcome, &outputs, &files)
+        }
+        Command::Live {
+            common,
+            time_scale,
+            timeline,
+            check,
+        } => {
+            if common.format == cli::Format::Shard {
+                eprintln!("error: live: --format shard is for trials and tune");
+                return ExitCode::from(2);
+            }
+            let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::live::LiveArgs {
+                seed: common.seed,
+                time_scale,
+                json: common.json(),
+                timeline,
+                strict: common.strict,
+                check: overrides(check),
+            };
+            finish(
+                commands::live::live(common.scenario.as_deref(), args),
+                &outputs,
+                None,
+            )
+        }
+        Command::Probe {
+            body,
+            targets,
+            count,
+            format,
+            strict,
+            check,
+            time_scale,
+            output,
+        } => {
+            if format == cli::Format::Shard {
+                eprintln!("error: probe: --format shard is for trials and tune");
+                return ExitCode::from(2);
+            }
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::probe::ProbeArgs {
+                targets,
+                count,
+                json: format == cli::Format::Json,
+                strict,
+                time_scale,
+                check: overrides(check),
+            };
+            finish(commands::probe::probe(&body, &args), &outputs, None)
         }
     }
 }
@@ -280,6 +423,23 @@ fn shard_args(command: &str) -> Vec<String> {
     elbsim::experiment::shard::canonical_args(rest)
 }
 
+/// Exit 2 when a flag that needs every trial's own figures (or the final report) is given with
+/// `--shard`: a shard file carries merged histograms only. `flags` pairs each flag with whether
+/// it was given.
+fn refuse_with_shard(command: &str, flags: &[(&str, bool)]) -> Result<(), ExitCode> {
+    let given: Vec<&str> = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "error: {command} --shard: {} cannot be used with --shard (a shard file holds merged \
+         histograms, not each trial nor the final report); run without --shard for {}",
+        given.join(", "),
+        if given.len() == 1 { "it" } else { "them" }
+    );
+    Err(ExitCode::from(2))
+}
+
 fn merge_mismatch() -> ExitCode {
     eprintln!("error: merge: the shards' data does not match the command they recorded");
     ExitCode::from(1)
@@ -293,7 +453,7 @@ fn merge(
     output: Option<std::path::PathBuf>,
 ) -> ExitCode {
     if format == cli::Format::Shard {
-        eprintln!("error: merge: --format is text or json");
+        eprintln!("error: merge: --format is text, json or markdown");
         return ExitCode::from(2);
     }
     let input = match commands::merge::read_shards(files) {
@@ -319,16 +479,26 @@ fn merge(
             n,
             jobs,
             check,
-            shard: _,
+            histogram_of,
+            ..
         } => {
             common.format = format;
             common.output = output;
+            // Flags refused with --shard (see refuse_with_shard) never reach a shard file.
+            common.plot = None;
+            common.html = None;
             Command::Trials {
                 common,
                 n,
                 jobs,
                 check,
                 shard: None,
+                csv: None,
+                histogram: None,
+                histogram_of,
+                asserts: Vec::new(),
+                save_baseline: None,
+                baseline: None,
             }
         }
         Command::Tune {
@@ -353,6 +523,8 @@ fn merge(
         } => {
             common.format = format;
             common.output = output;
+            common.plot = None;
+            common.html = None;
             Command::Tune {
                 common,
                 delay,
@@ -449,18 +621,59 @@ fn finish(o: Outcome, outputs: &Outputs, csv: Option<&str>) -> ExitCode {
     ExitCode::from(o.exit)
 }
 
+/// [`finish`] for commands with several output files: `files` holds `(flag, contents)` for
+/// each extra output, written together with `-o` (all or none) in the order they were checked.
+fn finish_files(o: Outcome, outputs: &Outputs, files: &[(&str, String)]) -> ExitCode {
+    eprint!("{}", o.stderr);
+    if o.exit != 0 && o.stdout.is_empty() {
+        return ExitCode::from(o.exit);
+    }
+    let mut contents: Vec<&[u8]> = Vec::new();
+    let mut to_file = false;
+    for flag in outputs.flags() {
+        if flag == "-o" {
+            to_file = true;
+            contents.push(o.stdout.as_bytes());
+        } else if let Some((_, c)) = files.iter().find(|(f, _)| *f == flag) {
+            contents.push(c.as_bytes());
+        } else {
+            // Every checked flag is one the command was asked to fill; a gap is a bug here.
+            eprintln!("error: {flag}: nothing was produced for this output; please report this");
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(e) = outputs.commit(&contents) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    if !to_file {
+        if let Err(e) = output::print_stdout(&o.stdout) {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::from(o.exit)
+}
+
 /// Runs a batch with a progress bar on a terminal (none when standard error is piped); `note`
 /// prints a line on standard error without breaking the bar.
 fn with_progress<T>(
     n: u64,
+    unit: &'static str,
     f: impl FnOnce(&(dyn Fn(u64) + Sync), &(dyn Fn(&str) + Sync)) -> T,
 ) -> T {
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(n);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len}  {per_sec}  eta {eta}")
-        {
-            b.set_style(style);
+        // The rate with its unit ("12.3 trials/s"): indicatif's own {per_sec} has none.
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}  {{rate}}  eta {{eta}}"
+        )) {
+            b.set_style(style.with_key(
+                "rate",
+                move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} {unit}/s", s.per_sec());
+                },
+            ));
         }
         b
     } else {
@@ -480,8 +693,10 @@ fn init_logging(verbose: u8) {
         _ => "elbsim=trace",
     };
     // Simulated time is in each line's `at`; the wall clock would only make logs differ.
+    // No level label: every line is asked for by -v, so DEBUG/TRACE on each would be noise.
     tracing_subscriber::fmt()
         .without_time()
+        .with_level(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))

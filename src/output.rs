@@ -92,6 +92,11 @@ impl Outputs {
         Ok(Outputs { outputs })
     }
 
+    /// The flags that named the outputs, in the order they were checked (and are committed).
+    pub fn flags(&self) -> Vec<&str> {
+        self.outputs.iter().map(|o| o.flag.as_str()).collect()
+    }
+
     /// How many outputs were given.
     pub fn len(&self) -> usize {
         self.outputs.len()

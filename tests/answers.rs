@@ -8,36 +8,12 @@ use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
+mod common;
+
 /// A scenario: `extra` goes at the top (duration, lb_nodes, [model], [network], faults,
 /// [traffic]); the pool has protocol `protocol` and a health check of type `check`.
 fn scenario(extra: &str, protocol: &str, check: &str) -> String {
-    format!(
-        r#"name = "test"
-{extra}
-
-[pool]
-lb_algorithm = "ROUND_ROBIN"
-protocol = "{protocol}"
-type = "ip"
-
-[pool.healthmonitor]
-type = "{check}"
-delay = 5
-timeout = 3
-max_retries = 3
-max_retries_down = 3
-
-[[pool.members]]
-role = "master"
-address = "192.168.0.10"
-protocol_port = 80
-
-[[pool.members]]
-role = "slave"
-address = "192.168.0.11"
-protocol_port = 80
-"#
-    )
+    common::scenario_with(extra, protocol, check, "")
 }
 
 fn write(dir: &Path, toml: &str) -> std::path::PathBuf {

@@ -375,6 +375,34 @@ fn an_output_name_near_the_length_limit_is_written() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// FNV-1a of a file name, as `output.rs` tags its temporaries.
+fn tag(name: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+#[test]
+fn a_temporary_left_by_a_killed_run_is_removed_on_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a run killed mid-write (SIGKILL) leaves: pid 0 is never a user process, so it is gone.
+    let stale = dir.path().join(format!(".elbsim-tmp-{}-0-0", tag("r.txt")));
+    std::fs::write(&stale, "half a report").unwrap();
+    // Someone else's file with a similar name is not ours to remove.
+    let other = write(dir.path(), ".elbsim-tmp-notours", "keep");
+    let out = dir.path().join("r.txt");
+    let o = run(&["run", "scenarios/crash.toml", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert!(!stale.exists(), "the stale temporary is still there");
+    assert!(other.exists());
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .starts_with("elbsim run: "));
+}
+
 // ---------------------------------------------------------------------------------------------
 // #10 Outputs checked before the work
 

@@ -10,34 +10,11 @@ use elbsim::time::{SimDuration, SimTime};
 use std::path::Path;
 use std::time::Duration;
 
-/// A TCP pool with `pool_extra` in its `[pool]` table, after `top` (keys, faults, traffic).
+mod common;
+
+/// A TCP pool with a TCP check and `pool_extra` in its `[pool]` table, after `top`.
 fn scenario(top: &str, pool_extra: &str) -> String {
-    format!(
-        r#"{top}
-
-[pool]
-lb_algorithm = "ROUND_ROBIN"
-protocol = "TCP"
-type = "ip"
-{pool_extra}
-[pool.healthmonitor]
-type = "TCP"
-delay = 5
-timeout = 3
-max_retries = 3
-max_retries_down = 3
-
-[[pool.members]]
-role = "master"
-address = "192.168.0.10"
-protocol_port = 80
-
-[[pool.members]]
-role = "slave"
-address = "192.168.0.11"
-protocol_port = 80
-"#
-    )
+    common::scenario_with(top, "TCP", "TCP", pool_extra)
 }
 
 /// Runs `elbsim ARGS` on the scenario under `ulimit -v` (KiB) and a time bound; returns (exit

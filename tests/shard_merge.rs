@@ -147,3 +147,60 @@ fn bad_shards_and_files_are_refused_without_panic() {
     let (code, _, _) = elbsim(&strings(&["merge", "/nonexistent.shard.json"]), &[]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn merge_prints_markdown_like_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = scenario("noisy-network.toml");
+    let base = strings(&["trials", &noisy, "-n", "40", "--seed", "9"]);
+    let mut whole = base.clone();
+    whole.extend(strings(&["--format", "markdown"]));
+    let (code, markdown, err) = elbsim(&whole, &[]);
+    assert_eq!(code, 0, "{err}");
+    let mut merge = strings(&["merge", "--format", "markdown"]);
+    for k in 0..2 {
+        let file = dir.path().join(format!("md-{k}.shard.json"));
+        let mut args = base.clone();
+        args.extend(["--shard".to_string(), format!("{k}/2"), "-o".to_string()]);
+        args.push(file.to_string_lossy().into_owned());
+        let (code, _, err) = elbsim(&args, &[]);
+        assert_eq!(code, 0, "{err}");
+        merge.push(file.to_string_lossy().into_owned());
+    }
+    let (code, merged, err) = elbsim(&merge, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(merged, markdown);
+}
+
+#[test]
+fn per_trial_exports_are_refused_with_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = scenario("noisy-network.toml");
+    let out = dir.path().join("x.shard.json");
+    let out = out.to_string_lossy().into_owned();
+    for (cmd, flag, value) in [
+        ("trials", "--csv", Some("t.csv")),
+        ("trials", "--histogram", Some("t.hgrm")),
+        ("trials", "--plot", Some("t.svg")),
+        ("trials", "--html", Some("t.html")),
+        ("trials", "--assert", Some("failover.p99 <= 5s")),
+        ("trials", "--save-baseline", Some("b.json")),
+        ("tune", "--plot", Some("p.svg")),
+        ("tune", "--html", Some("p.html")),
+    ] {
+        let mut args = strings(&[cmd, &noisy, "-n", "2", "--shard", "0/2", "-o", &out, flag]);
+        if let Some(v) = value {
+            let v = if v.contains(' ') {
+                v.to_string()
+            } else {
+                dir.path().join(v).to_string_lossy().into_owned()
+            };
+            args.push(v);
+        }
+        let (code, stdout, err) = elbsim(&args, &[]);
+        assert_eq!(code, 2, "{cmd} {flag}: {err}");
+        assert!(err.contains(flag) && err.contains("--shard"), "{err}");
+        assert!(stdout.is_empty());
+        assert!(!Path::new(&out).exists(), "{cmd} {flag} wrote a shard file");
+    }
+}

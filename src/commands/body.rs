@@ -65,9 +65,18 @@ fn check_file(path: &Path, strict: bool) -> Checked {
     }
 }
 
-fn problem_lines(out: &mut String, label: &str, problems: &[Problem]) {
+/// One line per problem in the layout every command uses:
+/// `error: FILE: path [rule]: message` (a JSON body has no line numbers to give).
+fn problem_lines(out: &mut String, label: &str, file: &Path, problems: &[Problem]) {
     for p in problems {
-        let _ = writeln!(out, "{label}: {} [{}]: {}", p.path, p.rule, p.message);
+        let _ = writeln!(
+            out,
+            "{label}: {}: {} [{}]: {}",
+            file.display(),
+            p.path,
+            p.rule,
+            p.message
+        );
     }
 }
 
@@ -109,8 +118,8 @@ pub fn validate(path: &Path, format: ValidateFormat, strict: bool, seed: u64) ->
                 c.warnings.len(),
                 if c.warnings.len() == 1 { "" } else { "s" },
             );
-            problem_lines(&mut s, "error", &c.errors);
-            problem_lines(&mut s, "warning", &c.warnings);
+            problem_lines(&mut s, "error", path, &c.errors);
+            problem_lines(&mut s, "warning", path, &c.warnings);
             s
         }
         ValidateFormat::Api => match (&c.request, c.errors.first()) {
@@ -147,7 +156,7 @@ pub fn create(path: &Path, strict: bool, opts: &CreateOptions) -> Outcome {
                 "{}: the API would refuse this body (HTTP 400):\n",
                 path.display()
             );
-            problem_lines(&mut s, "error", &c.errors);
+            problem_lines(&mut s, "error", path, &c.errors);
             Outcome {
                 stdout: String::new(),
                 stderr: s,

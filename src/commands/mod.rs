@@ -4,7 +4,10 @@
 //! tests can call it without a process.
 
 pub mod body;
+pub mod check;
+pub mod live;
 pub mod merge;
+pub mod probe;
 pub mod run;
 pub mod trials;
 pub mod tune;
@@ -30,6 +33,23 @@ pub struct Outcome {
     pub exit: u8,
 }
 
+/// A command's outcome with the extra files it was asked for (`--csv`, `--plot`, `--html`, ...).
+#[derive(Debug, Clone)]
+pub struct WithFiles {
+    pub outcome: Outcome,
+    /// `(flag, contents)`, e.g. `("--plot", svg)`; only for flags that were given.
+    pub files: Vec<(&'static str, String)>,
+}
+
+impl From<Outcome> for WithFiles {
+    fn from(outcome: Outcome) -> Self {
+        WithFiles {
+            outcome,
+            files: Vec::new(),
+        }
+    }
+}
+
 /// Loads a scenario with the command line's health-check overrides (validated with the body, by
 /// the API's rules), or the outcome that reports why it cannot run (exit 1).
 pub fn load_scenario(
@@ -39,7 +59,8 @@ pub fn load_scenario(
 ) -> Result<crate::scenario::Scenario, Outcome> {
     crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
         stdout: String::new(),
-        stderr: format!("{e}\n"),
+        // Every problem on its own `error: ` line, as `validate` prints them.
+        stderr: e.problems.iter().map(|p| format!("error: {p}\n")).collect(),
         exit: 1,
     })
 }
@@ -50,6 +71,21 @@ pub fn warning_lines(s: &crate::scenario::Scenario) -> String {
         .iter()
         .map(|w| format!("warning: {w}\n"))
         .collect()
+}
+
+/// A run or a trial reached one of the scenario's limits: the report is not valid, exit 1 with
+/// the message that names the limit and the key that raises it.
+pub fn limit_reached(
+    s: &crate::scenario::Scenario,
+    limit: crate::sim::engine::Stopped,
+    mut stderr: String,
+) -> Outcome {
+    stderr.push_str(&format!("error: {}: {limit}\n", label(s)));
+    Outcome {
+        stdout: String::new(),
+        stderr,
+        exit: 1,
+    }
 }
 
 /// How errors name a scenario: its path, or the bundled example.

@@ -13,8 +13,14 @@ use std::path::Path;
 pub struct RunArgs {
     pub seed: Option<u64>,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     pub timeline: bool,
     pub strict: bool,
+    /// `--plot`: the timeline as SVG.
+    pub plot: bool,
+    /// `--html`: one self-contained page with the report and the timeline.
+    pub html: bool,
     /// Health-check values overriding the pool body's.
     pub check: scenario::CheckOverrides,
 }
@@ -41,7 +47,11 @@ pub fn effective_seed(cli: Option<u64>, scenario: &Scenario) -> u64 {
 
 /// Runs a loaded scenario and builds its report; the flag is true when Ctrl-C cut the run
 /// short (the report then covers the run up to that point).
-pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> (RunReport, bool) {
+pub fn run_scenario(
+    s: &Scenario,
+    seed: u64,
+    timeline: bool,
+) -> (RunReport, bool, Vec<engine::RouteLog>) {
     let log = engine::run(
         &s.sim,
         RunOptions {
@@ -61,7 +71,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, timeline: bool) -> (RunReport, bool
     };
     let report = analyse(&facts, &log, timeline);
     let partial = report.partial;
-    (report, partial)
+    (report, partial, log.routes)
 }
 
 /// Lines that say what was simulated, above the text report.
@@ -126,21 +136,16 @@ fn model_line(sim: &SimConfig) -> String {
 }
 
 /// `elbsim run [SCENARIO]`.
-pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
+pub fn run(path: Option<&Path>, args: RunArgs) -> super::WithFiles {
     let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
-        Err(failed) => return failed,
+        Err(failed) => return failed.into(),
     };
     let seed = effective_seed(args.seed, &s);
-    let (report, partial) = run_scenario(&s, seed, args.timeline);
+    let (report, partial, routes) = run_scenario(&s, seed, args.timeline);
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
-            stderr,
-            exit: 1,
-        };
+        return super::limit_reached(&s, limit, stderr).into();
     }
     if partial {
         stderr.push_str(
@@ -160,18 +165,64 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> Outcome {
         struct WithWarnings<'a> {
             #[serde(flatten)]
             report: &'a RunReport,
-            warnings: Vec<String>,
+            warnings: Vec<crate::report::warning::Warning>,
         }
         to_json(&WithWarnings {
             report: &report,
-            warnings: s.warnings.iter().map(|w| w.to_string()).collect(),
+            warnings: s.warnings.iter().map(Into::into).collect(),
         })
+    } else if args.markdown {
+        crate::report::markdown::from_text(&text::run_report(
+            &report,
+            &context_lines(&s),
+            &reproduce,
+        ))
     } else {
         text::run_report(&report, &context_lines(&s), &reproduce)
     };
-    Outcome {
-        stdout,
-        stderr,
-        exit: if partial { super::EXIT_INTERRUPTED } else { 0 },
+    let mut files = Vec::new();
+    if args.plot || args.html {
+        let t = crate::report::plot::timeline_of(&s.sim, &report, &routes);
+        let svg = match crate::report::plot::timeline_svg(&t) {
+            Ok(svg) => svg,
+            Err(e) => {
+                return Outcome {
+                    stdout: String::new(),
+                    stderr: format!("{stderr}error: --plot: {e}\n"),
+                    exit: 1,
+                }
+                .into()
+            }
+        };
+        if args.html {
+            let text = text::run_report(&report, &context_lines(&s), &reproduce);
+            let mut params = crate::report::html::params_from_lines(&context_lines(&s));
+            params.push(("seed".into(), seed.to_string()));
+            let title = format!("elbsim run: {}", s.name);
+            files.push((
+                "--html",
+                crate::report::html::page(&crate::report::html::Page {
+                    title: &title,
+                    reproduce: &reproduce,
+                    params,
+                    plots: vec![(
+                        "Timeline per LB node: each member's status in that node's view, the node's route, the faults and the spans in which clients failed".into(),
+                        svg.clone(),
+                    )],
+                    report: &text,
+                }),
+            ));
+        }
+        if args.plot {
+            files.push(("--plot", svg));
+        }
+    }
+    super::WithFiles {
+        outcome: Outcome {
+            stdout,
+            stderr,
+            exit: if partial { super::EXIT_INTERRUPTED } else { 0 },
+        },
+        files,
     }
 }

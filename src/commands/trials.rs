@@ -1,25 +1,54 @@
 //! `elbsim trials`: the distribution of failover timing over many randomized runs.
 
 use super::{to_json, Outcome};
+use crate::experiment::ci::{self, Interval, QUANTILES};
 use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
 use crate::experiment::stats::Summary;
-use crate::experiment::trials::{report, run_range, Accum, TrialsReport};
+use crate::experiment::trials::{
+    report, run_range, run_trials_observed, Accum, TrialsOptions, TrialsReport,
+};
+use crate::report::assert::{self as assertions, Assertion};
+use crate::report::baseline;
+use crate::report::export::{self, CsvRows, HistogramCollector, HistogramOf};
 use crate::report::text::{s3, table};
+use crate::report::warning::Warning;
 use crate::scenario;
 use std::fmt::Write;
 use std::path::Path;
 
 /// Options of `elbsim trials` besides the scenario.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct TrialsArgs {
     pub n: u64,
     pub seed: Option<u64>,
     pub jobs: usize,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     pub strict: bool,
     /// Health-check values overriding the pool body's.
     pub check: scenario::CheckOverrides,
+    /// `--csv`: one row per trial and (fault, LB node) pair comes back in the outcome.
+    pub csv: bool,
+    /// `--histogram`: this latency's distribution in HdrHistogram's text format.
+    pub histogram: Option<HistogramOf>,
+    /// `--assert`: thresholds; any failing one makes the exit code [`EXIT_ASSERTION_FAILED`].
+    pub asserts: Vec<Assertion>,
+    /// `--baseline NAME`: compare the percentiles with this saved report.
+    pub baseline: Option<String>,
+    /// `--save-baseline`: the JSON report comes back as the `--save-baseline` file.
+    pub save_baseline: bool,
+    /// `--plot`: CDFs of detection, failover and failback latency as SVG.
+    pub plot: bool,
+    /// `--html`: one self-contained page with the report and the plots.
+    pub html: bool,
 }
+
+/// The exit code when the report is complete but an `--assert` fails.
+pub const EXIT_ASSERTION_FAILED: u8 = 3;
+
+/// What `elbsim trials` produced: the report, and each extra file by the flag that asked.
+pub type TrialsOutcome = super::WithFiles;
 
 /// One row of the latency table.
 fn row(name: &str, s: &Summary) -> Vec<String> {
@@ -35,6 +64,127 @@ fn row(name: &str, s: &Summary) -> Vec<String> {
         f(s.max),
         f(s.mean),
     ]
+}
+
+/// An interval as text: `[lo, hi]` in seconds, `-` for a side the sample is too small for.
+fn ci_cell(i: &Interval) -> String {
+    let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    format!("[{}, {}]", f(i[0]), f(i[1]))
+}
+
+/// The latency summaries of a report with their JSON keys and text labels, in report order.
+pub fn latency_summaries(r: &TrialsReport) -> Vec<(&'static str, &'static str, &Summary)> {
+    let mut v = vec![
+        ("detection_latency_s", "detection", &r.detection_latency_s),
+        ("failover_latency_s", "failover", &r.failover_latency_s),
+        ("failback_latency_s", "failback", &r.failback_latency_s),
+    ];
+    if let Some(p) = &r.persisted_failback_latency_s {
+        v.push(("persisted_failback_latency_s", "persisted back", p));
+    }
+    if r.outage_latency_s.count > 0 {
+        v.push(("outage_latency_s", "outage", &r.outage_latency_s));
+    }
+    if let Some(t) = &r.traffic {
+        v.push((
+            "traffic.unavailability_s",
+            "unavailable",
+            &t.unavailability_s,
+        ));
+    }
+    v
+}
+
+/// Warnings about percentiles the sample is too small to bound (rule `small-sample`): a p99.9
+/// from 500 samples is little more than the maximum, and says so.
+pub fn sample_warnings(r: &TrialsReport) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (key, _, s) in latency_summaries(r) {
+        if s.count == 0 {
+            continue;
+        }
+        for (q_key, q) in QUANTILES {
+            let Some([lo, hi]) = s.ci(q_key) else {
+                continue;
+            };
+            let missing = match (lo, hi) {
+                (Some(_), Some(_)) => continue,
+                (None, None) => "no 95% confidence bound on either side",
+                (None, Some(_)) => "no lower 95% confidence bound",
+                (Some(_), None) => "no upper 95% confidence bound",
+            };
+            out.push(Warning {
+                path: Some(format!("{key}.{q_key}")),
+                rule: Some("small-sample".to_string()),
+                message: format!(
+                    "{} from {} samples has {missing}; it needs at least {} samples",
+                    q_label(q_key),
+                    s.count,
+                    ci::samples_for_both_bounds(q, ci::LEVEL)
+                ),
+                line: None,
+            });
+        }
+    }
+    out
+}
+
+/// A percentage for an interval bound: two decimals, or two significant digits below 0.01%, so
+/// the upper bound of 0 missed in 100000 reads 0.0038%, not 0.00%.
+fn pct(rate: f64) -> String {
+    let p = rate * 100.0;
+    if p == 0.0 || p >= 0.01 {
+        format!("{p:.2}")
+    } else {
+        let digits = (1 - p.log10().floor() as i32).max(2) as usize;
+        format!("{p:.digits$}")
+    }
+}
+
+/// `p999` as people write it: `p99.9`.
+fn q_label(key: &str) -> &str {
+    if key == "p999" {
+        "p99.9"
+    } else {
+        key
+    }
+}
+
+/// The JSON form of a trials report: the report's keys, then every warning as an object.
+pub fn json_value(r: &TrialsReport, warnings: &[Warning]) -> serde_json::Value {
+    #[derive(serde::Serialize)]
+    struct WithWarnings<'a> {
+        #[serde(flatten)]
+        report: &'a TrialsReport,
+        warnings: &'a [Warning],
+    }
+    // Our own report types always serialize (string keys, finite floats).
+    serde_json::to_value(WithWarnings {
+        report: r,
+        warnings,
+    })
+    .unwrap_or_default()
+}
+
+/// The 95% intervals of the percentiles, one row per distribution with samples.
+fn ci_table(latencies: &[(&str, &str, &Summary)]) -> String {
+    let rows: Vec<Vec<String>> = latencies
+        .iter()
+        .filter(|(_, _, s)| s.count > 0)
+        .map(|(_, label, s)| {
+            let mut r = vec![format!("{label} 95% CI")];
+            r.extend(
+                QUANTILES
+                    .iter()
+                    .map(|(k, _)| s.ci(k).map_or_else(|| "-".to_string(), |i| ci_cell(&i))),
+            );
+            r
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    "\n".to_string() + &table(&["interval", "p50", "p90", "p99", "p99.9"], &rows)
 }
 
 /// The text form of a trials report. The number of worker threads is not in it (it goes to
@@ -56,35 +206,43 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     );
     o.push('\n');
     let header = [
-        "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
+        // "samples", not "count": one per (fault, LB node) event, so not the number of trials.
+        "latency", "samples", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
     ];
-    let mut rows = vec![
-        row("detection", &r.detection_latency_s),
-        row("failover", &r.failover_latency_s),
-        row("failback", &r.failback_latency_s),
-    ];
-    if let Some(p) = &r.persisted_failback_latency_s {
-        rows.push(row("persisted back", p));
-    }
-    if r.outage_latency_s.count > 0 {
-        rows.push(row("outage", &r.outage_latency_s));
-    }
+    let latencies: Vec<_> = latency_summaries(r)
+        .into_iter()
+        .filter(|(k, _, _)| *k != "traffic.unavailability_s")
+        .collect();
+    let rows: Vec<Vec<String>> = latencies.iter().map(|(_, l, s)| row(l, s)).collect();
     o.push_str(&table(&header, &rows));
+    o.push_str(&ci_table(&latencies));
     let _ = writeln!(
         o,
-        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour ({:.3} per day)",
+        "\nfalse failovers: {} in {:.1} fault-free hours = {:.4} per hour ({:.3} per day){}",
         r.false_failovers,
         r.fault_free_hours,
         r.false_failovers_per_hour,
-        r.false_failovers_per_hour * 24.0
+        r.false_failovers_per_hour * 24.0,
+        r.false_failovers_per_hour_ci
+            .map_or(String::new(), |[lo, hi]| format!(
+                ", 95% CI [{:.3}, {:.3}] per day",
+                lo * 24.0,
+                hi * 24.0
+            ))
     );
     let _ = writeln!(
         o,
-        "missed faults: {} of {} (fault, LB node) pairs{}",
+        "missed faults: {} of {} (fault, LB node) pairs{}{}",
         r.missed_faults,
         r.fault_node_pairs,
         r.missed_fault_rate
-            .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0))
+            .map_or(String::new(), |x| format!(" = {:.2}%", x * 100.0)),
+        r.missed_fault_rate_ci
+            .map_or(String::new(), |[lo, hi]| format!(
+                ", 95% CI [{}%, {}%]",
+                pct(lo),
+                pct(hi)
+            ))
     );
     if r.censored_faults > 0 {
         let _ = writeln!(
@@ -119,6 +277,14 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
             "\nunavailability clients saw (first to last failure), per fault that had one\n",
         );
         o.push_str(&table(&header, &[row("unavailable", &t.unavailability_s)]));
+        o.push_str(&ci_table(&[("", "unavailable", &t.unavailability_s)]));
+    }
+    let warnings = sample_warnings(r);
+    if !warnings.is_empty() {
+        o.push('\n');
+        for w in &warnings {
+            let _ = writeln!(o, "{}", w.line_text());
+        }
     }
     let _ = writeln!(o, "\nreproduce: {reproduce}");
     o
@@ -147,22 +313,109 @@ pub fn scenario_fingerprint(s: &scenario::Scenario) -> String {
 
 /// `elbsim trials SCENARIO -n N`. Ctrl-C ([`super::INTERRUPTED`]) stops the batch, even inside a
 /// long trial: the trials finished are reported, marked partial, with exit 130.
-pub fn trials(path: Option<&Path>, args: TrialsArgs, progress: &(dyn Fn(u64) + Sync)) -> Outcome {
+pub fn trials(
+    path: Option<&Path>,
+    args: &TrialsArgs,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TrialsOutcome {
     trials_from(path, args, progress, Source::Simulate)
 }
 
-/// [`trials`], with the figures from `source`.
+/// [`trials`], with the figures from `source`. A shard runs no per-trial export (`--csv`,
+/// `--histogram`, `--plot`, `--html`): the command line refuses those with `--shard`.
 pub fn trials_from(
     path: Option<&Path>,
-    args: TrialsArgs,
+    args: &TrialsArgs,
     progress: &(dyn Fn(u64) + Sync),
     source: Source,
-) -> Outcome {
+) -> TrialsOutcome {
     let s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
-        Err(failed) => return failed,
+        Err(failed) => return failed.into(),
+    };
+    if args.csv && args.n > export::MAX_CSV_TRIALS {
+        return Outcome {
+            stdout: String::new(),
+            stderr: format!(
+                "error: --csv keeps one row per trial in memory and takes at most {} trials, not {}; \
+                 run several batches with different --seed values\n",
+                export::MAX_CSV_TRIALS,
+                args.n
+            ),
+            exit: 2,
+        }
+        .into();
+    }
+    let usage = |msg: String| -> TrialsOutcome {
+        Outcome {
+            stdout: String::new(),
+            stderr: format!("error: {msg}\n"),
+            exit: 2,
+        }
+        .into()
+    };
+    // Assertion keys are checked before any work, against a report of no trials: its keys are
+    // those of the real one (they depend on the scenario, not on the numbers).
+    let resolved = if args.asserts.is_empty() {
+        Vec::new()
+    } else {
+        let empty = run_trials_observed(
+            &s.sim,
+            TrialsOptions {
+                n: 0,
+                seed: 0,
+                jobs: 1,
+            },
+            &std::sync::atomic::AtomicBool::new(false),
+            &|_| {},
+            None,
+        );
+        match assertions::resolve(&args.asserts, &assertions::view(&json_value(&empty, &[]))) {
+            Ok(r) => r,
+            Err(e) => return usage(e),
+        }
+    };
+    let base = match args.baseline.as_deref().map(baseline::load).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("error: {e}\n"),
+                exit: 1,
+            }
+            .into()
+        }
     };
     let seed = super::run::effective_seed(args.seed, &s);
+    let csv = args.csv.then(|| CsvRows::new(&s.sim));
+    let hist = args.histogram.map(|of| HistogramCollector::new(&s.sim, of));
+    // The plots need the three distributions themselves, not only their summaries.
+    let cdfs = (args.plot || args.html).then(|| {
+        [
+            HistogramOf::Detection,
+            HistogramOf::Failover,
+            HistogramOf::Failback,
+        ]
+        .map(|of| HistogramCollector::new(&s.sim, of))
+    });
+    let observe =
+        |i: u64, m: &crate::report::run::Measured, t: Option<&crate::sim::engine::TrafficLog>| {
+            if let Some(c) = &csv {
+                c.observe(i, m, t);
+            }
+            if let Some(h) = &hist {
+                h.observe(m);
+            }
+            for c in cdfs.iter().flatten() {
+                c.observe(m);
+            }
+        };
+    let observe: crate::experiment::trials::TrialObserver =
+        if csv.is_some() || hist.is_some() || cdfs.is_some() {
+            Some(&observe)
+        } else {
+            None
+        };
     let acc = match source {
         Source::Simulate => run_range(
             &s.sim,
@@ -171,6 +424,7 @@ pub fn trials_from(
             args.jobs,
             &super::INTERRUPTED,
             progress,
+            observe,
         ),
         Source::Shard { shard, args: argv } => {
             let range = shard.range(args.n);
@@ -181,15 +435,11 @@ pub fn trials_from(
                 args.jobs,
                 &super::INTERRUPTED,
                 progress,
+                None,
             );
             let mut stderr = super::warning_lines(&s);
             if let Some(limit) = acc.limit() {
-                stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-                return Outcome {
-                    stdout: String::new(),
-                    stderr,
-                    exit: 1,
-                };
+                return super::limit_reached(&s, limit, stderr).into();
             }
             if acc.trials() < range.end - range.start {
                 stderr.push_str("elbsim trials: interrupted (Ctrl-C): no shard file written\n");
@@ -197,7 +447,8 @@ pub fn trials_from(
                     stdout: String::new(),
                     stderr,
                     exit: super::EXIT_INTERRUPTED,
-                };
+                }
+                .into();
             }
             let _ = writeln!(
                 stderr,
@@ -218,7 +469,8 @@ pub fn trials_from(
                 stdout: file.to_json(),
                 stderr,
                 exit: 0,
-            };
+            }
+            .into();
         }
         Source::Merged { acc, fingerprint } => {
             if scenario_fingerprint(&s) != fingerprint {
@@ -226,7 +478,8 @@ pub fn trials_from(
                     stdout: String::new(),
                     stderr: format!("{}\n", super::merge::CHANGED),
                     exit: 1,
-                };
+                }
+                .into();
             }
             acc.clone()
         }
@@ -234,12 +487,7 @@ pub fn trials_from(
     let report = report(&s.sim, &acc, args.n, seed);
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
-        stderr.push_str(&format!("error: {}: {limit}\n", super::label(&s)));
-        return Outcome {
-            stdout: String::new(),
-            stderr,
-            exit: 1,
-        };
+        return super::limit_reached(&s, limit, stderr).into();
     }
     let _ = writeln!(
         stderr,
@@ -261,17 +509,115 @@ pub fn trials_from(
         args.n
     )
     .replace("  ", " ");
-    Outcome {
-        stdout: if args.json {
-            to_json(&report)
+    let warnings: Vec<Warning> = s
+        .warnings
+        .iter()
+        .map(Warning::from)
+        .chain(sample_warnings(&report))
+        .collect();
+    let plain = json_value(&report, &warnings);
+    let verdicts = assertions::evaluate(&resolved, &assertions::view(&plain));
+    // Verdicts go to standard error, where a CI log shows them whatever the format and `-o`.
+    for v in &verdicts {
+        let _ = writeln!(stderr, "{v}");
+    }
+    let changes = base.as_ref().map(|b| baseline::compare(b, &plain));
+    let stdout = if args.json {
+        let mut v = plain.clone();
+        if let Some(obj) = v.as_object_mut() {
+            if !verdicts.is_empty() {
+                obj.insert("assertions".into(), serde_json::json!(verdicts));
+            }
+            if let (Some(name), Some(c)) = (&args.baseline, &changes) {
+                obj.insert(
+                    "baseline".into(),
+                    serde_json::json!({"name": name, "changes": c}),
+                );
+            }
+        }
+        to_json(&v)
+    } else {
+        let mut text = render(&report, &s.name, &reproduce);
+        let mut extra = String::new();
+        if let (Some(name), Some(c)) = (&args.baseline, &changes) {
+            extra.push_str(&baseline::render(name, c));
+        }
+        // Above the reproduce line, which stays last.
+        if let Some(at) = text.rfind("\nreproduce: ") {
+            text.insert_str(at, &extra);
+        }
+        if args.markdown {
+            crate::report::markdown::from_text(&text)
         } else {
-            render(&report, &s.name, &reproduce)
+            text
+        }
+    };
+    let mut files = Vec::new();
+    if let Some(c) = cdfs {
+        let [d, f, b] = c.map(HistogramCollector::finish);
+        let svg = match crate::report::plot::cdf_svg(
+            &format!(
+                "elbsim trials: {} ({} trials, seed {seed})",
+                s.name, report.trials
+            ),
+            &[("detection", &d), ("failover", &f), ("failback", &b)],
+            crate::report::plot::closed_form_window(&s.sim),
+        ) {
+            Ok(svg) => svg,
+            Err(e) => {
+                return Outcome {
+                    stdout: String::new(),
+                    stderr: format!("{stderr}error: --plot: {e}\n"),
+                    exit: 1,
+                }
+                .into()
+            }
+        };
+        if args.html {
+            let text = render(&report, &s.name, &reproduce);
+            let mut params = crate::report::html::params_from_lines(&super::run::context_lines(&s));
+            params.push(("trials".into(), args.n.to_string()));
+            params.push(("seed".into(), seed.to_string()));
+            let title = format!("elbsim trials: {}", s.name);
+            files.push((
+                "--html",
+                crate::report::html::page(&crate::report::html::Page {
+                    title: &title,
+                    reproduce: &reproduce,
+                    params,
+                    plots: vec![(
+                        "Empirical CDFs of detection, failover and failback latency; shaded: the closed-form detection window of docs/model.md".into(),
+                        svg.clone(),
+                    )],
+                    report: &text,
+                }),
+            ));
+        }
+        if args.plot {
+            files.push(("--plot", svg));
+        }
+    }
+    if args.save_baseline {
+        files.push(("--save-baseline", to_json(&plain)));
+    }
+    if let Some(c) = csv {
+        files.push(("--csv", c.finish()));
+    }
+    if let Some(h) = hist {
+        files.push(("--histogram", export::hdr_percentiles(&h.finish())));
+    }
+    TrialsOutcome {
+        outcome: Outcome {
+            stdout,
+            stderr,
+            exit: if report.partial {
+                super::EXIT_INTERRUPTED
+            } else if verdicts.iter().any(|v| !v.passed) {
+                EXIT_ASSERTION_FAILED
+            } else {
+                0
+            },
         },
-        stderr,
-        exit: if report.partial {
-            super::EXIT_INTERRUPTED
-        } else {
-            0
-        },
+        files,
     }
 }

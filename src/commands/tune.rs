@@ -28,8 +28,14 @@ pub struct TuneArgs {
     /// Rank points whose health check draws an API warning.
     pub allow_warnings: bool,
     pub json: bool,
+    /// `--format markdown`: the text report as Markdown.
+    pub markdown: bool,
     /// Whether `--csv` was given: then the CSV comes back with the outcome.
     pub csv: bool,
+    /// `--plot`: the Pareto front as SVG.
+    pub plot: bool,
+    /// `--html`: one self-contained page with the report and the Pareto front.
+    pub html: bool,
     pub top: usize,
     pub strict: bool,
 }
@@ -39,6 +45,8 @@ pub struct TuneArgs {
 pub struct TuneOutcome {
     pub outcome: Outcome,
     pub csv: Option<String>,
+    /// `--plot` and `--html` files, by flag.
+    pub files: Vec<(&'static str, String)>,
 }
 
 /// Sweeps estimated to take longer than this get a time estimate on standard error.
@@ -556,6 +564,7 @@ pub fn run_from(
             exit: 1,
         },
         csv: None,
+        files: Vec::new(),
     };
     let s = match super::load_scenario(path, args.strict, Default::default()) {
         Ok(s) => s,
@@ -563,6 +572,7 @@ pub fn run_from(
             return TuneOutcome {
                 outcome: failed,
                 csv: None,
+                files: Vec::new(),
             }
         }
     };
@@ -591,10 +601,10 @@ pub fn run_from(
             let eta = started.elapsed().mul_f64((points - 1) as f64);
             if eta >= ANNOUNCE_ETA_AFTER {
                 note(&format!(
-                    "elbsim tune: the first point took {:.1} s: about {} more for the {} others (Ctrl-C stops and prints the points finished)",
+                    "elbsim tune: the first point took {:.1} s; at that pace the {} others take about {} (Ctrl-C stops and prints the points finished)",
                     started.elapsed().as_secs_f64(),
-                    human_duration(eta),
-                    points - 1
+                    points - 1,
+                    human_duration(eta)
                 ));
             }
         }
@@ -639,6 +649,7 @@ pub fn run_from(
                         exit: super::EXIT_INTERRUPTED,
                     },
                     csv: None,
+                    files: Vec::new(),
                 };
             };
             let _ = writeln!(
@@ -663,6 +674,7 @@ pub fn run_from(
                     exit: 0,
                 },
                 csv: None,
+                files: Vec::new(),
             };
         }
     };
@@ -696,13 +708,57 @@ pub fn run_from(
                 obj.insert("healthmonitor".into(), healthmonitor_json(&s.pool, best));
             }
             obj.insert("reproduce".into(), reproduce.clone().into());
+            // The scenario's own warnings, as every JSON report carries them.
+            let warnings: Vec<crate::report::warning::Warning> =
+                s.warnings.iter().map(Into::into).collect();
+            obj.insert(
+                "warnings".into(),
+                serde_json::to_value(warnings).unwrap_or_default(),
+            );
         }
         to_json(&v)
     } else {
-        render(
+        let text = render(
             &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
-        )
+        );
+        if args.markdown {
+            crate::report::markdown::from_text(&text)
+        } else {
+            text
+        }
     };
+    let mut files = Vec::new();
+    if args.plot || args.html {
+        let title = format!("elbsim tune: {}", s.name);
+        let svg = match crate::report::plot::pareto_svg(&title, &report) {
+            Ok(svg) => svg,
+            Err(e) => return fail(format!("{stderr}error: --plot: {e}\n")),
+        };
+        if args.html {
+            let text = render(
+                &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
+            );
+            let mut params = crate::report::html::params_from_lines(&super::run::context_lines(&s));
+            params.push(("trials per point".into(), args.trials.to_string()));
+            params.push(("seed".into(), seed.to_string()));
+            files.push((
+                "--html",
+                crate::report::html::page(&crate::report::html::Page {
+                    title: &title,
+                    reproduce: &reproduce,
+                    params,
+                    plots: vec![(
+                        "Every point: false failovers per day against the objective; the Pareto front joined; the recommended point circled".into(),
+                        svg.clone(),
+                    )],
+                    report: &text,
+                }),
+            ));
+        }
+        if args.plot {
+            files.push(("--plot", svg));
+        }
+    }
     TuneOutcome {
         outcome: Outcome {
             stdout,
@@ -714,6 +770,7 @@ pub fn run_from(
             },
         },
         csv: args.csv.then(|| csv(&report)),
+        files,
     }
 }
 

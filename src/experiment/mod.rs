@@ -1,4 +1,5 @@
 //! Experiments over many runs: `trials` (Monte Carlo over seeds) and `tune` (parameter sweeps).
+pub mod ci;
 pub mod rare;
 pub mod shard;
 pub mod stats;

@@ -6,7 +6,11 @@
 //! kept exactly in integer nanoseconds alongside: min and max are what users check against closed
 //! forms, and integer sums make the mean identical whatever order the trials were merged in, so
 //! `--jobs` never changes the output.
+//!
+//! Every percentile comes with a 95% confidence interval, and rare-event counts with an upper
+//! bound even when they are zero: see [`crate::experiment::ci`] for the methods and sources.
 
+use super::ci::{self, Interval, QUANTILES};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -50,6 +54,36 @@ pub struct Summary {
     pub p999: Option<f64>,
     pub max: Option<f64>,
     pub mean: Option<f64>,
+    /// 95% distribution-free confidence intervals of p50, p90, p99 and p99.9: `[lo, hi]`, a
+    /// side `null` when `count` is too small for that side to exist (see `experiment::ci`).
+    pub p50_ci: Interval,
+    pub p90_ci: Interval,
+    pub p99_ci: Interval,
+    pub p999_ci: Interval,
+}
+
+impl Summary {
+    /// The confidence interval of the percentile with this JSON key (`p50`, ..., `p999`).
+    pub fn ci(&self, key: &str) -> Option<Interval> {
+        match key {
+            "p50" => Some(self.p50_ci),
+            "p90" => Some(self.p90_ci),
+            "p99" => Some(self.p99_ci),
+            "p999" => Some(self.p999_ci),
+            _ => None,
+        }
+    }
+
+    /// The point estimate of the percentile with this JSON key.
+    pub fn percentile(&self, key: &str) -> Option<f64> {
+        match key {
+            "p50" => self.p50,
+            "p90" => self.p90,
+            "p99" => self.p99,
+            "p999" => self.p999,
+            _ => None,
+        }
+    }
 }
 
 impl LatencyStats {
@@ -84,8 +118,63 @@ impl LatencyStats {
         Some(v.clamp(self.min_ns, self.max_ns) as f64 / 1e9)
     }
 
+    /// The range of values (ns) the `rank`-th smallest sample (1-based) can have: the bounds of
+    /// its histogram bucket, clamped into the exact [min, max]. Widening to the bucket keeps an
+    /// interval built from these at least as wide as the one from the exact samples.
+    fn rank_bounds_ns(&self, rank: u64) -> Option<(u64, u64)> {
+        if rank == 0 || rank > self.count {
+            return None;
+        }
+        let mut seen = 0u64;
+        for v in self.hist.iter_recorded() {
+            seen += v.count_at_value();
+            if seen >= rank {
+                let top = v.value_iterated_to();
+                let lo = self.hist.lowest_equivalent(top) * HIST_UNIT_NS;
+                // Samples are recorded as ns / 1000: a bucket's top µs holds up to 999 ns more.
+                let hi = self.hist.highest_equivalent(top) * HIST_UNIT_NS + (HIST_UNIT_NS - 1);
+                return Some((
+                    lo.clamp(self.min_ns, self.max_ns),
+                    hi.clamp(self.min_ns, self.max_ns),
+                ));
+            }
+        }
+        None
+    }
+
+    /// The 95% confidence interval (seconds) of quantile `q`, from the order statistics whose
+    /// ranks [`ci::quantile_ranks`] gives.
+    pub fn quantile_ci(&self, q: f64) -> Interval {
+        let ranks = ci::quantile_ranks(self.count, q, ci::LEVEL);
+        let lo = ranks
+            .lower
+            .and_then(|r| self.rank_bounds_ns(r))
+            .map(|b| b.0 as f64 / 1e9);
+        let hi = ranks
+            .upper
+            .and_then(|r| self.rank_bounds_ns(r))
+            .map(|b| b.1 as f64 / 1e9);
+        [lo, hi]
+    }
+
+    /// The value (seconds) at or below which a share `p` of the samples lie, for CDF plots.
+    pub fn value_at_percentile(&self, p: f64) -> Option<f64> {
+        self.quantile_s(p / 100.0)
+    }
+
+    /// The histogram behind the percentiles (values in microseconds), for exports.
+    pub fn histogram_us(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
+    /// Exact mean in nanoseconds, none without samples.
+    pub fn mean_ns(&self) -> Option<u64> {
+        (self.count > 0).then(|| (self.sum_ns / self.count as u128) as u64)
+    }
+
     pub fn summary(&self) -> Summary {
         let some = |ns: u64| (self.count > 0).then(|| ns as f64 / 1e9);
+        let [p50_ci, p90_ci, p99_ci, p999_ci] = QUANTILES.map(|(_, q)| self.quantile_ci(q));
         Summary {
             count: self.count,
             min: some(self.min_ns),
@@ -95,6 +184,10 @@ impl LatencyStats {
             p999: self.quantile_s(0.999),
             max: some(self.max_ns),
             mean: (self.count > 0).then(|| (self.sum_ns / self.count as u128) as f64 / 1e9),
+            p50_ci,
+            p90_ci,
+            p99_ci,
+            p999_ci,
         }
     }
 }

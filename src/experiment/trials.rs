@@ -56,11 +56,16 @@ pub struct TrialsReport {
     /// False failovers (summed over LB nodes) per hour of time with no fault on the master that
     /// its check can see; both counted outside such faults.
     pub false_failovers_per_hour: f64,
+    /// 95% interval of the rate (Garwood's Poisson interval; an upper bound even for 0);
+    /// `null` without fault-free time.
+    pub false_failovers_per_hour_ci: Option<[f64; 2]>,
     pub false_failovers: u64,
     /// Hours with no fault on the master that its check can see, summed over trials.
     pub fault_free_hours: f64,
     /// Missed (fault, LB node) pairs over all (fault on the master, LB node) pairs.
     pub missed_fault_rate: Option<f64>,
+    /// 95% interval of the rate (Wilson score; an upper bound even for 0 missed).
+    pub missed_fault_rate_ci: Option<[f64; 2]>,
     pub missed_faults: u64,
     /// Undetected (fault, LB node) pairs whose detection window did not fit before the end of
     /// their trial: left out of the missed-fault rate.
@@ -213,6 +218,11 @@ impl Accum {
     }
 }
 
+/// Sees each finished trial: its index, what it measured and its traffic log. Called from the
+/// worker threads in any order (exports sort by the index); `None` costs nothing.
+pub type TrialObserver<'a> =
+    Option<&'a (dyn Fn(u64, &crate::report::run::Measured, Option<&engine::TrafficLog>) + Sync)>;
+
 /// Runs trial `i` and adds it to `acc`.
 fn one_trial(
     cfg: &SimConfig,
@@ -221,6 +231,7 @@ fn one_trial(
     interrupt: &AtomicBool,
     windows: &[(SimTime, SimTime)],
     acc: &mut Accum,
+    observe: TrialObserver,
 ) -> bool {
     let log = engine::run(
         cfg,
@@ -240,6 +251,9 @@ fn one_trial(
         return false;
     }
     let m = measure(cfg, &log);
+    if let Some(f) = observe {
+        f(i, &m, log.traffic.as_ref());
+    }
     acc.trials += 1;
     acc.events += log.events;
     for f in &m.failovers {
@@ -339,13 +353,33 @@ pub fn run_trials(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TrialsReport {
-    let acc = run_range(cfg, opts.seed, 0..opts.n, opts.jobs, stop, progress);
+    run_trials_observed(cfg, opts, stop, progress, None)
+}
+
+/// [`run_trials`], showing each finished trial to `observe` (for per-trial exports).
+pub fn run_trials_observed(
+    cfg: &SimConfig,
+    opts: TrialsOptions,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+    observe: TrialObserver,
+) -> TrialsReport {
+    let acc = run_range(
+        cfg,
+        opts.seed,
+        0..opts.n,
+        opts.jobs,
+        stop,
+        progress,
+        observe,
+    );
     report(cfg, &acc, opts.n, opts.seed)
 }
 
-/// Runs trials `range` of a batch (a shard of it, or all of it) and returns their accumulator.
-/// Trial `i` is the same whichever shard or thread runs it, and accumulators merge exactly, so
-/// any split of a batch gives the same report as the whole.
+/// Runs trials `range` of a batch (a shard of it, or all of it) and returns their accumulator,
+/// showing each finished trial to `observe`. Trial `i` is the same whichever shard or thread
+/// runs it, and accumulators merge exactly, so any split of a batch gives the same report as
+/// the whole.
 pub fn run_range(
     cfg: &SimConfig,
     seed: u64,
@@ -353,6 +387,7 @@ pub fn run_range(
     jobs: usize,
     stop: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
+    observe: TrialObserver,
 ) -> Accum {
     /// Trials a worker claims at once: large enough to keep the shared counter cold.
     const CHUNK: u64 = 64;
@@ -375,7 +410,7 @@ pub fn run_range(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        if !one_trial(cfg, seed, i, stop, &windows, &mut acc) {
+                        if !one_trial(cfg, seed, i, stop, &windows, &mut acc, observe) {
                             break 'claim;
                         }
                     }
@@ -413,9 +448,15 @@ pub fn report(cfg: &SimConfig, acc: &Accum, n: u64, seed: u64) -> TrialsReport {
         } else {
             0.0
         },
+        // No fault-free time at all: the rate is unknown, not infinite (JSON has no inf).
+        false_failovers_per_hour_ci: (free_h > 0.0).then(|| {
+            let (lo, hi) = super::rare::poisson_ci95(acc.false_failovers, free_h);
+            [lo, hi]
+        }),
         false_failovers: acc.false_failovers,
         fault_free_hours: free_h,
         missed_fault_rate: (acc.pairs > 0).then(|| acc.missed as f64 / acc.pairs as f64),
+        missed_fault_rate_ci: super::ci::wilson95(acc.missed, acc.pairs),
         missed_faults: acc.missed,
         censored_faults: acc.censored,
         needless_failovers: acc.needless,

@@ -61,6 +61,7 @@ pub fn point_accums(
             opts.jobs,
             interrupt,
             &|_| {},
+            None,
         );
         if acc.trials() < opts.trials && acc.limit().is_none() {
             return None;
@@ -119,6 +120,8 @@ pub enum Objective {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeFault {
     Crash,
+    /// Spelled as in scenario files and reports; `host-down` is still accepted.
+    #[value(name = "host_down", alias = "host-down")]
     HostDown,
 }
 

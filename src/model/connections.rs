@@ -79,6 +79,7 @@ impl ConnTable {
         let pos = self.groups[g].len() as u32;
         self.groups[g].push(slot);
         let s = &mut self.slots[slot as usize];
+        debug_assert!(!s.open, "a free slot that is still open");
         s.generation = s.generation.wrapping_add(1);
         s.pos = pos;
         s.open = true;
@@ -110,6 +111,11 @@ impl ConnTable {
         }
         let g = s.conn.member.index();
         let group = &mut self.groups[g];
+        debug_assert_eq!(
+            group.get(s.pos as usize),
+            Some(&id.slot),
+            "slot not at its position"
+        );
         group.swap_remove(s.pos as usize);
         if let Some(&moved) = group.get(s.pos as usize) {
             self.slots[moved as usize].pos = s.pos;

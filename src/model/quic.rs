@@ -131,7 +131,11 @@ impl CidTable {
 
     /// Drops one reference on `key`; the entry goes when nothing uses it.
     pub fn release(&mut self, key: u64) {
-        if let Some(e) = self.map.get_mut(&key) {
+        let e = self.map.get_mut(&key);
+        // Every release matches a route or bind of an open connection's key.
+        debug_assert!(e.is_some(), "release of a CID key nobody holds");
+        if let Some(e) = e {
+            debug_assert!(e.1 > 0, "CID reference count underflow");
             e.1 -= 1;
             if e.1 == 0 {
                 self.map.remove(&key);

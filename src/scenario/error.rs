@@ -1,7 +1,7 @@
 //! Scenario errors that point at the file, the line and the key.
 //!
 //! Fatal to the load: a scenario with any error does not run. Every variant renders as
-//! `file:line:col: message` (or `file: message` where there is no line), so editors can jump to it.
+//! `file:line:col: path [rule]: message` (or `file: message` where there is no line or key), so editors can jump to it.
 //!
 //! Locating is one pass: [`Source`] parses the file's spans once (with `toml_edit`) into a
 //! path -> offset index and keeps the line starts, so each problem costs a few lookups, not a
@@ -37,15 +37,15 @@ impl fmt::Display for Located {
         if let Some((l, c)) = self.line_col {
             write!(f, ":{l}:{c}")?;
         }
+        // One layout everywhere (validate, scenarios, reports): `file:line:col: path [rule]: message`.
         write!(f, ": ")?;
-        if let Some(k) = &self.key {
-            write!(f, "{k}: ")?;
+        match (&self.key, &self.rule) {
+            (Some(k), Some(r)) => write!(f, "{k} [{r}]: ")?,
+            (Some(k), None) => write!(f, "{k}: ")?,
+            (None, Some(r)) => write!(f, "[{r}]: ")?,
+            (None, None) => {}
         }
-        write!(f, "{}", self.message)?;
-        if let Some(r) = &self.rule {
-            write!(f, " [{r}]")?;
-        }
-        Ok(())
+        write!(f, "{}", self.message)
     }
 }
 

@@ -111,9 +111,15 @@ impl TrafficCounters {
         self.0[c as usize]
     }
 
+    /// Adds `n` to counter `c` (a driver's way to fill the log: the engine, or the live one).
     #[inline]
-    fn add(&mut self, c: Counter, n: u64) {
+    pub fn add(&mut self, c: Counter, n: u64) {
         self.0[c as usize] += n;
+    }
+
+    /// Sets counter `c` (for maxima such as `peak_open`).
+    pub fn set(&mut self, c: Counter, n: u64) {
+        self.0[c as usize] = n;
     }
 
     #[inline]
@@ -594,7 +600,7 @@ impl Engine<'_> {
         tr.open += 1;
         let open = tr.open;
         if open > k.get(Counter::PeakOpen) {
-            k.0[Counter::PeakOpen as usize] = open;
+            k.set(Counter::PeakOpen, open);
         }
         let id = self.nodes[node as usize].open(conn, quic_keys);
         if open > cfg.limits.max_open_connections {

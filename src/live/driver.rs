@@ -1,0 +1,748 @@
+//! The real-time driver: the scenario's LB nodes as `model::LbNode`s, fed by real health checks
+//! of real backends on 127.0.0.1, with the scenario's faults made real at their (scaled) times.
+//! It writes the DES's own log type ([`RunLog`]), so `crate::report` reads a live run exactly as
+//! it reads a simulated one.
+//!
+//! Design, mirroring `sim::engine` so that the two differ only in where verdicts come from:
+//! - One driver task owns every `LbNode` and a timer heap keyed on `(wall instant, seq)` (FIFO at
+//!   equal instants, as the DES queue). Timers: a prober's next probe, a node's own timers
+//!   (`route_update_delay`, drain deadlines), fault starts and ends, and the end of the run.
+//! - A probe is its own task: [`Prober::probe`] against the member's check address, its verdict
+//!   sent back to the driver over a bounded channel. The node decides the schedule, as in the
+//!   DES: under after_completion `handle_verdict` says when the next probe goes out, under
+//!   fixed_rate `handle_probe_sent` does.
+//! - The first probe of each (node, member) pair lands at the phase drawn from the same seeded
+//!   stream, in the same order, as the DES's, so a live run and `elbsim run` with the same seed
+//!   start their probes at the same scenario instants.
+//! - Time: scenario time = wall time since the start / `time_scale`. Every input is stamped
+//!   with the moment it was really handled (never the moment it was meant for), so timer
+//!   lateness shows up in the measured latencies; it is also measured on its own
+//!   ([`Lateness`]) and reported.
+//! - Faults go to the members' fault layers ([`super::fault`]); durations inside faults (slow
+//!   latency, flap period) are scaled too.
+//!
+//! - Client traffic (`[traffic]`, TCP pools): front proxies and real clients
+//!   ([`super::traffic`]); the driver routes each connection through its node's `LbNode`, closes
+//!   the real connection when the node closes it (drain, failback reset), and counts outcomes
+//!   under the DES's counter names in [`LiveFacts::traffic`].
+//!
+//! What is not driven live (yet), and said in the run's notes: UDP and QUIC flows and TLS
+//! clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
+//! or at Ctrl-C, and every task watches one cancellation token.
+
+use super::backend::{Backend, BackendSpec, HttpSite, Service};
+use super::fault::{FaultId, LiveFault};
+use super::prober::{CheckSpec, EchoStep, ProbeResult, Prober};
+use super::traffic::{
+    self, ClientPlan, Failure, LiveTraffic, RequestKind, RouteReply, TrafficClock, TrafficMsg,
+};
+use crate::api::pool::{MonitorType, Pool, Protocol};
+use crate::model::connections::Conn;
+use crate::model::lb_node::{Action, LbClose, LbNode, Timer};
+use crate::model::router::Role;
+use crate::sim::config::SimConfig;
+use crate::sim::engine::{self, RouteLog, RunLog, Stopped, Transition, VerdictLog};
+use crate::sim::rng::{self, Purpose};
+use crate::time::SimTime;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Most verdicts waiting for the driver; a probe task waits for room (never drops one).
+const VERDICT_QUEUE: usize = 4096;
+/// Longest wait for the client and proxy tasks at the end.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+/// Most timer-lateness samples kept (the statistics cover the first ones).
+const MAX_LATENESS_SAMPLES: usize = 1 << 20;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Wall-clock seconds per scenario second.
+    pub time_scale: f64,
+    pub seed: u64,
+    /// Keep every verdict in the log (`--timeline`).
+    pub record_verdicts: bool,
+    /// Cancelling it stops the run, which then reports up to that point.
+    pub cancel: CancellationToken,
+}
+
+/// How late the driver's timers fired, on the wall clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Lateness {
+    pub timers: u64,
+    /// Median lateness (ms, wall clock).
+    pub p50_ms: f64,
+    /// Largest lateness (ms, wall clock).
+    pub max_ms: f64,
+}
+
+/// The members' live addresses.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveMember {
+    pub role: &'static str,
+    /// The member's service address on loopback.
+    pub addr: String,
+    /// Where its health check goes (the check port, when the pool sets monitor_port).
+    pub check_addr: String,
+}
+
+/// What a live run produced besides its log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveFacts {
+    pub time_scale: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_s: f64,
+    pub lateness: Lateness,
+    pub members: Vec<LiveMember>,
+    /// What clients saw, when the scenario has `[traffic]` and the pool is one the live
+    /// clients speak to (`super::traffic`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<LiveTraffic>,
+    /// What this live run did not drive, and why.
+    pub notes: Vec<String>,
+}
+
+/// A live run: the log for `crate::report`, and the live facts.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    pub log: RunLog,
+    pub facts: LiveFacts,
+}
+
+/// What a backend speaks for this pool: the health check decides (an HTTP check needs an HTTP
+/// server behind the TCP listener), UDP and QUIC pools echo datagrams.
+pub fn service_for(pool: &Pool) -> Service {
+    let hm = &pool.healthmonitor;
+    let site = HttpSite {
+        url_path: hm.url_path.clone(),
+        host: hm.domain_name.clone(),
+    };
+    match hm.monitor_type {
+        MonitorType::Http => Service::Http(site),
+        MonitorType::Https => Service::Https(site),
+        MonitorType::Tcp => Service::TcpEcho,
+        MonitorType::UdpConnect => Service::UdpEcho,
+    }
+}
+
+/// Timers of the driver.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    ProbeSend {
+        node: u32,
+        role: Role,
+    },
+    Node {
+        node: u32,
+        timer: Timer,
+        cause: Option<u32>,
+    },
+    FaultStart(usize),
+    FaultEnd(usize),
+    End,
+}
+
+/// A verdict coming back from a probe task.
+struct VerdictMsg {
+    node: u32,
+    role: Role,
+    sent_at: SimTime,
+    result: ProbeResult,
+}
+
+struct Clock {
+    start: Instant,
+    scale: f64,
+    last: SimTime,
+}
+
+impl Clock {
+    fn wall(&self, t: SimTime) -> Instant {
+        self.start + Duration::from_secs_f64(t.0 as f64 * self.scale / 1e9)
+    }
+
+    /// The scenario instant of a past wall-clock instant.
+    fn at(&self, wall: Instant) -> SimTime {
+        SimTime((wall.saturating_duration_since(self.start).as_nanos() as f64 / self.scale) as u64)
+    }
+
+    /// Scenario time now, never going backwards.
+    fn now(&mut self) -> SimTime {
+        let t = SimTime((self.start.elapsed().as_nanos() as f64 / self.scale) as u64);
+        self.last = self.last.max(t);
+        self.last
+    }
+}
+
+struct Driver<'a> {
+    cfg: &'a SimConfig,
+    opts: &'a LiveOptions,
+    clock: Clock,
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    due: HashMap<u64, Due>,
+    seq: u64,
+    nodes: Vec<LbNode>,
+    backends: [Backend; 2],
+    prober: Prober,
+    fault_ids: Vec<Option<FaultId>>,
+    verdicts: mpsc::Sender<VerdictMsg>,
+    probes: CancellationToken,
+    lateness: Vec<Duration>,
+    log: RunLog,
+    traffic: Option<TrafficState>,
+}
+
+/// The driver's side of client traffic.
+struct TrafficState {
+    live: LiveTraffic,
+    /// Per open connection (by its serial): the token that closes the real connection, and
+    /// whether it was established.
+    open: HashMap<u64, (CancellationToken, bool)>,
+    serial: u64,
+    established_now: u64,
+}
+
+/// Runs `cfg` live: backends for `pool`'s members, one `LbNode` per LB node, the faults at their
+/// scaled times. Fails only when a backend or the TLS client cannot be set up.
+pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<LiveRun, String> {
+    let scale = opts.time_scale;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(format!("the time scale must be above 0, got {scale}"));
+    }
+    let cancel = opts.cancel.child_token();
+    // Whatever way this function returns (an error half-way through set-up included), every
+    // task it started stops.
+    let _stop_all = cancel.clone().drop_guard();
+    let service = service_for(pool);
+    let mut started = Vec::new();
+    for (i, role) in Role::BOTH.iter().enumerate() {
+        let mut spec = BackendSpec::new(service.clone()).with_seed(rng::mix(opts.seed ^ i as u64));
+        spec.monitor_port = pool.healthmonitor.monitor_port.is_some();
+        let b = Backend::start(spec, cancel.clone())
+            .await
+            .map_err(|e| format!("cannot start the {} backend: {e}", role.as_str()))?;
+        started.push(b);
+    }
+    let [master, slave]: [Backend; 2] = started
+        .try_into()
+        .map_err(|_| "two backends were expected".to_string())?;
+    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?;
+    let mut notes = Vec::new();
+    notes.push(
+        "[network] rtt and loss are not applied: the loopback path is the network".to_string(),
+    );
+    let (tx, mut rx) = mpsc::channel(VERDICT_QUEUE);
+    let (traffic_tx, mut traffic_rx) = mpsc::channel(VERDICT_QUEUE);
+    let traffic_cancel = cancel.child_token();
+    let tracker = TaskTracker::new();
+    let nodes = cfg.lb_nodes.max(1);
+    let start = Instant::now();
+    let mut clients = None;
+    let mut traffic_state = None;
+    if let Some(t) = &cfg.traffic {
+        let request = RequestKind::for_service(&service);
+        let not_live = if pool.protocol != Protocol::Tcp {
+            Some(format!(
+                "the live clients speak TCP, and this is a {} pool",
+                pool.protocol
+            ))
+        } else if cfg.clients_use_tls || t.quic.is_some() {
+            Some("the live clients do not speak TLS or QUIC".to_string())
+        } else if request.is_none() {
+            Some(
+                "the backend of an HTTPS check speaks TLS, which the live clients do not"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        match request {
+            Some(request) if not_live.is_none() => {
+                let connect_timeout =
+                    Duration::from_secs_f64(t.connect_timeout.as_secs_f64() * scale)
+                        .max(traffic::MIN_WALL_ANSWER_WAIT);
+                let fronts = traffic::start_fronts(
+                    nodes,
+                    traffic_tx.clone(),
+                    connect_timeout,
+                    &traffic_cancel,
+                    &tracker,
+                )
+                .await
+                .map_err(|e| format!("cannot start the front proxies: {e}"))?;
+                let plan = ClientPlan {
+                    traffic: t.clone(),
+                    fronts,
+                    request,
+                    clock: TrafficClock { start, scale },
+                    end: SimTime::ZERO + cfg.duration,
+                    seed: opts.seed,
+                };
+                let spacing_s = plan
+                    .request_spacing()
+                    .map_or(0.0, |d| d.as_secs_f64() / scale);
+                clients = Some(tokio::spawn(traffic::run_clients(
+                    plan,
+                    traffic_tx.clone(),
+                    traffic_cancel.clone(),
+                    tracker.clone(),
+                )));
+                traffic_state = Some(TrafficState {
+                    live: LiveTraffic {
+                        request_spacing_s: spacing_s,
+                        ..LiveTraffic::default()
+                    },
+                    open: HashMap::new(),
+                    serial: 0,
+                    established_now: 0,
+                });
+            }
+            _ => notes.insert(
+                0,
+                format!(
+                    "[traffic] is not driven live here ({}): no clients ran, the report covers health checks and routing",
+                    not_live.unwrap_or_default()
+                ),
+            ),
+        }
+    }
+    drop(traffic_tx);
+    let node_cfg = engine::node_config(cfg);
+    let mut d = Driver {
+        cfg,
+        opts,
+        clock: Clock {
+            start,
+            scale,
+            last: SimTime::ZERO,
+        },
+        heap: BinaryHeap::new(),
+        due: HashMap::new(),
+        seq: 0,
+        nodes: vec![LbNode::new(node_cfg); cfg.lb_nodes.max(1) as usize],
+        backends: [master, slave],
+        prober,
+        fault_ids: vec![None; cfg.faults.len()],
+        verdicts: tx,
+        probes: cancel.child_token(),
+        lateness: Vec::new(),
+        log: RunLog::default(),
+        traffic: traffic_state,
+    };
+    d.start();
+    let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
+    d.probes.cancel();
+    traffic_cancel.cancel();
+    let mut traffic = d.traffic.take().map(|mut t| {
+        t.live.counts.open_at_end = t.established_now;
+        t.live
+    });
+    if let Some(handle) = clients {
+        if let Ok(Ok((sampled, skipped))) = tokio::time::timeout(SHUTDOWN_LIMIT, handle).await {
+            if let Some(t) = traffic.as_mut() {
+                t.sampled = sampled;
+                t.skipped = skipped;
+            }
+        }
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_LIMIT, tracker.wait()).await;
+    let wall_s = d.clock.start.elapsed().as_secs_f64();
+    let members = Role::BOTH
+        .iter()
+        .zip(&d.backends)
+        .map(|(r, b)| LiveMember {
+            role: r.as_str(),
+            addr: b.addr().to_string(),
+            check_addr: b.check_addr().to_string(),
+        })
+        .collect();
+    let lateness = lateness_stats(&mut d.lateness);
+    let mut log = std::mem::take(&mut d.log);
+    log.end = end;
+    let Driver { backends, .. } = d;
+    for b in backends {
+        b.shutdown().await;
+    }
+    cancel.cancel();
+    Ok(LiveRun {
+        log,
+        facts: LiveFacts {
+            time_scale: scale,
+            wall_s,
+            lateness,
+            members,
+            traffic,
+            notes,
+        },
+    })
+}
+
+/// How long before a deadline the driver stops sleeping on the timer wheel and polls instead.
+/// tokio's timers tick in whole milliseconds and round a deadline up to the next tick, so a plain
+/// `sleep_until` is late by up to 1 ms of wall clock, which the time scale magnifies (1 ms is
+/// 60 ms of scenario time at 0.0167).
+const SPIN_WINDOW: Duration = Duration::from_micros(1500);
+
+/// Sleeps until `at` with sub-millisecond precision: the timer wheel until `SPIN_WINDOW`
+/// before, then yields to the runtime (so backends and probes keep running) until the instant.
+/// The spinning costs at most `SPIN_WINDOW` of CPU per timer.
+async fn precise_sleep_until(at: Instant) {
+    if let Some(early) = at.checked_sub(SPIN_WINDOW) {
+        if early > Instant::now() {
+            tokio::time::sleep_until(early).await;
+        }
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn lateness_stats(samples: &mut [Duration]) -> Lateness {
+    if samples.is_empty() {
+        return Lateness::default();
+    }
+    samples.sort_unstable();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    Lateness {
+        timers: samples.len() as u64,
+        p50_ms: ms(samples[samples.len() / 2]),
+        max_ms: ms(samples[samples.len() - 1]),
+    }
+}
+
+impl Driver<'_> {
+    fn push(&mut self, at: SimTime, due: Due) {
+        self.seq += 1;
+        let wall = self.clock.wall(at);
+        self.heap.push(Reverse((wall, self.seq)));
+        self.due.insert(self.seq, due);
+    }
+
+    fn start(&mut self) {
+        // The DES's phase draws, in the DES's order (slot = node * 2 + role).
+        let mut phases = rng::stream(self.opts.seed, 0, Purpose::Probes);
+        for node in 0..self.nodes.len() as u32 {
+            for role in Role::BOTH {
+                let phase = rng::unit(&mut phases);
+                let at = self.nodes[node as usize].first_probe_at(role, phase);
+                self.push(at, Due::ProbeSend { node, role });
+            }
+        }
+        for i in 0..self.cfg.faults.len() {
+            let f = self.cfg.faults[i];
+            self.push(f.at, Due::FaultStart(i));
+            if let Some(until) = f.until {
+                self.push(until, Due::FaultEnd(i));
+            }
+        }
+        self.push(SimTime::ZERO + self.cfg.duration, Due::End);
+    }
+
+    /// Handles timers and verdicts until the end or a cancellation; returns the scenario
+    /// instant the log covers up to.
+    async fn run_loop(
+        &mut self,
+        rx: &mut mpsc::Receiver<VerdictMsg>,
+        traffic_rx: &mut mpsc::Receiver<TrafficMsg>,
+        cancel: &CancellationToken,
+    ) -> SimTime {
+        loop {
+            let next = self.heap.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => precise_sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    let at = self.clock.now();
+                    self.log.stopped = Some(Stopped::Interrupted { at });
+                    return at;
+                }
+                // Timers first: they are what lateness measures, and a busy traffic channel
+                // must not hold them back.
+                _ = sleep => {
+                    let Some(Reverse((wall, seq))) = self.heap.pop() else { continue };
+                    if self.lateness.len() < MAX_LATENESS_SAMPLES {
+                        self.lateness.push(Instant::now().saturating_duration_since(wall));
+                    }
+                    let Some(due) = self.due.remove(&seq) else { continue };
+                    self.log.events += 1;
+                    if let Due::End = due {
+                        return SimTime::ZERO + self.cfg.duration;
+                    }
+                    self.fire(due);
+                }
+                msg = rx.recv() => {
+                    // The driver holds a sender, so the channel never closes while it runs.
+                    if let Some(m) = msg {
+                        self.on_verdict(m);
+                    }
+                }
+                // Closed (no traffic, or every client gone): the branch is disabled.
+                Some(m) = traffic_rx.recv() => self.on_traffic(m),
+            }
+        }
+    }
+
+    fn fire(&mut self, due: Due) {
+        let now = self.clock.now();
+        match due {
+            Due::ProbeSend { node, role } => self.send_probe(now, node, role),
+            Due::Node { node, timer, cause } => {
+                self.nodes[node as usize].handle_timer(now, timer);
+                self.node_actions(now, node, cause);
+            }
+            Due::FaultStart(i) => {
+                let f = self.cfg.faults[i];
+                let live = LiveFault::from_kind(&f.kind, self.clock.scale);
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "live fault starts");
+                self.fault_ids[i] = Some(self.backends[f.member.index()].faults().apply(live));
+            }
+            Due::FaultEnd(i) => {
+                let f = self.cfg.faults[i];
+                tracing::debug!(at = %now, kind = f.kind.name(), member = f.member.as_str(), "live fault ends");
+                if let Some(id) = self.fault_ids[i].take() {
+                    self.backends[f.member.index()].faults().clear(id);
+                }
+            }
+            Due::End => {}
+        }
+    }
+
+    fn send_probe(&mut self, now: SimTime, node: u32, role: Role) {
+        let backend = &self.backends[role.index()];
+        let target = backend.check_addr();
+        let echo = EchoStep::FaultLayer(backend.faults().clone());
+        let (prober, tx, cancel) = (
+            self.prober.clone(),
+            self.verdicts.clone(),
+            self.probes.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                result = prober.probe(target, &echo) => {
+                    let msg = VerdictMsg { node, role, sent_at: now, result };
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tx.send(msg) => {}
+                    }
+                }
+            }
+        });
+        if let Some(next) = self.nodes[node as usize].handle_probe_sent(now, role) {
+            self.push(next, Due::ProbeSend { node, role });
+        }
+    }
+
+    fn on_verdict(&mut self, m: VerdictMsg) {
+        let now = self.clock.now();
+        self.log.events += 1;
+        let v = m.result.verdict();
+        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok);
+        if let Some(next) = effect.next_probe_at {
+            self.push(
+                next,
+                Due::ProbeSend {
+                    node: m.node,
+                    role: m.role,
+                },
+            );
+        }
+        if self.opts.record_verdicts {
+            self.log.verdicts.push(VerdictLog {
+                at: now,
+                lb_node: m.node,
+                member: m.role,
+                ok: v.ok,
+                reason: v.reason,
+            });
+        }
+        if let Some(health) = effect.transition {
+            tracing::debug!(at = %now, node = m.node, member = m.role.as_str(), to = health.as_str(), "live member status");
+            let cause = self.log.transitions.len() as u32;
+            self.log.transitions.push(Transition {
+                at: now,
+                lb_node: m.node,
+                member: m.role,
+                to: health,
+                reason: v.reason,
+                status: v.status,
+                probe_sent_at: m.sent_at,
+            });
+            self.node_actions(now, m.node, Some(cause));
+        }
+    }
+
+    /// Carries out what a node asked for. Drains act through the `Closed` actions of the
+    /// connections they close.
+    fn node_actions(&mut self, now: SimTime, node: u32, cause: Option<u32>) {
+        while let Some(action) = self.nodes[node as usize].poll_action() {
+            match action {
+                // A timer already due (route_update_delay 0) acts at once, as the DES's
+                // same-instant event does, instead of paying a round through the timer wheel.
+                Action::SetTimer { at, timer } if at <= now => {
+                    self.log.events += 1;
+                    self.nodes[node as usize].handle_timer(now, timer);
+                }
+                Action::SetTimer { at, timer } => self.push(at, Due::Node { node, timer, cause }),
+                Action::RouteChanged { change, failback } => {
+                    tracing::debug!(at = %now, node, from = change.from.as_str(), to = change.to.as_str(), "live route change");
+                    self.log.routes.push(RouteLog {
+                        at: now,
+                        lb_node: node,
+                        from: change.from,
+                        to: change.to,
+                        failback,
+                        cause,
+                    });
+                }
+                Action::Closed { conn, why } => self.on_lb_closed(now, conn, why),
+                Action::DrainStarted { .. }
+                | Action::DrainCancelled { .. }
+                | Action::DrainEnded { .. } => {}
+            }
+        }
+    }
+
+    /// The LB closed a connection (drain deadline, failback reset): close the real one.
+    fn on_lb_closed(&mut self, now: SimTime, conn: Conn, why: LbClose) {
+        let Some(t) = self.traffic.as_mut() else {
+            return;
+        };
+        let Some((token, established)) = t.open.remove(&conn.serial) else {
+            return;
+        };
+        token.cancel();
+        if established {
+            t.established_now -= 1;
+        }
+        let f = match why {
+            LbClose::Drained => {
+                t.live.counts.drained += 1;
+                Failure::Drained
+            }
+            LbClose::ResetOnFailback => {
+                t.live.counts.reset_on_failback += 1;
+                Failure::ResetOnFailback
+            }
+            // The live clients speak TCP only: no CID routing.
+            LbClose::QuicCid => Failure::Broken,
+        };
+        t.live.fail(now, f);
+    }
+
+    fn on_traffic(&mut self, m: TrafficMsg) {
+        let now = self.clock.now();
+        self.log.events += 1;
+        let Some(t) = self.traffic.as_mut() else {
+            return;
+        };
+        let c = &mut t.live.counts;
+        match m {
+            TrafficMsg::Route {
+                node,
+                client,
+                reply,
+            } => {
+                c.connections += 1;
+                let n = &mut self.nodes[node as usize];
+                let Some(routed) = n.route_connection(now, client, None) else {
+                    c.no_backend += 1;
+                    t.live.fail(now, Failure::NoBackend);
+                    let _ = reply.send(None);
+                    return;
+                };
+                t.serial += 1;
+                let id = n.open(
+                    Conn {
+                        member: routed.member,
+                        client,
+                        opened_at: now,
+                        // The client knows its lifetime; the node needs no timer for it here.
+                        active_until: now,
+                        ends_at: now,
+                        serial: t.serial,
+                        quic_keys: [0; crate::model::quic::MAX_PATHS],
+                        quic_paths: 0,
+                        migrations: 0,
+                    },
+                    None,
+                );
+                let close = CancellationToken::new();
+                t.open.insert(t.serial, (close.clone(), false));
+                let addr = self.backends[routed.member.index()].addr();
+                let _ = reply.send(Some(RouteReply { addr, id, close }));
+            }
+            TrafficMsg::ConnectFailed {
+                node,
+                id,
+                timed_out,
+                started,
+            } => {
+                let at = self.clock.at(started);
+                let n = &mut self.nodes[node as usize];
+                if let Some(conn) = n.close(id) {
+                    n.connect_failed(None);
+                    t.open.remove(&conn.serial);
+                    let f = if timed_out {
+                        c.timed_out += 1;
+                        Failure::TimedOut
+                    } else {
+                        c.refused += 1;
+                        Failure::Refused
+                    };
+                    t.live.fail(at, f);
+                }
+            }
+            TrafficMsg::Established { node, id } => {
+                let Some(conn) = self.nodes[node as usize].conn(id).copied() else {
+                    return;
+                };
+                if let Some(entry) = t.open.get_mut(&conn.serial) {
+                    entry.1 = true;
+                    c.established += 1;
+                    match conn.member {
+                        Role::Master => c.to_master += 1,
+                        Role::Slave => c.to_slave += 1,
+                    }
+                    t.established_now += 1;
+                    c.peak_open = c.peak_open.max(t.established_now);
+                }
+            }
+            TrafficMsg::Ended { node, id, broken } => {
+                // Already closed by the LB (drain, reset): counted there.
+                let Some(conn) = self.nodes[node as usize].close(id) else {
+                    return;
+                };
+                if let Some((_, true)) = t.open.remove(&conn.serial) {
+                    t.established_now -= 1;
+                }
+                if broken {
+                    c.broken += 1;
+                    t.live.fail(now, Failure::Broken);
+                } else {
+                    c.completed += 1;
+                }
+            }
+            TrafficMsg::Request { ok, sent } => {
+                c.requests += 1;
+                if !ok {
+                    c.requests_failed += 1;
+                    let at = self.clock.at(sent);
+                    t.live.fail(at, Failure::Request);
+                }
+            }
+        }
+    }
+}
