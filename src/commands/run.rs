@@ -60,6 +60,7 @@ pub fn run_scenario(
             record_verdicts: timeline,
             stop_when_quiet: false,
             interrupt: Some(&super::INTERRUPTED),
+            failure_series: true,
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();

@@ -241,6 +241,7 @@ fn one_trial(
             record_verdicts: false,
             stop_when_quiet: true,
             interrupt: Some(interrupt),
+            failure_series: false,
         },
     );
     if let Some(stopped) = log.stopped {

@@ -3,9 +3,9 @@
 //! font), nothing fetched to view them.
 //!
 //! * [`timeline_svg`] (`run --plot`): one band of lanes per LB node (the master's and the slave's
-//!   status in that node's view, the node's route), the faults on top, and, with traffic, the
-//!   span in which clients failed. The engine counts client failures per fault, not per second,
-//!   so the clients lane shows each fault's first-to-last failure span with its count.
+//!   status in that node's view, the node's route), the faults on top, and, with traffic, client
+//!   failures per second (per bin of a long run): the darker a bin, the more failures, with the
+//!   peak rate written at its bin.
 //! * [`cdf_svg`] (`trials --plot`): the empirical CDFs of detection, failover and failback
 //!   latency, with the closed-form window of [`closed_form_window`] shaded.
 //! * [`pareto_svg`] (`tune --plot`): every point by false failovers per day and objective, the
@@ -42,6 +42,8 @@ pub struct Span {
     pub end: f64,
     /// What the span is: `ONLINE`/`OFFLINE`, `master`/`slave`/`drop`, a fault kind, a count.
     pub what: String,
+    /// How strongly to draw it, 0 to 1 (client failures: the bin's share of the peak).
+    pub weight: f64,
 }
 
 /// The timeline of one LB node.
@@ -160,7 +162,13 @@ pub fn timeline_svg(t: &Timeline) -> Result<String, String> {
             for (lane, (_, spans)) in lanes.iter().enumerate() {
                 for (s, c) in spans {
                     if *c == color {
-                        rects.push(rect(lane as u32, s, *c, 0.85));
+                        // Client failure bins shade with their count; everything else is solid.
+                        rects.push(rect(
+                            lane as u32,
+                            s,
+                            *c,
+                            0.15 + 0.7 * s.weight.clamp(0.0, 1.0),
+                        ));
                     }
                 }
             }
@@ -175,7 +183,7 @@ pub fn timeline_svg(t: &Timeline) -> Result<String, String> {
         let mut texts = Vec::new();
         for (lane, (_, spans)) in lanes.iter().enumerate() {
             for (s, c) in spans {
-                if *c == FAULT || *c == CLIENTS {
+                if *c == FAULT || (*c == CLIENTS && s.what.starts_with("peak")) {
                     texts.push(Text::new(
                         s.what.clone(),
                         (s.start, SegmentValue::Exact(lane as u32 + 1)),
@@ -439,6 +447,7 @@ pub fn timeline_of(
                     start: at,
                     end: t,
                     what: what.clone(),
+                    weight: 1.0,
                 });
             }
             at = t;
@@ -449,6 +458,7 @@ pub fn timeline_of(
                 start: at,
                 end,
                 what,
+                weight: 1.0,
             });
         }
         out
@@ -490,16 +500,44 @@ pub fn timeline_of(
                 .collect(),
             initial.as_str().to_string(),
         );
-        let clients = report.traffic.as_ref().map(|t| {
-            t.unavailability
+        let clients = report.traffic.as_ref().map(|t| match &t.failure_series {
+            Some(series) => {
+                let bin = series.bin.as_secs_f64();
+                let mine: Vec<(u64, u64)> = series
+                    .counts
+                    .range((node, 0)..=(node, u64::MAX))
+                    .map(|(&(_, b), &n)| (b, n))
+                    .collect();
+                let peak = mine.iter().map(|&(_, n)| n).max().unwrap_or(0);
+                // The first bin at the peak carries the label.
+                let peak_bin = mine.iter().find(|&&(_, n)| n == peak).map(|&(b, _)| b);
+                mine.iter()
+                    .map(|&(b, n)| Span {
+                        start: b as f64 * bin,
+                        end: (b as f64 + 1.0) * bin,
+                        // The peak bin carries the label; the others their count, drawn as
+                        // shade only.
+                        what: if Some(b) == peak_bin {
+                            format!("peak {:.0} failures/s", n as f64 / bin)
+                        } else {
+                            format!("{n}")
+                        },
+                        weight: n as f64 / peak.max(1) as f64,
+                    })
+                    .collect()
+            }
+            // A report made without the series (from another driver): each fault's span.
+            None => t
+                .unavailability
                 .iter()
                 .flat_map(|u| u.nodes.iter().filter(|n| n.lb_node == node))
                 .map(|n| Span {
                     start: n.first_failure_s,
                     end: n.last_failure_s.max(n.first_failure_s + min_w),
-                    what: format!("{} failures", n.failures),
+                    what: format!("peak {} failures", n.failures),
+                    weight: 1.0,
                 })
-                .collect()
+                .collect(),
         });
         nodes.push(NodeLanes {
             master,
@@ -520,6 +558,7 @@ pub fn timeline_of(
                     .map_or(end, |u| u.as_secs_f64().min(end))
                     .max(start + min_w),
                 what: format!("{} {}", f.member.as_str(), f.kind.name()),
+                weight: 1.0,
             }
         })
         .collect();

@@ -812,6 +812,9 @@ pub struct TrafficReport {
     pub unattributed_failures: Option<u64>,
     /// Every connection drain.
     pub drains: Vec<DrainReport>,
+    /// Client failures per time bin and LB node, for pictures (not in the JSON).
+    #[serde(skip)]
+    pub failure_series: Option<crate::sim::engine::FailureSeries>,
 }
 
 /// Facts about a run that the analysis needs besides the log.
@@ -1039,6 +1042,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
                 .collect(),
             unattributed_failures: t.unattributed.as_ref().map(FailureSpan::failures),
             drains: t.drains.iter().map(drain_report).collect(),
+            failure_series: t.failure_series.clone(),
         }),
         timeline: timeline.then(|| build_timeline(cfg, log)),
         limit: log.stopped.filter(|s| matches!(s, Stopped::Limit { .. })),

@@ -44,8 +44,8 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use traffic::Traffic;
 pub use traffic::{
-    status_fails_requests, Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters,
-    TrafficLog, Unavailability,
+    status_fails_requests, Counter, DrainRecord, FailureSeries, FailureSpan, PersistedReturn,
+    TrafficCounters, TrafficLog, Unavailability,
 };
 
 mod event;
@@ -202,6 +202,9 @@ pub struct RunOptions<'a> {
     pub stop_when_quiet: bool,
     /// Raised by a Ctrl-C handler: the run stops at the next look ([`INTERRUPT_EVERY`] events).
     pub interrupt: Option<&'a AtomicBool>,
+    /// Keep client failures per second and LB node (`TrafficLog::failure_series`), for
+    /// pictures; `run` does, `trials` does not.
+    pub failure_series: bool,
 }
 
 /// The instant after which a run can no longer change, if it has one: every fault has ended, the
@@ -306,7 +309,7 @@ impl<'a> Engine<'a> {
             traffic: cfg
                 .traffic
                 .as_ref()
-                .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial)),
+                .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial, opts.failure_series)),
             pending_failures: 0,
             pending_updates: 0,
             log_entries: 0,

@@ -230,6 +230,48 @@ pub struct TrafficLog {
     pub unattributed: Option<FailureSpan>,
     pub drains: Vec<DrainRecord>,
     pub persisted_returns: Vec<PersistedReturn>,
+    /// Client failures over time, per LB node, when asked for ([`super::RunOptions`]
+    /// `failure_series`; `run --plot` draws them).
+    pub failure_series: Option<FailureSeries>,
+}
+
+/// Client failures per LB node in bins of time: for pictures (failures per second).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailureSeries {
+    /// Width of a bin: one second, or more for long runs (at most [`FailureSeries::MAX_BINS`]
+    /// bins over the run).
+    pub bin: SimDuration,
+    /// (LB node, bin index) -> failures (connections and requests) in that bin.
+    pub counts: BTreeMap<(u32, u64), u64>,
+}
+
+impl FailureSeries {
+    /// Most bins over a run, whatever its length.
+    pub const MAX_BINS: u64 = 2000;
+
+    fn new(duration: SimDuration) -> Self {
+        let bin = SimDuration::from_secs(1).max(SimDuration(duration.0.div_ceil(Self::MAX_BINS)));
+        FailureSeries {
+            bin,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `n` failures spread evenly over `[first, last]`.
+    fn add(&mut self, node: u32, first: SimTime, last: SimTime, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let b = self.bin.0.max(1);
+        let (lo, hi) = (first.0 / b, last.0.max(first.0) / b);
+        let k = hi - lo + 1;
+        for (i, bin) in (lo..=hi).enumerate() {
+            let share = n / k + u64::from((i as u64) < n % k);
+            if share > 0 {
+                *self.counts.entry((node, bin)).or_insert(0) += share;
+            }
+        }
+    }
 }
 
 /// Traffic state of a run.
@@ -263,7 +305,13 @@ pub fn status_fails_requests(status: u16) -> bool {
 }
 
 impl Traffic {
-    pub(super) fn new(cfg: &SimConfig, _t: &TrafficConfig, seed: u64, trial: u64) -> Self {
+    pub(super) fn new(
+        cfg: &SimConfig,
+        _t: &TrafficConfig,
+        seed: u64,
+        trial: u64,
+        series: bool,
+    ) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
         let end = SimTime::ZERO + cfg.duration;
         let mut request_fail_windows: [Vec<(SimTime, SimTime)>; 2] = Default::default();
@@ -299,6 +347,7 @@ impl Traffic {
                         nodes: BTreeMap::new(),
                     })
                     .collect(),
+                failure_series: series.then(|| FailureSeries::new(cfg.duration)),
                 ..Default::default()
             },
         }
@@ -306,6 +355,10 @@ impl Traffic {
 
     /// Charges failures on `node` between `first` and `last` to the fault they belong to.
     fn failure(&mut self, node: u32, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
+        if let Some(series) = &mut self.log.failure_series {
+            series.add(node, first, first, conns);
+            series.add(node, first, last, reqs);
+        }
         let fault = self.charge[Role::Master.index()]
             .at(first)
             .or_else(|| self.charge[Role::Slave.index()].at(first));
