@@ -79,34 +79,32 @@ fn live_lines(f: &LiveFacts) -> Vec<String> {
         lines.push(format!("live: {} backend on {}{check}", m.role, m.addr));
     }
     if let Some(t) = &f.traffic {
-        let c = &t.counts;
+        // The counts are in the report's `traffic` section; what only a live run has is how
+        // they were thinned, so that they can be compared with the simulator's.
         lines.push(format!(
-            "live traffic: {} connections ({:.0}% of the scenario's arrivals{}), {} established ({} to master, {} to slave), {} completed, {} open at the end, peak {} open",
-            c.connections,
+            "live traffic: clients ran {:.0}% of the scenario's arrivals (thinned to {} new connections per wall-clock second: the counts in `traffic` compare with the simulator's times that fraction){}",
             t.sampled * 100.0,
-            if t.skipped > 0 { format!(", {} skipped at the client cap", t.skipped) } else { String::new() },
-            c.established,
-            c.to_master,
-            c.to_slave,
-            c.completed,
-            c.open_at_end,
-            c.peak_open,
+            crate::live::traffic::MAX_WALL_ARRIVALS_PER_S,
+            if t.skipped > 0 {
+                format!(", {} more skipped at the cap of {} open clients", t.skipped, crate::live::traffic::MAX_CLIENTS)
+            } else {
+                String::new()
+            },
         ));
-        lines.push(format!(
-            "live traffic: failed: {} refused, {} timed out, {} no backend, {} broken, {} drained, {} reset on failback; requests {} (every {:.3}s), {} failed",
-            c.refused,
-            c.timed_out,
-            c.no_backend,
-            c.broken,
-            c.drained,
-            c.reset_on_failback,
-            c.requests,
-            t.request_spacing_s,
-            c.requests_failed,
-        ));
-        if let (Some(a), Some(b)) = (t.first_failure_s, t.last_failure_s) {
+        if t.requested_spacing_s > 0.0 {
+            let widened = t.request_spacing_s > t.requested_spacing_s * 1.000_001;
             lines.push(format!(
-                "live traffic: client failures from {a:.3}s to {b:.3}s"
+                "live traffic: requests every {:.3}s of scenario time{}",
+                t.request_spacing_s,
+                if widened {
+                    format!(
+                        " (the scenario asks {:.3}s; at least {} ms of wall clock apart)",
+                        t.requested_spacing_s,
+                        crate::live::traffic::MIN_WALL_REQUEST_SPACING.as_millis()
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
     }
@@ -162,6 +160,7 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
     let opts = LiveOptions {
         time_scale,
         seed,
+        trial: 0,
         record_verdicts: args.timeline,
         cancel: cancel.clone(),
     };
@@ -186,10 +185,12 @@ pub fn live(path: Option<&Path>, args: LiveArgs) -> Outcome {
             }
         }
     };
-    // The report reads the scenario without traffic: the live driver's client counts cannot
-    // go into the engine's TrafficLog (see `live::traffic`); they are in the `live` lines.
+    // Without live clients (a UDP pool, say) the report reads the scenario without traffic, so
+    // that no section claims counts nobody measured.
     let mut cfg = s.sim.clone();
-    cfg.traffic = None;
+    if run.log.traffic.is_none() {
+        cfg.traffic = None;
+    }
     let codes = s.pool.healthmonitor.expected_codes.to_string();
     let facts = RunFacts {
         name: &s.name,

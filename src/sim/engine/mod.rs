@@ -42,8 +42,8 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use traffic::Traffic;
 pub use traffic::{
-    status_fails_requests, Counter, DrainRecord, FailureSpan, PersistedReturn, TrafficCounters,
-    TrafficLog, Unavailability,
+    recovery_window, status_fails_requests, Counter, DrainRecord, FailureSpan, FaultCharging,
+    PersistedReturn, TrafficCounters, TrafficLog, Unavailability,
 };
 
 mod traffic;
