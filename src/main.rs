@@ -180,6 +180,7 @@ fn main() -> ExitCode {
             common,
             time_scale,
             timeline,
+            compare,
             check,
         } => {
             let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
@@ -193,6 +194,7 @@ fn main() -> ExitCode {
                 timeline,
                 strict: common.strict,
                 check: overrides(check),
+                compare,
             };
             finish(
                 commands::live::live(common.scenario.as_deref(), args),

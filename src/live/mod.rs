@@ -11,11 +11,15 @@
 //! * [`http`], [`tls`]: the small HTTP/1.1 and TLS pieces both ends need.
 //! * [`driver`]: `elbsim live`: one `model::LbNode` per LB node fed by real probes of the
 //!   backends, faults applied at their scaled times, the DES's own log type as output.
+//! * [`traffic`]: the clients and the front proxies of `[traffic]`.
+//! * [`compare`]: `elbsim live --compare N`: N live trials against the DES's distributions,
+//!   measured in fractions of the closed-form detection window.
 //!
 //! Nothing in `crate::model` knows about this module or tokio: the live world only feeds the
 //! same sans-IO state machines that the DES drives. Every task here stops through one
 //! `tokio_util::sync::CancellationToken`, and every wait has a deadline.
 pub mod backend;
+pub mod compare;
 pub mod driver;
 pub mod fault;
 pub mod http;
