@@ -193,14 +193,46 @@ async fn failback_reset_closes_the_slaves_connections_at_the_failback() {
 }
 
 #[tokio::test]
-async fn a_udp_pool_runs_no_clients_and_says_so() {
-    let run = live("scenarios/traffic-udp.toml", 20).await;
+async fn udp_flows_are_refused_by_a_crashed_master_until_the_failover() {
+    // The master crashes at 60 s, back at 180 s; 50 flows per second (thinned), UDP_CONNECT
+    // check. A new flow's first datagram to the dead master meets ICMP port unreachable.
+    let run = live("scenarios/traffic-udp.toml", 200).await;
+    let t = traffic(&run);
+    let c = counts(&run);
+    assert!(
+        c.get(Counter::Refused) > 0,
+        "new flows to the dead master are refused: {c:?}"
+    );
+    assert!(c.get(Counter::Established) > 0, "{c:?}");
+    assert_eq!(
+        c.get(Counter::TimedOut) + c.get(Counter::NoBackend),
+        0,
+        "the host is up: nothing times out ({c:?})"
+    );
+    let failover = route_to(&run, Target::Slave, false);
+    let slack = slack(&run);
+    for &(at, f) in t.failures.iter().filter(|(_, f)| *f != Failure::Request) {
+        let at = at.as_secs_f64();
+        assert!(
+            at >= 60.0 - slack && at <= failover + slack,
+            "{f:?} at {at:.3}s, outside [60, {failover:.3}] (slack {slack:.3})"
+        );
+    }
+    // Charged to the crash, as the DES charges them.
+    let log = run.log.traffic.as_ref().unwrap();
+    assert!(log.unavailability[0].all.is_some(), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_quic_pool_runs_no_clients_and_says_so() {
+    let run = live("scenarios/quic-slice-server-id.toml", 20).await;
     assert!(run.facts.traffic.is_none());
+    assert!(run.log.traffic.is_none());
     assert!(run
         .facts
         .notes
         .iter()
-        .any(|n| n.contains("UDP pool") && n.contains("no clients ran")));
+        .any(|n| n.contains("QUIC") && n.contains("no clients ran")));
     assert_eq!(run.log.end, SimTime::ZERO + SimDuration::from_secs(20));
 }
 

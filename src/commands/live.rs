@@ -432,6 +432,13 @@ pub fn render_compare(r: &CompareReport, reproduce: &str) -> String {
             );
         }
     }
+    if r.window.is_some() {
+        let _ = writeln!(
+            o,
+            "sampling: with {} live trials, the live p50 itself is uncertain by about {:.3} of the window (1 standard error, latencies uniform over it)",
+            r.live_trials, r.live_p50_standard_error
+        );
+    }
     let l = &r.lateness;
     let _ = writeln!(
         o,

@@ -384,6 +384,10 @@ pub struct CompareReport {
     pub trial_duration_s: f64,
     pub live_trials: u64,
     pub live_trials_requested: u64,
+    /// The standard error of the live p50 as a fraction of the window, were the live latencies
+    /// spread uniformly over it (as the random probe phase spreads them): `1 / (2 sqrt(N))`.
+    /// A p50 difference within about twice this is what N trials can resolve.
+    pub live_p50_standard_error: f64,
     pub des_trials: u64,
     /// Interrupted: fewer live trials than asked (and the DES matched to those).
     pub partial: bool,
@@ -436,6 +440,7 @@ pub fn compare(f: &CompareFacts, live: &LiveTrials, des: &Des) -> CompareReport 
         trial_duration_s: f.cfg.duration.as_secs_f64(),
         live_trials: live.dist.trials,
         live_trials_requested: live.requested,
+        live_p50_standard_error: 0.5 / (live.dist.trials.max(1) as f64).sqrt(),
         des_trials: des.trials,
         partial: live.interrupted,
         live_wall_s: live.wall_s,

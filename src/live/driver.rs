@@ -21,16 +21,15 @@
 //! - Faults go to the members' fault layers ([`super::fault`]); durations inside faults (slow
 //!   latency, flap period) are scaled too.
 //!
-//! - Client traffic (`[traffic]`, TCP pools): front proxies and real clients
-//!   ([`super::traffic`]); the driver routes each connection through its node's `LbNode`, closes
+//! - Client traffic (`[traffic]`, TCP and UDP pools): front proxies or UDP relays and real
+//!   clients ([`super::traffic`], [`super::udp_flows`]); the driver routes each connection through its node's `LbNode`, closes
 //!   the real connection when the node closes it (drain, failback reset), and fills the DES's
 //!   own `TrafficLog` in `RunLog::traffic`: the counters, each client failure charged to a fault
 //!   by the DES's rule (`FaultCharging`), the drains and the persisted returns, as the engine
 //!   does. What only a live run has (the thinning, the request spacing) is in
 //!   [`LiveFacts::traffic`].
 //!
-//! What is not driven live (yet), and said in the run's notes: UDP and QUIC flows and TLS
-//! clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
+//! What is not driven live (yet), and said in the run's notes: QUIC flows and TLS clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
 //! or at Ctrl-C, and every task watches one cancellation token.
 
 use super::backend::{Backend, BackendSpec, HttpSite, Service};
@@ -39,6 +38,7 @@ use super::prober::{CheckSpec, EchoStep, ProbeResult, Prober};
 use super::traffic::{
     self, ClientPlan, Failure, LiveTraffic, RequestKind, RouteReply, TrafficClock, TrafficMsg,
 };
+use super::udp_flows;
 use crate::api::pool::{MonitorType, Pool, Protocol};
 use crate::model::connections::Conn;
 use crate::model::lb_node::{Action, LbClose, LbNode, Timer};
@@ -317,9 +317,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let mut traffic_state = None;
     if let Some(t) = &cfg.traffic {
         let request = RequestKind::for_service(&service);
-        let not_live = if pool.protocol != Protocol::Tcp {
+        let not_live = if !matches!(pool.protocol, Protocol::Tcp | Protocol::Udp) {
             Some(format!(
-                "the live clients speak TCP, and this is a {} pool",
+                "the live clients speak TCP and UDP, and this is a {} pool",
                 pool.protocol
             ))
         } else if cfg.clients_use_tls || t.quic.is_some() {
@@ -337,15 +337,26 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
                 let connect_timeout =
                     Duration::from_secs_f64(t.connect_timeout.as_secs_f64() * scale)
                         .max(traffic::MIN_WALL_ANSWER_WAIT);
-                let fronts = traffic::start_fronts(
-                    nodes,
-                    traffic_tx.clone(),
-                    connect_timeout,
-                    &traffic_cancel,
-                    &tracker,
-                )
-                .await
-                .map_err(|e| format!("cannot start the front proxies: {e}"))?;
+                let fronts = if matches!(request, RequestKind::Datagram) {
+                    let idle = t.udp_idle_timeout.unwrap_or(SimDuration::ZERO);
+                    let times = udp_flows::RelayTimes {
+                        connect_timeout,
+                        idle: Duration::from_secs_f64(idle.as_secs_f64() * scale),
+                    };
+                    udp_flows::start_relays(nodes, traffic_tx.clone(), times, &traffic_cancel, &tracker)
+                        .await
+                        .map_err(|e| format!("cannot start the UDP relays: {e}"))?
+                } else {
+                    traffic::start_fronts(
+                        nodes,
+                        traffic_tx.clone(),
+                        connect_timeout,
+                        &traffic_cancel,
+                        &tracker,
+                    )
+                    .await
+                    .map_err(|e| format!("cannot start the front proxies: {e}"))?
+                };
                 let plan = ClientPlan {
                     traffic: t.clone(),
                     fronts,
@@ -470,26 +481,6 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     })
 }
 
-/// How long before a deadline the driver stops sleeping on the timer wheel and polls instead.
-/// tokio's timers tick in whole milliseconds and round a deadline up to the next tick, so a plain
-/// `sleep_until` is late by up to 1 ms of wall clock, which the time scale magnifies (1 ms is
-/// 60 ms of scenario time at 0.0167).
-const SPIN_WINDOW: Duration = Duration::from_micros(1500);
-
-/// Sleeps until `at` with sub-millisecond precision: the timer wheel until `SPIN_WINDOW`
-/// before, then yields to the runtime (so backends and probes keep running) until the instant.
-/// The spinning costs at most `SPIN_WINDOW` of CPU per timer.
-async fn precise_sleep_until(at: Instant) {
-    if let Some(early) = at.checked_sub(SPIN_WINDOW) {
-        if early > Instant::now() {
-            tokio::time::sleep_until(early).await;
-        }
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
-}
-
 fn lateness_stats(samples: &mut [Duration]) -> Lateness {
     if samples.is_empty() {
         return Lateness::default();
@@ -543,7 +534,7 @@ impl Driver<'_> {
             let next = self.heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
-                    Some(at) => precise_sleep_until(at).await,
+                    Some(at) => super::timer::precise_sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };

@@ -32,7 +32,8 @@
 //!   (at least [`MIN_WALL_ANSWER_WAIT`] of wall clock); a failure is stamped at the moment the
 //!   request (or the connect) was made.
 //!
-//! TCP pools only: UDP and QUIC flows, and TLS clients, are not driven live (the run says so).
+//! UDP pools get flows through a relay instead of connections through a proxy
+//! ([`super::udp_flows`]); QUIC flows and TLS clients are not driven live (the run says so).
 
 use super::backend::Service;
 use crate::model::connections::ConnId;
@@ -295,6 +296,9 @@ pub enum RequestKind {
     Echo,
     /// `GET path` with this Host; a status below 400 is a success.
     Http { path: String, host: String },
+    /// A datagram the UDP echo backend returns, in a flow through the node's relay
+    /// ([`super::udp_flows`]).
+    Datagram,
 }
 
 impl RequestKind {
@@ -306,7 +310,8 @@ impl RequestKind {
                 path: site.url_path.clone(),
                 host: site.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
             }),
-            Service::Https(_) | Service::UdpEcho => None,
+            Service::UdpEcho => Some(RequestKind::Datagram),
+            Service::Https(_) => None,
         }
     }
 }
@@ -432,7 +437,15 @@ pub async fn run_clients(
         tracker.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = client_conn(OneClient { front, node, client, lifetime, spacing, answer_within, request }, tx) => {}
+                _ = async {
+                    let udp = matches!(request, RequestKind::Datagram);
+                    let c = OneClient { front, node, client, lifetime, spacing, answer_within, request };
+                    if udp {
+                        super::udp_flows::client_flow(c, tx).await;
+                    } else {
+                        client_conn(c, tx).await;
+                    }
+                } => {}
             }
             drop(permit);
         });
@@ -446,15 +459,15 @@ pub async fn run_clients(
 }
 
 /// One client connection: preamble, requests until the lifetime is over, then an orderly close.
-/// One client connection's plan (wall-clock durations).
-struct OneClient {
-    front: SocketAddr,
-    node: u32,
-    client: u32,
-    lifetime: Duration,
-    spacing: Option<Duration>,
-    answer_within: Duration,
-    request: RequestKind,
+/// One client connection's (or UDP flow's) plan, in wall-clock durations.
+pub(crate) struct OneClient {
+    pub front: SocketAddr,
+    pub node: u32,
+    pub client: u32,
+    pub lifetime: Duration,
+    pub spacing: Option<Duration>,
+    pub answer_within: Duration,
+    pub request: RequestKind,
 }
 
 async fn client_conn(c: OneClient, tx: mpsc::Sender<TrafficMsg>) {
@@ -525,7 +538,9 @@ async fn client_conn(c: OneClient, tx: mpsc::Sender<TrafficMsg>) {
 
 async fn one_request(s: &mut TcpStream, kind: &RequestKind, buf: &mut Vec<u8>) -> Result<(), ()> {
     match kind {
-        RequestKind::Echo => {
+        // A datagram plan never reaches a TCP connection; were it to, an echoed line is what it
+        // asks.
+        RequestKind::Echo | RequestKind::Datagram => {
             const LINE: &[u8] = b"elbsim client\n";
             s.write_all(LINE).await.map_err(|_| ())?;
             let mut back = [0u8; LINE.len()];
