@@ -92,13 +92,15 @@ async fn relay(
     let table: Table = Arc::default();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let (n, src) = tokio::select! {
+        let received = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = front.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                // An ICMP error for an earlier answer to a client that went away: not ours.
-                Err(_) => continue,
-            },
+            r = front.recv_from(&mut buf) => r,
+        };
+        let Ok((n, src)) = received else {
+            // An ICMP error for an earlier answer to a client that went away: not a flow's
+            // business. A pause, so that a socket in a lasting error state cannot spin.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
         };
         if n < 4 {
             continue;
@@ -230,11 +232,12 @@ impl Flow {
                     Ok(n) => {
                         let _ = self.front.send_to(&buf[..n], self.src).await;
                     }
-                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    // Port unreachable (the member crashed), or any other error of the member's
+                    // side: the flow is broken.
+                    Err(_) => {
                         let _ = self.tx.send(msg(true)).await;
                         return;
                     }
-                    Err(_) => {}
                 },
             }
         }
@@ -311,12 +314,14 @@ pub(crate) async fn client_flow(c: OneClient, tx: mpsc::Sender<TrafficMsg>) {
             .unwrap_or(until);
         tokio::select! {
             r = sock.recv(&mut buf) => {
-                if r.is_ok() {
-                    if let Some(sent) = pending.take() {
-                        let msg = TrafficMsg::Request { node: c.node, ok: true, sent };
-                        if tx.send(msg).await.is_err() {
-                            return;
-                        }
+                // The relay is gone (the run is ending): nothing more to say.
+                if r.is_err() {
+                    return;
+                }
+                if let Some(sent) = pending.take() {
+                    let msg = TrafficMsg::Request { node: c.node, ok: true, sent };
+                    if tx.send(msg).await.is_err() {
+                        return;
                     }
                 }
             }
