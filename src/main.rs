@@ -240,6 +240,7 @@ fn main() -> ExitCode {
             common,
             time_scale,
             timeline,
+            compare,
             check,
         } => {
             let outputs = match check_outputs(&[("-o", common.output.as_deref())]) {
@@ -253,6 +254,7 @@ fn main() -> ExitCode {
                 timeline,
                 strict: common.strict,
                 check: overrides(check),
+                compare,
             };
             finish(
                 commands::live::live(common.scenario.as_deref(), args),
