@@ -291,8 +291,14 @@ pub enum Command {
         #[arg(long)]
         time_scale: Option<f64>,
         /// List every probe verdict, status change and route change in time order.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "compare")]
         timeline: bool,
+        /// Run N live trials (1..200, one after the other, each cut after the last fault's
+        /// recovery) and the DES's trials of the same scenario, and print their detection,
+        /// failover and failback latencies side by side, each difference as a fraction of the
+        /// closed-form detection window.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=200))]
+        compare: Option<u64>,
         #[command(flatten)]
         check: CheckArgs,
     },

@@ -323,6 +323,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             common,
             time_scale,
             timeline,
+            compare,
             check,
         } => {
             if common.format == cli::Format::Shard {
@@ -340,6 +341,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 timeline,
                 strict: common.strict,
                 check: overrides(check),
+                compare,
             };
             finish(
                 commands::live::live(common.scenario.as_deref(), args),

@@ -29,6 +29,7 @@ async fn live(scenario: &str, duration_s: u64) -> Outcome {
     let opts = LiveOptions {
         time_scale: SCALE,
         seed,
+        trial: 0,
         record_verdicts: true,
         cancel: CancellationToken::new(),
     };
@@ -172,6 +173,7 @@ async fn a_cancelled_run_reports_up_to_the_cancellation() {
     let opts = LiveOptions {
         time_scale: SCALE,
         seed: 7,
+        trial: 0,
         record_verdicts: false,
         cancel: cancel.clone(),
     };
@@ -282,6 +284,7 @@ async fn every_bundled_scenario_runs_live() {
             let opts = LiveOptions {
                 time_scale: SCALE,
                 seed: 1,
+                trial: 0,
                 record_verdicts: true,
                 cancel: CancellationToken::new(),
             };

@@ -7,6 +7,7 @@ use elbsim::live::driver::{self, LiveOptions, LiveRun};
 use elbsim::live::traffic::{Failure, LiveTraffic};
 use elbsim::model::health::Health;
 use elbsim::model::router::{Role, Target};
+use elbsim::sim::engine::{Counter, TrafficCounters};
 use elbsim::time::{SimDuration, SimTime};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,7 @@ async fn live(scenario: &str, duration_s: u64) -> LiveRun {
     let opts = LiveOptions {
         time_scale: SCALE,
         seed: s.seed.unwrap_or(0),
+        trial: 0,
         record_verdicts: false,
         cancel: CancellationToken::new(),
     };
@@ -27,6 +29,11 @@ async fn live(scenario: &str, duration_s: u64) -> LiveRun {
 
 fn traffic(run: &LiveRun) -> &LiveTraffic {
     run.facts.traffic.as_ref().expect("clients ran")
+}
+
+/// The counts, in the DES's own traffic log.
+fn counts(run: &LiveRun) -> &TrafficCounters {
+    &run.log.traffic.as_ref().expect("a traffic log").counters
 }
 
 /// Scenario seconds of slack for the live world: a few timer latenesses and round trips.
@@ -49,19 +56,40 @@ async fn clients_fail_around_a_crash_and_not_after_the_failover() {
     // The master crashes at 120 s, back at 300 s.
     let run = live("scenarios/traffic-crash.toml", 330).await;
     let t = traffic(&run);
-    let c = &t.counts;
+    let c = counts(&run);
     assert!(t.sampled > 0.0 && t.sampled <= 1.0);
     assert!(
-        c.refused > 0,
+        c.get(Counter::Refused) > 0,
         "new connections to the dead master are refused: {c:?}"
     );
-    assert!(c.broken > 0, "open connections on the master break: {c:?}");
+    assert!(
+        c.get(Counter::Broken) > 0,
+        "open connections on the master break: {c:?}"
+    );
     assert_eq!(
-        c.timed_out + c.no_backend + c.drained + c.reset_on_failback,
+        c.get(Counter::TimedOut)
+            + c.get(Counter::NoBackend)
+            + c.get(Counter::Drained)
+            + c.get(Counter::ResetOnFailback),
         0,
         "{c:?}"
     );
-    assert!(c.to_master > 0 && c.to_slave > 0, "{c:?}");
+    assert!(
+        c.get(Counter::ToMaster) > 0 && c.get(Counter::ToSlave) > 0,
+        "{c:?}"
+    );
+    // Every failure is charged to the crash, as the DES charges it: its window spans the
+    // failures, all on the one node.
+    let log = run.log.traffic.as_ref().unwrap();
+    assert!(log.unattributed.is_none(), "{log:?}");
+    let span = log.unavailability[0]
+        .all
+        .expect("failures charged to the crash");
+    assert_eq!(
+        span.connections,
+        c.get(Counter::Refused) + c.get(Counter::Broken)
+    );
+    assert!(span.first.as_secs_f64() >= 120.0 - slack(&run));
     let failover = route_to(&run, Target::Slave, false);
     let failback = route_to(&run, Target::Master, true);
     assert!(failback > 300.0);
@@ -89,11 +117,12 @@ async fn drain_closes_the_hung_masters_connections_at_its_deadline() {
     // The master hangs at 60 s; drain on, timeout 30 s; connections live 120 s.
     let run = live("scenarios/traffic-drain-on.toml", 150).await;
     let t = traffic(&run);
-    assert!(t.counts.drained > 0, "{:?}", t.counts);
+    let c = counts(&run);
+    assert!(c.get(Counter::Drained) > 0, "{c:?}");
     assert_eq!(
-        t.counts.broken, 0,
-        "a hang breaks no connection: {:?}",
-        t.counts
+        c.get(Counter::Broken),
+        0,
+        "a hang breaks no connection: {c:?}"
     );
     let offline = run
         .log
@@ -118,8 +147,14 @@ async fn drain_closes_the_hung_masters_connections_at_its_deadline() {
             offline + 30.0
         );
     }
+    // The drain is in the log as the engine records it: closed at the deadline.
+    let drains = &run.log.traffic.as_ref().unwrap().drains;
+    assert_eq!(drains.len(), 1, "{drains:?}");
+    let closed = drains[0].closed.expect("the drain ran to its deadline");
+    assert!((closed.since(drains[0].started).as_secs_f64() - 30.0).abs() <= slack);
+    assert_eq!(drains[0].connections, c.get(Counter::Drained));
     // Requests on the hung master fail from the hang until the drain.
-    assert!(t.counts.requests_failed > 0);
+    assert!(c.get(Counter::RequestsFailed) > 0);
     assert!(t
         .failures
         .iter()
@@ -131,16 +166,21 @@ async fn drain_closes_the_hung_masters_connections_at_its_deadline() {
 #[tokio::test]
 async fn without_drain_nothing_is_drained() {
     let run = live("scenarios/traffic-drain-off.toml", 150).await;
-    let c = &traffic(&run).counts;
-    assert_eq!(c.drained, 0, "{c:?}");
-    assert!(c.requests_failed > 0, "{c:?}");
+    let c = counts(&run);
+    assert_eq!(c.get(Counter::Drained), 0, "{c:?}");
+    assert!(c.get(Counter::RequestsFailed) > 0, "{c:?}");
+    assert!(run.log.traffic.as_ref().unwrap().drains.is_empty());
 }
 
 #[tokio::test]
 async fn failback_reset_closes_the_slaves_connections_at_the_failback() {
     let run = live("scenarios/traffic-failback-reset.toml", 230).await;
     let t = traffic(&run);
-    assert!(t.counts.reset_on_failback > 0, "{:?}", t.counts);
+    assert!(
+        counts(&run).get(Counter::ResetOnFailback) > 0,
+        "{:?}",
+        counts(&run)
+    );
     let failback = route_to(&run, Target::Master, true);
     let slack = slack(&run);
     for (at, _) in t
@@ -153,13 +193,87 @@ async fn failback_reset_closes_the_slaves_connections_at_the_failback() {
 }
 
 #[tokio::test]
-async fn a_udp_pool_runs_no_clients_and_says_so() {
-    let run = live("scenarios/traffic-udp.toml", 20).await;
+async fn udp_flows_are_refused_by_a_crashed_master_until_the_failover() {
+    // The master crashes at 60 s, back at 180 s; 50 flows per second (thinned), UDP_CONNECT
+    // check. A new flow's first datagram to the dead master meets ICMP port unreachable.
+    let run = live("scenarios/traffic-udp.toml", 200).await;
+    let t = traffic(&run);
+    let c = counts(&run);
+    assert!(
+        c.get(Counter::Refused) > 0,
+        "new flows to the dead master are refused: {c:?}"
+    );
+    assert!(c.get(Counter::Established) > 0, "{c:?}");
+    assert_eq!(
+        c.get(Counter::TimedOut) + c.get(Counter::NoBackend),
+        0,
+        "the host is up: nothing times out ({c:?})"
+    );
+    let failover = route_to(&run, Target::Slave, false);
+    let slack = slack(&run);
+    for &(at, f) in t.failures.iter().filter(|(_, f)| *f != Failure::Request) {
+        let at = at.as_secs_f64();
+        assert!(
+            at >= 60.0 - slack && at <= failover + slack,
+            "{f:?} at {at:.3}s, outside [60, {failover:.3}] (slack {slack:.3})"
+        );
+    }
+    // Charged to the crash, as the DES charges them.
+    let log = run.log.traffic.as_ref().unwrap();
+    assert!(log.unavailability[0].all.is_some(), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_quic_pool_runs_no_clients_and_says_so() {
+    let run = live("scenarios/quic-slice-server-id.toml", 20).await;
     assert!(run.facts.traffic.is_none());
+    assert!(run.log.traffic.is_none());
     assert!(run
         .facts
         .notes
         .iter()
-        .any(|n| n.contains("UDP pool") && n.contains("no clients ran")));
+        .any(|n| n.contains("QUIC") && n.contains("no clients ran")));
     assert_eq!(run.log.end, SimTime::ZERO + SimDuration::from_secs(20));
+}
+
+/// The number after `word ` in `text` (the first occurrence).
+fn number_after(text: &str, word: &str) -> u64 {
+    let at = text
+        .find(&format!("{word} "))
+        .unwrap_or_else(|| panic!("no {word:?} in {text}"));
+    text[at + word.len() + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {word:?} in {text}"))
+}
+
+#[test]
+fn the_live_command_prints_the_run_reports_traffic_section() {
+    // The whole ten scenario minutes at 0.01: 6 s of wall clock.
+    let out = assert_cmd::Command::cargo_bin("elbsim")
+        .unwrap()
+        .args([
+            "live",
+            "scenarios/traffic-crash.toml",
+            "--time-scale",
+            "0.01",
+        ])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = &text[text
+        .find("\ntraffic\n")
+        .unwrap_or_else(|| panic!("no traffic section: {text}"))..];
+    assert!(number_after(section, "refused") > 0, "{section}");
+    assert!(number_after(section, "broken") > 0, "{section}");
+    assert!(
+        section.contains("master crash at 120.000s: clients failing for"),
+        "{section}"
+    );
+    // The thinning is said, so the counts can be compared with the simulator's.
+    assert!(text.contains("% of the scenario's arrivals"), "{text}");
 }

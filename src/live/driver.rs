@@ -21,13 +21,15 @@
 //! - Faults go to the members' fault layers ([`super::fault`]); durations inside faults (slow
 //!   latency, flap period) are scaled too.
 //!
-//! - Client traffic (`[traffic]`, TCP pools): front proxies and real clients
-//!   ([`super::traffic`]); the driver routes each connection through its node's `LbNode`, closes
-//!   the real connection when the node closes it (drain, failback reset), and counts outcomes
-//!   under the DES's counter names in [`LiveFacts::traffic`].
+//! - Client traffic (`[traffic]`, TCP and UDP pools): front proxies or UDP relays and real
+//!   clients ([`super::traffic`], [`super::udp_flows`]); the driver routes each connection through its node's `LbNode`, closes
+//!   the real connection when the node closes it (drain, failback reset), and fills the DES's
+//!   own `TrafficLog` in `RunLog::traffic`: the counters, each client failure charged to a fault
+//!   by the DES's rule (`FaultCharging`), the drains and the persisted returns, as the engine
+//!   does. What only a live run has (the thinning, the request spacing) is in
+//!   [`LiveFacts::traffic`].
 //!
-//! What is not driven live (yet), and said in the run's notes: UDP and QUIC flows and TLS
-//! clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
+//! What is not driven live (yet), and said in the run's notes: QUIC flows and TLS clients, and the `[network]` noise (the loopback path is the network). Everything is bounded: the run ends at the scenario's duration on the scaled clock,
 //! or at Ctrl-C, and every task watches one cancellation token.
 
 use super::backend::{Backend, BackendSpec, HttpSite, Service};
@@ -36,14 +38,18 @@ use super::prober::{CheckSpec, EchoStep, ProbeResult, Prober};
 use super::traffic::{
     self, ClientPlan, Failure, LiveTraffic, RequestKind, RouteReply, TrafficClock, TrafficMsg,
 };
+use super::udp_flows;
 use crate::api::pool::{MonitorType, Pool, Protocol};
 use crate::model::connections::Conn;
 use crate::model::lb_node::{Action, LbClose, LbNode, Timer};
 use crate::model::router::Role;
 use crate::sim::config::SimConfig;
-use crate::sim::engine::{self, RouteLog, RunLog, Stopped, Transition, VerdictLog};
+use crate::sim::engine::{
+    self, Counter, DrainRecord, FaultCharging, PersistedReturn, RouteLog, RunLog, Stopped,
+    TrafficLog, Transition, VerdictLog,
+};
 use crate::sim::rng::{self, Purpose};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -66,6 +72,9 @@ pub struct LiveOptions {
     /// Wall-clock seconds per scenario second.
     pub time_scale: f64,
     pub seed: u64,
+    /// Which trial of `seed` this run is: its probe phases, client arrivals and backend draws
+    /// come from the streams of the DES's trial of the same number (`elbsim run` is trial 0).
+    pub trial: u64,
     /// Keep every verdict in the log (`--timeline`).
     pub record_verdicts: bool,
     /// Cancelling it stops the run, which then reports up to that point.
@@ -100,8 +109,8 @@ pub struct LiveFacts {
     pub wall_s: f64,
     pub lateness: Lateness,
     pub members: Vec<LiveMember>,
-    /// What clients saw, when the scenario has `[traffic]` and the pool is one the live
-    /// clients speak to (`super::traffic`).
+    /// How the clients ran, when the scenario has `[traffic]` and the pool is one the live
+    /// clients speak to (`super::traffic`); what they saw is in the log's `traffic`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<LiveTraffic>,
     /// What this live run did not drive, and why.
@@ -113,6 +122,9 @@ pub struct LiveFacts {
 pub struct LiveRun {
     pub log: RunLog,
     pub facts: LiveFacts,
+    /// Every timer's lateness (wall clock, sorted; the first [`MAX_LATENESS_SAMPLES`]), so that
+    /// several runs can pool them.
+    pub lateness_samples: Vec<Duration>,
 }
 
 /// What a backend speaks for this pool: the health check decides (an HTTP check needs an HTTP
@@ -201,11 +213,67 @@ struct Driver<'a> {
 /// The driver's side of client traffic.
 struct TrafficState {
     live: LiveTraffic,
+    /// What clients saw, as the engine records it.
+    log: TrafficLog,
+    /// Which fault each failure is charged to.
+    charge: FaultCharging,
     /// Per open connection (by its serial): the token that closes the real connection, and
     /// whether it was established.
     open: HashMap<u64, (CancellationToken, bool)>,
     serial: u64,
     established_now: u64,
+    /// Per (node, member): index of the drain in progress in `log.drains`.
+    drain_record: Vec<Option<usize>>,
+    /// Per node: index of the persisted-return record of its latest failback, while the node
+    /// still routes to the master.
+    persisted_return: Vec<Option<usize>>,
+    /// SOURCE_IP persistence's timeout, when the scenario has it.
+    persistence: Option<SimDuration>,
+}
+
+impl TrafficState {
+    fn new(cfg: &SimConfig, live: LiveTraffic) -> Self {
+        let nodes = cfg.lb_nodes.max(1) as usize;
+        TrafficState {
+            live,
+            log: TrafficLog::for_faults(cfg),
+            charge: FaultCharging::new(cfg),
+            open: HashMap::new(),
+            serial: 0,
+            established_now: 0,
+            drain_record: vec![None; nodes * 2],
+            persisted_return: vec![None; nodes],
+            persistence: cfg.traffic.as_ref().and_then(|t| t.persistence),
+        }
+    }
+
+    /// A client failure on `node` at `at`: kept for the live facts, counted as a failure of
+    /// the fault it is charged to. A drained connection is not a failure in the DES's log (the
+    /// LB closed it on purpose, at the deadline the user set), so it is only kept.
+    fn fail(&mut self, node: u32, at: SimTime, f: Failure) {
+        self.live.fail(at, f);
+        let (conns, reqs) = match f {
+            Failure::Drained => return,
+            Failure::Request => (0, 1),
+            _ => (1, 0),
+        };
+        let fault = self.charge.fault_at(at);
+        self.log.record_failure(fault, node, at, at, conns, reqs);
+    }
+
+    /// Closes `node`'s open persisted-return record at `now`: its clients all returned if the
+    /// last one's entry expired by then (the engine's rule).
+    fn close_persisted_return(&mut self, node: u32, now: SimTime) {
+        let timeout = self.persistence.unwrap_or(SimDuration::ZERO);
+        if let Some(i) = self.persisted_return[node as usize].take() {
+            let r = &mut self.log.persisted_returns[i];
+            r.returned = r.last_to_slave.is_none_or(|l| l + timeout <= now);
+        }
+    }
+
+    fn counters(&mut self) -> &mut crate::sim::engine::TrafficCounters {
+        &mut self.log.counters
+    }
 }
 
 /// Runs `cfg` live: backends for `pool`'s members, one `LbNode` per LB node, the faults at their
@@ -222,7 +290,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let service = service_for(pool);
     let mut started = Vec::new();
     for (i, role) in Role::BOTH.iter().enumerate() {
-        let mut spec = BackendSpec::new(service.clone()).with_seed(rng::mix(opts.seed ^ i as u64));
+        // The member in bit 0, the trial above it: every (seed, trial, member) its own draws.
+        let seed = rng::mix(opts.seed ^ i as u64 ^ (opts.trial << 1));
+        let mut spec = BackendSpec::new(service.clone()).with_seed(seed);
         spec.monitor_port = pool.healthmonitor.monitor_port.is_some();
         let b = Backend::start(spec, cancel.clone())
             .await
@@ -247,9 +317,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let mut traffic_state = None;
     if let Some(t) = &cfg.traffic {
         let request = RequestKind::for_service(&service);
-        let not_live = if pool.protocol != Protocol::Tcp {
+        let not_live = if !matches!(pool.protocol, Protocol::Tcp | Protocol::Udp) {
             Some(format!(
-                "the live clients speak TCP, and this is a {} pool",
+                "the live clients speak TCP and UDP, and this is a {} pool",
                 pool.protocol
             ))
         } else if cfg.clients_use_tls || t.quic.is_some() {
@@ -267,15 +337,26 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
                 let connect_timeout =
                     Duration::from_secs_f64(t.connect_timeout.as_secs_f64() * scale)
                         .max(traffic::MIN_WALL_ANSWER_WAIT);
-                let fronts = traffic::start_fronts(
-                    nodes,
-                    traffic_tx.clone(),
-                    connect_timeout,
-                    &traffic_cancel,
-                    &tracker,
-                )
-                .await
-                .map_err(|e| format!("cannot start the front proxies: {e}"))?;
+                let fronts = if matches!(request, RequestKind::Datagram) {
+                    let idle = t.udp_idle_timeout.unwrap_or(SimDuration::ZERO);
+                    let times = udp_flows::RelayTimes {
+                        connect_timeout,
+                        idle: Duration::from_secs_f64(idle.as_secs_f64() * scale),
+                    };
+                    udp_flows::start_relays(nodes, traffic_tx.clone(), times, &traffic_cancel, &tracker)
+                        .await
+                        .map_err(|e| format!("cannot start the UDP relays: {e}"))?
+                } else {
+                    traffic::start_fronts(
+                        nodes,
+                        traffic_tx.clone(),
+                        connect_timeout,
+                        &traffic_cancel,
+                        &tracker,
+                    )
+                    .await
+                    .map_err(|e| format!("cannot start the front proxies: {e}"))?
+                };
                 let plan = ClientPlan {
                     traffic: t.clone(),
                     fronts,
@@ -283,6 +364,7 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
                     clock: TrafficClock { start, scale },
                     end: SimTime::ZERO + cfg.duration,
                     seed: opts.seed,
+                    trial: opts.trial,
                 };
                 let spacing_s = plan
                     .request_spacing()
@@ -293,15 +375,19 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
                     traffic_cancel.clone(),
                     tracker.clone(),
                 )));
-                traffic_state = Some(TrafficState {
-                    live: LiveTraffic {
+                let requested_spacing_s = if t.requests_per_s > 0.0 {
+                    1.0 / t.requests_per_s
+                } else {
+                    0.0
+                };
+                traffic_state = Some(TrafficState::new(
+                    cfg,
+                    LiveTraffic {
                         request_spacing_s: spacing_s,
+                        requested_spacing_s,
                         ..LiveTraffic::default()
                     },
-                    open: HashMap::new(),
-                    serial: 0,
-                    established_now: 0,
-                });
+                ));
             }
             _ => notes.insert(
                 0,
@@ -339,8 +425,16 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
     d.probes.cancel();
     traffic_cancel.cancel();
+    let mut traffic_log = None;
     let mut traffic = d.traffic.take().map(|mut t| {
-        t.live.counts.open_at_end = t.established_now;
+        // What the engine does at the end: persisted-return records close, open connections
+        // are counted as open at the end.
+        for node in 0..nodes {
+            t.close_persisted_return(node, end);
+        }
+        let open = t.established_now;
+        t.counters().set(Counter::OpenAtEnd, open);
+        traffic_log = Some(t.log);
         t.live
     });
     if let Some(handle) = clients {
@@ -364,8 +458,10 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         })
         .collect();
     let lateness = lateness_stats(&mut d.lateness);
+    let lateness_samples = std::mem::take(&mut d.lateness);
     let mut log = std::mem::take(&mut d.log);
     log.end = end;
+    log.traffic = traffic_log;
     let Driver { backends, .. } = d;
     for b in backends {
         b.shutdown().await;
@@ -381,27 +477,8 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
             traffic,
             notes,
         },
+        lateness_samples,
     })
-}
-
-/// How long before a deadline the driver stops sleeping on the timer wheel and polls instead.
-/// tokio's timers tick in whole milliseconds and round a deadline up to the next tick, so a plain
-/// `sleep_until` is late by up to 1 ms of wall clock, which the time scale magnifies (1 ms is
-/// 60 ms of scenario time at 0.0167).
-const SPIN_WINDOW: Duration = Duration::from_micros(1500);
-
-/// Sleeps until `at` with sub-millisecond precision: the timer wheel until `SPIN_WINDOW`
-/// before, then yields to the runtime (so backends and probes keep running) until the instant.
-/// The spinning costs at most `SPIN_WINDOW` of CPU per timer.
-async fn precise_sleep_until(at: Instant) {
-    if let Some(early) = at.checked_sub(SPIN_WINDOW) {
-        if early > Instant::now() {
-            tokio::time::sleep_until(early).await;
-        }
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
 }
 
 fn lateness_stats(samples: &mut [Duration]) -> Lateness {
@@ -427,7 +504,7 @@ impl Driver<'_> {
 
     fn start(&mut self) {
         // The DES's phase draws, in the DES's order (slot = node * 2 + role).
-        let mut phases = rng::stream(self.opts.seed, 0, Purpose::Probes);
+        let mut phases = rng::stream(self.opts.seed, self.opts.trial, Purpose::Probes);
         for node in 0..self.nodes.len() as u32 {
             for role in Role::BOTH {
                 let phase = rng::unit(&mut phases);
@@ -457,7 +534,7 @@ impl Driver<'_> {
             let next = self.heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
-                    Some(at) => precise_sleep_until(at).await,
+                    Some(at) => super::timer::precise_sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -606,17 +683,59 @@ impl Driver<'_> {
                         failback,
                         cause,
                     });
+                    self.on_route_change(now, node, failback);
                 }
-                Action::Closed { conn, why } => self.on_lb_closed(now, conn, why),
-                Action::DrainStarted { .. }
-                | Action::DrainCancelled { .. }
-                | Action::DrainEnded { .. } => {}
+                Action::Closed { conn, why } => self.on_lb_closed(now, node, conn, why),
+                Action::DrainStarted { role, deadline: _ } => {
+                    if let Some(t) = self.traffic.as_mut() {
+                        t.drain_record[node as usize * 2 + role.index()] = Some(t.log.drains.len());
+                        t.log.drains.push(DrainRecord {
+                            lb_node: node,
+                            member: role,
+                            started: now,
+                            closed: None,
+                            connections: 0,
+                        });
+                    }
+                }
+                Action::DrainCancelled { role } => {
+                    if let Some(t) = self.traffic.as_mut() {
+                        t.drain_record[node as usize * 2 + role.index()] = None;
+                    }
+                }
+                Action::DrainEnded { role, closed } => {
+                    if let Some(t) = self.traffic.as_mut() {
+                        if let Some(i) = t.drain_record[node as usize * 2 + role.index()].take() {
+                            t.log.drains[i].closed = Some(now);
+                            t.log.drains[i].connections = closed;
+                        }
+                    }
+                }
             }
         }
     }
 
+    /// A route change on `node`: as in the engine, a failback opens a persisted-return record
+    /// (with SOURCE_IP persistence), any change closes the previous one.
+    fn on_route_change(&mut self, now: SimTime, node: u32, failback: bool) {
+        let Some(t) = self.traffic.as_mut() else {
+            return;
+        };
+        t.close_persisted_return(node, now);
+        if failback && t.persistence.is_some() {
+            t.persisted_return[node as usize] = Some(t.log.persisted_returns.len());
+            t.log.persisted_returns.push(PersistedReturn {
+                lb_node: node,
+                failback_at: now,
+                last_to_slave: None,
+                connections: 0,
+                returned: true,
+            });
+        }
+    }
+
     /// The LB closed a connection (drain deadline, failback reset): close the real one.
-    fn on_lb_closed(&mut self, now: SimTime, conn: Conn, why: LbClose) {
+    fn on_lb_closed(&mut self, now: SimTime, node: u32, conn: Conn, why: LbClose) {
         let Some(t) = self.traffic.as_mut() else {
             return;
         };
@@ -627,19 +746,14 @@ impl Driver<'_> {
         if established {
             t.established_now -= 1;
         }
-        let f = match why {
-            LbClose::Drained => {
-                t.live.counts.drained += 1;
-                Failure::Drained
-            }
-            LbClose::ResetOnFailback => {
-                t.live.counts.reset_on_failback += 1;
-                Failure::ResetOnFailback
-            }
+        let (counter, f) = match why {
+            LbClose::Drained => (Counter::Drained, Failure::Drained),
+            LbClose::ResetOnFailback => (Counter::ResetOnFailback, Failure::ResetOnFailback),
             // The live clients speak TCP only: no CID routing.
-            LbClose::QuicCid => Failure::Broken,
+            LbClose::QuicCid => (Counter::QuicCidBroken, Failure::Broken),
         };
-        t.live.fail(now, f);
+        t.counters().add(counter, 1);
+        t.fail(node, now, f);
     }
 
     fn on_traffic(&mut self, m: TrafficMsg) {
@@ -648,21 +762,35 @@ impl Driver<'_> {
         let Some(t) = self.traffic.as_mut() else {
             return;
         };
-        let c = &mut t.live.counts;
         match m {
             TrafficMsg::Route {
                 node,
                 client,
                 reply,
             } => {
-                c.connections += 1;
+                t.counters().add(Counter::Connections, 1);
                 let n = &mut self.nodes[node as usize];
+                let target = n.target();
                 let Some(routed) = n.route_connection(now, client, None) else {
-                    c.no_backend += 1;
-                    t.live.fail(now, Failure::NoBackend);
+                    t.counters().add(Counter::NoBackend, 1);
+                    t.fail(node, now, Failure::NoBackend);
                     let _ = reply.send(None);
                     return;
                 };
+                if routed.persisted_elsewhere {
+                    t.counters().add(Counter::PersistedElsewhere, 1);
+                    // A persisted client still sent to the slave after a failback: the engine's
+                    // persisted-return record.
+                    if routed.member == Role::Slave
+                        && target == crate::model::router::Target::Master
+                    {
+                        if let Some(i) = t.persisted_return[node as usize] {
+                            let r = &mut t.log.persisted_returns[i];
+                            r.last_to_slave = Some(now);
+                            r.connections += 1;
+                        }
+                    }
+                }
                 t.serial += 1;
                 let id = n.open(
                     Conn {
@@ -695,14 +823,13 @@ impl Driver<'_> {
                 if let Some(conn) = n.close(id) {
                     n.connect_failed(None);
                     t.open.remove(&conn.serial);
-                    let f = if timed_out {
-                        c.timed_out += 1;
-                        Failure::TimedOut
+                    let (counter, f) = if timed_out {
+                        (Counter::TimedOut, Failure::TimedOut)
                     } else {
-                        c.refused += 1;
-                        Failure::Refused
+                        (Counter::Refused, Failure::Refused)
                     };
-                    t.live.fail(at, f);
+                    t.counters().add(counter, 1);
+                    t.fail(node, at, f);
                 }
             }
             TrafficMsg::Established { node, id } => {
@@ -711,13 +838,20 @@ impl Driver<'_> {
                 };
                 if let Some(entry) = t.open.get_mut(&conn.serial) {
                     entry.1 = true;
-                    c.established += 1;
-                    match conn.member {
-                        Role::Master => c.to_master += 1,
-                        Role::Slave => c.to_slave += 1,
-                    }
                     t.established_now += 1;
-                    c.peak_open = c.peak_open.max(t.established_now);
+                    let open = t.established_now;
+                    let c = t.counters();
+                    c.add(Counter::Established, 1);
+                    c.add(
+                        match conn.member {
+                            Role::Master => Counter::ToMaster,
+                            Role::Slave => Counter::ToSlave,
+                        },
+                        1,
+                    );
+                    if open > c.get(Counter::PeakOpen) {
+                        c.set(Counter::PeakOpen, open);
+                    }
                 }
             }
             TrafficMsg::Ended { node, id, broken } => {
@@ -729,18 +863,18 @@ impl Driver<'_> {
                     t.established_now -= 1;
                 }
                 if broken {
-                    c.broken += 1;
-                    t.live.fail(now, Failure::Broken);
+                    t.counters().add(Counter::Broken, 1);
+                    t.fail(node, now, Failure::Broken);
                 } else {
-                    c.completed += 1;
+                    t.counters().add(Counter::Completed, 1);
                 }
             }
-            TrafficMsg::Request { ok, sent } => {
-                c.requests += 1;
+            TrafficMsg::Request { node, ok, sent } => {
+                t.counters().add(Counter::Requests, 1);
                 if !ok {
-                    c.requests_failed += 1;
+                    t.counters().add(Counter::RequestsFailed, 1);
                     let at = self.clock.at(sent);
-                    t.live.fail(at, Failure::Request);
+                    t.fail(node, at, Failure::Request);
                 }
             }
         }

@@ -188,7 +188,7 @@ impl Prober {
     }
 
     async fn connect(&self, target: SocketAddr, deadline: Instant) -> Result<TcpStream, Fail> {
-        match tokio::time::timeout_at(deadline, TcpStream::connect(target)).await {
+        match super::timer::timeout_at(deadline, TcpStream::connect(target)).await {
             Err(_) => Err(Fail(Reason::ConnectTimeout, None)),
             Ok(Err(e)) => Err(Fail(connect_reason(&e), None)),
             Ok(Ok(s)) => Ok(s),
@@ -210,7 +210,7 @@ impl Prober {
             Some(connector) => {
                 let name = super::tls::server_name(self.spec.domain_name.as_deref(), target.ip());
                 let handshake = connector.connect(name, &mut stream);
-                match tokio::time::timeout_at(deadline, handshake).await {
+                match super::timer::timeout_at(deadline, handshake).await {
                     Err(_) => Err(Fail(Reason::RecvResponseTimeout, None)),
                     Ok(Err(_)) => Err(Fail(Reason::SslHandshakeError, None)),
                     Ok(Ok(mut tls)) => self.exchange(&mut tls, &request, deadline).await,
@@ -251,7 +251,7 @@ impl Prober {
             io.write_all(request).await?;
             io.flush().await
         };
-        match tokio::time::timeout_at(deadline, send).await {
+        match super::timer::timeout_at(deadline, send).await {
             Err(_) => return Err(Fail(Reason::SendRequestTimeout, None)),
             Ok(Err(_)) => return Err(Fail(Reason::SendRequestFailed, None)),
             Ok(Ok(())) => {}
@@ -269,7 +269,7 @@ impl Prober {
             if buf.len() > http::MAX_HEAD_BYTES {
                 return Err(Fail(Reason::ResponseFormatError, None));
             }
-            match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
+            match super::timer::timeout_at(deadline, io.read(&mut chunk)).await {
                 Err(_) => return Err(Fail(Reason::RecvResponseTimeout, None)),
                 Ok(Ok(0)) if buf.is_empty() => return Err(Fail(Reason::RecvResponseFailed, None)),
                 Ok(Ok(0)) => return Err(Fail(Reason::ResponseFormatError, None)),
@@ -290,7 +290,7 @@ impl Prober {
             EchoStep::Skip => {}
             EchoStep::FaultLayer(faults) => {
                 if !faults.host_answers_echo() {
-                    tokio::time::sleep_until(deadline).await;
+                    super::timer::precise_sleep_until(deadline).await;
                     return Err(Fail(Reason::ConnectTimeout, None));
                 }
             }
@@ -319,7 +319,7 @@ impl Prober {
         }
         let mut buf = [0u8; 2048];
         loop {
-            match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            match super::timer::timeout_at(deadline, sock.recv(&mut buf)).await {
                 // Silence until the deadline: healthy.
                 Err(_) => return Ok(None),
                 Ok(Ok(_)) => {

@@ -16,10 +16,11 @@
 //!   the scenario's `connect_timeout`, splices the two sockets (`copy_bidirectional`) and
 //!   reports how the connection ended: a backend error (a crashed member's RST, a host that came
 //!   back without its state) is `broken`, a client that closed first is `completed`.
-//! - Outcomes are counted by the driver, under the DES's counter names
-//!   ([`TrafficCounts`]). They are the live run's own: `crate::sim`'s `TrafficLog` cannot be built
-//!   outside the engine (its counters have no public constructor), so the run report's
-//!   `traffic` section stays empty and these counts appear under `live.traffic`.
+//! - Outcomes are counted by the driver into the DES's own `TrafficLog` (the same counters, each
+//!   failure charged to a fault by the DES's rule, the same drain records), so the run report's
+//!   `traffic` section reads a live run as it reads a simulated one. What only a live run has
+//!   (how much was thinned, the request spacing used, every failure with its kind for tests) is
+//!   in [`LiveTraffic`].
 //! - Load is bounded for a 2-core machine: arrivals above [`MAX_WALL_ARRIVALS_PER_S`] of wall
 //!   clock are thinned (each kept with the same probability, reported as `sampled`), requests on
 //!   one connection are at least [`MIN_WALL_REQUEST_SPACING`] apart (reported as
@@ -31,7 +32,8 @@
 //!   (at least [`MIN_WALL_ANSWER_WAIT`] of wall clock); a failure is stamped at the moment the
 //!   request (or the connect) was made.
 //!
-//! TCP pools only: UDP and QUIC flows, and TLS clients, are not driven live (the run says so).
+//! UDP pools get flows through a relay instead of connections through a proxy
+//! ([`super::udp_flows`]); QUIC flows and TLS clients are not driven live (the run says so).
 
 use super::backend::Service;
 use crate::model::connections::ConnId;
@@ -64,26 +66,6 @@ pub const MAX_CLIENTS: usize = 1024;
 /// Most failure instants kept for the report.
 const MAX_FAILURES_KEPT: usize = 100_000;
 
-/// What clients saw, under the DES's counter names.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TrafficCounts {
-    pub connections: u64,
-    pub established: u64,
-    pub completed: u64,
-    pub refused: u64,
-    pub timed_out: u64,
-    pub no_backend: u64,
-    pub broken: u64,
-    pub drained: u64,
-    pub reset_on_failback: u64,
-    pub to_master: u64,
-    pub to_slave: u64,
-    pub requests: u64,
-    pub requests_failed: u64,
-    pub peak_open: u64,
-    pub open_at_end: u64,
-}
-
 /// What failed for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,20 +79,20 @@ pub enum Failure {
     Request,
 }
 
-/// The live run's traffic.
+/// What only a live run's traffic has; the counts themselves are in the run log's
+/// `TrafficLog`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LiveTraffic {
-    pub counts: TrafficCounts,
-    /// Fraction of the scenario's arrivals that ran (thinning to the wall-clock cap).
+    /// Fraction of the scenario's arrivals that ran (thinning to the wall-clock cap): the
+    /// counts compare with the simulator's times this fraction.
     pub sampled: f64,
     /// Arrivals not run because [`MAX_CLIENTS`] were open.
     pub skipped: u64,
-    /// Scenario seconds between two requests on one connection (the scenario asks
-    /// 1 / requests_per_s; the wall-clock floor may widen it).
+    /// Scenario seconds between two requests on one connection, as run.
     pub request_spacing_s: f64,
-    /// First and last client failure (scenario seconds), if any.
-    pub first_failure_s: Option<f64>,
-    pub last_failure_s: Option<f64>,
+    /// What the scenario asks: 1 / requests_per_s (0 without requests). Smaller than
+    /// `request_spacing_s` when the wall-clock floor widened the spacing.
+    pub requested_spacing_s: f64,
     /// Every failure with its scenario instant (the first [`MAX_FAILURES_KEPT`]).
     #[serde(skip)]
     pub failures: Vec<(SimTime, Failure)>,
@@ -121,9 +103,6 @@ impl LiveTraffic {
         if self.failures.len() < MAX_FAILURES_KEPT {
             self.failures.push((at, f));
         }
-        let s = at.as_secs_f64();
-        self.first_failure_s.get_or_insert(s);
-        self.last_failure_s = Some(s);
     }
 }
 
@@ -162,8 +141,9 @@ pub enum TrafficMsg {
         id: ConnId,
         broken: bool,
     },
-    /// One request's result; it was sent at `sent`.
+    /// One request's result on a connection through `node`; it was sent at `sent`.
     Request {
+        node: u32,
         ok: bool,
         sent: Instant,
     },
@@ -316,6 +296,9 @@ pub enum RequestKind {
     Echo,
     /// `GET path` with this Host; a status below 400 is a success.
     Http { path: String, host: String },
+    /// A datagram the UDP echo backend returns, in a flow through the node's relay
+    /// ([`super::udp_flows`]).
+    Datagram,
 }
 
 impl RequestKind {
@@ -327,7 +310,8 @@ impl RequestKind {
                 path: site.url_path.clone(),
                 host: site.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
             }),
-            Service::Https(_) | Service::UdpEcho => None,
+            Service::UdpEcho => Some(RequestKind::Datagram),
+            Service::Https(_) => None,
         }
     }
 }
@@ -341,6 +325,8 @@ pub struct ClientPlan {
     pub clock: TrafficClock,
     pub end: SimTime,
     pub seed: u64,
+    /// The trial whose arrival stream the clients draw from (as the DES's trial `i`).
+    pub trial: u64,
 }
 
 impl ClientPlan {
@@ -387,7 +373,7 @@ pub async fn run_clients(
     tracker: TaskTracker,
 ) -> (f64, u64) {
     let mut rng: ChaCha8Rng =
-        crate::sim::rng::stream(plan.seed, 0, crate::sim::rng::Purpose::Arrivals);
+        crate::sim::rng::stream(plan.seed, plan.trial, crate::sim::rng::Purpose::Arrivals);
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     let (mut arrivals, mut kept_weight, mut skipped) = (0u64, 0.0f64, 0u64);
     let steps = plan.traffic.rate_steps.clone();
@@ -439,7 +425,8 @@ pub async fn run_clients(
             continue;
         };
         let client = rng.gen_range(0..clients);
-        let front = plan.fronts[(client % nodes) as usize];
+        let node = client % nodes;
+        let front = plan.fronts[node as usize];
         let lifetime_s = match plan.traffic.lifetime {
             Lifetime::Fixed(d) => d.as_secs_f64(),
             Lifetime::Exponential(mean) => -(1.0 - rng.gen::<f64>()).ln() * mean.as_secs_f64(),
@@ -450,7 +437,15 @@ pub async fn run_clients(
         tracker.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = client_conn(front, client, lifetime, spacing, answer_within, request, tx) => {}
+                _ = async {
+                    let udp = matches!(request, RequestKind::Datagram);
+                    let c = OneClient { front, node, client, lifetime, spacing, answer_within, request };
+                    if udp {
+                        super::udp_flows::client_flow(c, tx).await;
+                    } else {
+                        client_conn(c, tx).await;
+                    }
+                } => {}
             }
             drop(permit);
         });
@@ -464,15 +459,27 @@ pub async fn run_clients(
 }
 
 /// One client connection: preamble, requests until the lifetime is over, then an orderly close.
-async fn client_conn(
-    front: SocketAddr,
-    client: u32,
-    lifetime: Duration,
-    spacing: Option<Duration>,
-    answer_within: Duration,
-    request: RequestKind,
-    tx: mpsc::Sender<TrafficMsg>,
-) {
+/// One client connection's (or UDP flow's) plan, in wall-clock durations.
+pub(crate) struct OneClient {
+    pub front: SocketAddr,
+    pub node: u32,
+    pub client: u32,
+    pub lifetime: Duration,
+    pub spacing: Option<Duration>,
+    pub answer_within: Duration,
+    pub request: RequestKind,
+}
+
+async fn client_conn(c: OneClient, tx: mpsc::Sender<TrafficMsg>) {
+    let OneClient {
+        front,
+        node,
+        client,
+        lifetime,
+        spacing,
+        answer_within,
+        request,
+    } = c;
     let Ok(Ok(mut s)) =
         tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(front)).await
     else {
@@ -504,6 +511,7 @@ async fn client_conn(
                 .await
                 .unwrap_or(Err(()));
             let msg = TrafficMsg::Request {
+                node,
                 ok: ok.is_ok(),
                 sent,
             };
@@ -530,7 +538,9 @@ async fn client_conn(
 
 async fn one_request(s: &mut TcpStream, kind: &RequestKind, buf: &mut Vec<u8>) -> Result<(), ()> {
     match kind {
-        RequestKind::Echo => {
+        // A datagram plan never reaches a TCP connection; were it to, an echoed line is what it
+        // asks.
+        RequestKind::Echo | RequestKind::Datagram => {
             const LINE: &[u8] = b"elbsim client\n";
             s.write_all(LINE).await.map_err(|_| ())?;
             let mut back = [0u8; LINE.len()];
@@ -608,6 +618,7 @@ mod tests {
             },
             end: SimTime::ZERO,
             seed: 0,
+            trial: 0,
         };
         // 5/s at scale 0.01 is 500/s of wall clock: thinned to 100/s.
         assert!((plan.keep_fraction(5.0) - 0.2).abs() < 1e-12);

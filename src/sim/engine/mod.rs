@@ -44,8 +44,8 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use traffic::Traffic;
 pub use traffic::{
-    status_fails_requests, Counter, DrainRecord, FailureSeries, FailureSpan, PersistedReturn,
-    TrafficCounters, TrafficLog, Unavailability,
+    recovery_window, status_fails_requests, Counter, DrainRecord, FailureSeries, FailureSpan,
+    FaultCharging, PersistedReturn, TrafficCounters, TrafficLog, Unavailability,
 };
 
 mod event;

@@ -274,6 +274,50 @@ impl FailureSeries {
     }
 }
 
+impl TrafficLog {
+    /// An empty log with one [`Unavailability`] per fault of `cfg`, in the scenario's order.
+    pub fn for_faults(cfg: &SimConfig) -> Self {
+        TrafficLog {
+            unavailability: (0..cfg.faults.len() as u32)
+                .map(|fault| Unavailability {
+                    fault,
+                    all: None,
+                    nodes: BTreeMap::new(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Records failures seen on `node` from `first` to `last` (`conns` connections, `reqs`
+    /// requests), charged to `fault` (from [`FaultCharging::fault_at`]; `None`: unattributed).
+    pub fn record_failure(
+        &mut self,
+        fault: Option<u32>,
+        node: u32,
+        first: SimTime,
+        last: SimTime,
+        conns: u64,
+        reqs: u64,
+    ) {
+        if let Some(series) = &mut self.failure_series {
+            series.add(node, first, first, conns);
+            series.add(node, first, last, reqs);
+        }
+        match fault.and_then(|f| self.unavailability.get_mut(f as usize)) {
+            Some(u) => {
+                FailureSpan::add(&mut u.all, first, last, conns, reqs);
+                let mut span = u.nodes.get(&node).copied();
+                FailureSpan::add(&mut span, first, last, conns, reqs);
+                if let Some(s) = span {
+                    u.nodes.insert(node, s);
+                }
+            }
+            None => FailureSpan::add(&mut self.unattributed, first, last, conns, reqs),
+        }
+    }
+}
+
 /// Traffic state of a run.
 pub(super) struct Traffic {
     /// Arrival times and client addresses: a stream of their own, so that two variants of a
@@ -294,8 +338,8 @@ pub(super) struct Traffic {
     persistence_entries: u64,
     /// Per member: windows where its requests fail (hang, error status).
     request_fail_windows: [Vec<(SimTime, SimTime)>; 2],
-    /// Per member: which of its faults a failure at a given instant is charged to.
-    charge: [Charging; 2],
+    /// Which fault a failure at a given instant is charged to.
+    charge: FaultCharging,
     pub(super) log: TrafficLog,
 }
 
@@ -326,7 +370,6 @@ impl Traffic {
                 request_fail_windows[f.member.index()].push((f.at, until));
             }
         }
-        let grace = recovery_window(cfg);
         Traffic {
             arrivals_rng: rng::stream(seed, trial, Purpose::Arrivals),
             rng: rng::stream(seed, trial, Purpose::Traffic),
@@ -338,42 +381,19 @@ impl Traffic {
             open: 0,
             persistence_entries: 0,
             request_fail_windows,
-            charge: Role::BOTH.map(|r| Charging::new(cfg, r, end, grace)),
+            charge: FaultCharging::new(cfg),
             log: TrafficLog {
-                unavailability: (0..cfg.faults.len() as u32)
-                    .map(|fault| Unavailability {
-                        fault,
-                        all: None,
-                        nodes: BTreeMap::new(),
-                    })
-                    .collect(),
                 failure_series: series.then(|| FailureSeries::new(cfg.duration)),
-                ..Default::default()
+                ..TrafficLog::for_faults(cfg)
             },
         }
     }
 
     /// Charges failures on `node` between `first` and `last` to the fault they belong to.
     fn failure(&mut self, node: u32, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
-        if let Some(series) = &mut self.log.failure_series {
-            series.add(node, first, first, conns);
-            series.add(node, first, last, reqs);
-        }
-        let fault = self.charge[Role::Master.index()]
-            .at(first)
-            .or_else(|| self.charge[Role::Slave.index()].at(first));
-        match fault {
-            Some(f) => {
-                let u = &mut self.log.unavailability[f as usize];
-                FailureSpan::add(&mut u.all, first, last, conns, reqs);
-                let mut span = u.nodes.get(&node).copied();
-                FailureSpan::add(&mut span, first, last, conns, reqs);
-                if let Some(s) = span {
-                    u.nodes.insert(node, s);
-                }
-            }
-            None => FailureSpan::add(&mut self.log.unattributed, first, last, conns, reqs),
-        }
+        let fault = self.charge.fault_at(first);
+        self.log
+            .record_failure(fault, node, first, last, conns, reqs);
     }
 }
 
@@ -389,6 +409,26 @@ pub fn recovery_window(cfg: &SimConfig) -> SimDuration {
             .saturating_add((c.rise.max(c.fall) as u64).saturating_mul(per_probe))
             .saturating_add(cfg.model.route_update_delay.0),
     )
+}
+
+/// Which fault a client failure at a given instant is charged to (the rule of the module docs),
+/// for any driver that fills a [`TrafficLog`]: the engine, or the live one.
+#[derive(Debug, Clone)]
+pub struct FaultCharging([Charging; 2]);
+
+impl FaultCharging {
+    pub fn new(cfg: &SimConfig) -> Self {
+        let end = SimTime::ZERO + cfg.duration;
+        let grace = recovery_window(cfg);
+        FaultCharging(Role::BOTH.map(|r| Charging::new(cfg, r, end, grace)))
+    }
+
+    /// The fault a failure at `t` is charged to: the master's, else the slave's, else none.
+    pub fn fault_at(&self, t: SimTime) -> Option<u32> {
+        self.0[Role::Master.index()]
+            .at(t)
+            .or_else(|| self.0[Role::Slave.index()].at(t))
+    }
 }
 
 /// For one member: the fault a failure at each instant is charged to, as sorted breakpoints.
