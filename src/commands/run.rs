@@ -197,21 +197,18 @@ pub fn run(path: Option<&Path>, args: RunArgs) -> super::WithFiles {
         };
         if args.html {
             let text = text::run_report(&report, &context_lines(&s), &reproduce);
-            let mut params = crate::report::html::params_from_lines(&context_lines(&s));
-            params.push(("seed".into(), seed.to_string()));
             let title = format!("elbsim run: {}", s.name);
             files.push((
                 "--html",
-                crate::report::html::page(&crate::report::html::Page {
-                    title: &title,
-                    reproduce: &reproduce,
-                    params,
-                    plots: vec![(
-                        "Timeline per LB node: each member's status in that node's view, the node's route, the faults and the spans in which clients failed".into(),
-                        svg.clone(),
-                    )],
-                    report: &text,
-                }),
+                crate::report::html::page_with_plot(
+                    &title,
+                    &reproduce,
+                    &context_lines(&s),
+                    vec![("seed".into(), seed.to_string())],
+                    "Timeline per LB node: each member's status in that node's view, the node's route, the faults and the client failures per second",
+                    &svg,
+                    &text,
+                ),
             ));
         }
         if args.plot {

@@ -575,22 +575,21 @@ pub fn trials_from(
         };
         if args.html {
             let text = render(&report, &s.name, &reproduce);
-            let mut params = crate::report::html::params_from_lines(&super::run::context_lines(&s));
-            params.push(("trials".into(), args.n.to_string()));
-            params.push(("seed".into(), seed.to_string()));
             let title = format!("elbsim trials: {}", s.name);
             files.push((
                 "--html",
-                crate::report::html::page(&crate::report::html::Page {
-                    title: &title,
-                    reproduce: &reproduce,
-                    params,
-                    plots: vec![(
-                        "Empirical CDFs of detection, failover and failback latency; shaded: the closed-form detection window of docs/model.md".into(),
-                        svg.clone(),
-                    )],
-                    report: &text,
-                }),
+                crate::report::html::page_with_plot(
+                    &title,
+                    &reproduce,
+                    &super::run::context_lines(&s),
+                    vec![
+                        ("trials".into(), args.n.to_string()),
+                        ("seed".into(), seed.to_string()),
+                    ],
+                    "Empirical CDFs of detection, failover and failback latency; shaded: the closed-form detection window of docs/model.md",
+                    &svg,
+                    &text,
+                ),
             ));
         }
         if args.plot {

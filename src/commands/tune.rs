@@ -738,21 +738,20 @@ pub fn run_from(
             let text = render(
                 &report, &s.pool, &s.name, &s.origin, args.top, quic, &reproduce,
             );
-            let mut params = crate::report::html::params_from_lines(&super::run::context_lines(&s));
-            params.push(("trials per point".into(), args.trials.to_string()));
-            params.push(("seed".into(), seed.to_string()));
             files.push((
                 "--html",
-                crate::report::html::page(&crate::report::html::Page {
-                    title: &title,
-                    reproduce: &reproduce,
-                    params,
-                    plots: vec![(
-                        "Every point: false failovers per day against the objective; the Pareto front joined; the recommended point circled".into(),
-                        svg.clone(),
-                    )],
-                    report: &text,
-                }),
+                crate::report::html::page_with_plot(
+                    &title,
+                    &reproduce,
+                    &super::run::context_lines(&s),
+                    vec![
+                        ("trials per point".into(), args.trials.to_string()),
+                        ("seed".into(), seed.to_string()),
+                    ],
+                    "Every point: false failovers per day against the objective; the Pareto front joined; the recommended point circled",
+                    &svg,
+                    &text,
+                ),
             ));
         }
         if args.plot {

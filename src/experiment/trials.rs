@@ -307,10 +307,7 @@ fn one_trial(
 /// False-failover rates are taken outside them: inside, an OFFLINE verdict may be the fault's.
 pub fn visible_fault_windows(cfg: &SimConfig) -> Vec<(SimTime, SimTime)> {
     let end = SimTime::ZERO + cfg.duration;
-    let rtt = match cfg.network.rtt {
-        crate::sim::config::Rtt::Fixed(d) => d,
-        crate::sim::config::Rtt::LogNormal { median, .. } => median,
-    };
+    let rtt = crate::report::run::typical_rtt(cfg);
     let mut windows: Vec<(SimTime, SimTime)> = cfg
         .faults
         .iter()

@@ -104,6 +104,28 @@ pub fn page(p: &Page) -> String {
 }
 
 /// Parameters from `name: value` lines (the context lines above a run report).
+/// The `--html` page of a command with one picture: the report, the scenario's context lines
+/// as parameters plus `extra`, and the picture with its caption.
+pub fn page_with_plot(
+    title: &str,
+    reproduce: &str,
+    context: &[String],
+    extra: Vec<(String, String)>,
+    caption: &str,
+    svg: &str,
+    report: &str,
+) -> String {
+    let mut params = params_from_lines(context);
+    params.extend(extra);
+    page(&Page {
+        title,
+        reproduce,
+        params,
+        plots: vec![(caption.to_string(), svg.to_string())],
+        report,
+    })
+}
+
 pub fn params_from_lines(lines: &[String]) -> Vec<(String, String)> {
     lines
         .iter()

@@ -140,7 +140,7 @@ pub fn detection_window(cfg: &SimConfig) -> SimDuration {
 }
 
 /// The typical probe round trip: the fixed one, or the log-normal's median.
-fn typical_rtt(cfg: &SimConfig) -> SimDuration {
+pub fn typical_rtt(cfg: &SimConfig) -> SimDuration {
     match cfg.network.rtt {
         Rtt::Fixed(d) => d,
         Rtt::LogNormal { median, .. } => median,
@@ -315,9 +315,15 @@ impl NodeIndex {
 }
 
 fn initial_health(cfg: &SimConfig) -> Health {
-    match cfg.model.initial_state {
-        crate::sim::config::InitialState::Online => Health::Online,
-        crate::sim::config::InitialState::Initial => Health::Offline,
+    crate::sim::engine::node_config(cfg).initial
+}
+
+/// The instant a run's log covers up to: where it stopped, else the end of the run.
+fn covered_end(cfg: &SimConfig, log: &RunLog) -> SimTime {
+    if log.end == SimTime::ZERO {
+        SimTime::ZERO + cfg.duration
+    } else {
+        log.end
     }
 }
 
@@ -368,11 +374,7 @@ impl Recovery {
 
 /// Computes failovers, outages, failbacks, false, missed and censored faults from a run's log.
 pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
-    let end = if log.end == SimTime::ZERO {
-        SimTime::ZERO + cfg.duration
-    } else {
-        log.end
-    };
+    let end = covered_end(cfg, log);
     let initial = initial_health(cfg);
     let initial_target = match initial {
         Health::Online => Target::Master,
@@ -1013,11 +1015,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         health_check: HealthCheckUsed::of(cfg),
         events: log.events,
         partial: matches!(log.stopped, Some(Stopped::Interrupted { .. })),
-        covered_s: secs(if log.end == SimTime::ZERO {
-            SimTime::ZERO + cfg.duration
-        } else {
-            log.end
-        }),
+        covered_s: secs(covered_end(cfg, log)),
         false_failovers: false_failover_events.len() as u64,
         false_failover_events,
         missed_faults: m.missed.len() as u64,

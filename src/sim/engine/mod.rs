@@ -309,7 +309,7 @@ impl<'a> Engine<'a> {
             traffic: cfg
                 .traffic
                 .as_ref()
-                .map(|t| Traffic::new(cfg, t, opts.seed, opts.trial, opts.failure_series)),
+                .map(|_| Traffic::new(cfg, opts.seed, opts.trial, opts.failure_series)),
             pending_failures: 0,
             pending_updates: 0,
             log_entries: 0,

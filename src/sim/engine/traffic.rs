@@ -349,13 +349,7 @@ pub fn status_fails_requests(status: u16) -> bool {
 }
 
 impl Traffic {
-    pub(super) fn new(
-        cfg: &SimConfig,
-        _t: &TrafficConfig,
-        seed: u64,
-        trial: u64,
-        series: bool,
-    ) -> Self {
+    pub(super) fn new(cfg: &SimConfig, seed: u64, trial: u64, series: bool) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
         let end = SimTime::ZERO + cfg.duration;
         let mut request_fail_windows: [Vec<(SimTime, SimTime)>; 2] = Default::default();
