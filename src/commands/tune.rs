@@ -27,6 +27,8 @@ pub struct TuneArgs {
     pub probe_fault: ProbeFault,
     /// Rank points whose health check draws an API warning.
     pub allow_warnings: bool,
+    /// `--full`: simulate every trial whole, never windowed.
+    pub full: bool,
     pub json: bool,
     /// `--format markdown`: the text report as Markdown.
     pub markdown: bool,
@@ -191,6 +193,9 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
     }
     if args.allow_warnings {
         s.push_str(" --allow-warnings");
+    }
+    if args.full {
+        s.push_str(" --full");
     }
     if args.strict {
         s.push_str(" --strict");
@@ -618,6 +623,7 @@ pub fn run_from(
         constraints: args.constraints,
         probe_fault: args.probe_fault.kind(),
         allow_warnings: args.allow_warnings,
+        full: args.full,
     };
     let point_source = match source {
         Source::Simulate => PointSource::Simulate,

@@ -3,5 +3,7 @@ pub mod ci;
 pub mod rare;
 pub mod shard;
 pub mod stats;
+pub mod stream;
 pub mod trials;
 pub mod tune;
+pub mod windowed;

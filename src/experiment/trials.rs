@@ -12,7 +12,7 @@ use super::stats::{CounterStats, CounterSummary, HistState, LatencyStats, Summar
 use crate::model::router::Role;
 use crate::report::run::measure;
 use crate::sim::config::SimConfig;
-use crate::sim::engine::{self, RunOptions};
+use crate::sim::engine::{self, ProbeOptions, RunOptions, StartPhase, TapeMode};
 use crate::sim::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -146,6 +146,17 @@ impl Accum {
         self.limit
     }
 
+    /// False failovers counted so far.
+    pub fn false_failovers(&self) -> u64 {
+        self.false_failovers
+    }
+
+    /// Replaces the false-failover count: windowed `tune` counts them on a noise stream of the
+    /// full run's fault-free time (`super::stream`) instead of in the windows.
+    pub(crate) fn set_false_failovers(&mut self, n: u64) {
+        self.false_failovers = n;
+    }
+
     pub fn to_state(&self) -> AccumState {
         AccumState {
             trials: self.trials,
@@ -223,7 +234,20 @@ impl Accum {
 pub type TrialObserver<'a> =
     Option<&'a (dyn Fn(u64, &crate::report::run::Measured, Option<&engine::TrafficLog>) + Sync)>;
 
+/// The engine options of trial `i` of a batch.
+pub(crate) fn trial_options(seed: u64, i: u64, interrupt: &AtomicBool) -> RunOptions<'_> {
+    RunOptions {
+        seed,
+        trial: i,
+        record_verdicts: false,
+        stop_when_quiet: true,
+        interrupt: Some(interrupt),
+        failure_series: false,
+    }
+}
+
 /// Runs trial `i` and adds it to `acc`.
+#[allow(clippy::too_many_arguments)]
 fn one_trial(
     cfg: &SimConfig,
     seed: u64,
@@ -232,18 +256,29 @@ fn one_trial(
     windows: &[(SimTime, SimTime)],
     acc: &mut Accum,
     observe: TrialObserver,
+    start: StartPhase,
 ) -> bool {
-    let log = engine::run(
+    let (log, _) = engine::run_with(
         cfg,
-        RunOptions {
-            seed,
-            trial: i,
-            record_verdicts: false,
-            stop_when_quiet: true,
-            interrupt: Some(interrupt),
-            failure_series: false,
+        trial_options(seed, i, interrupt),
+        ProbeOptions {
+            start,
+            tape: TapeMode::Off,
         },
     );
+    add_trial(cfg, i, &log, windows, acc, observe)
+}
+
+/// Adds trial `i`'s run `log` to `acc`; false when the run stopped early (interrupted, or a
+/// limit, which `acc` keeps).
+pub(crate) fn add_trial(
+    cfg: &SimConfig,
+    i: u64,
+    log: &engine::RunLog,
+    windows: &[(SimTime, SimTime)],
+    acc: &mut Accum,
+    observe: TrialObserver,
+) -> bool {
     if let Some(stopped) = log.stopped {
         // An interrupted trial is left out whole; a limit is the scenario's to fix.
         if let engine::Stopped::Limit { .. } = stopped {
@@ -251,7 +286,7 @@ fn one_trial(
         }
         return false;
     }
-    let m = measure(cfg, &log);
+    let m = measure(cfg, log);
     if let Some(f) = observe {
         f(i, &m, log.traffic.as_ref());
     }
@@ -387,6 +422,31 @@ pub fn run_range(
     progress: &(dyn Fn(u64) + Sync),
     observe: TrialObserver,
 ) -> Accum {
+    run_range_with(
+        cfg,
+        seed,
+        range,
+        jobs,
+        stop,
+        progress,
+        observe,
+        StartPhase::Uniform,
+    )
+}
+
+/// [`run_range`], every prober's first probe placed by `start` (windowed trials start at
+/// equilibrium: `super::windowed`).
+#[allow(clippy::too_many_arguments)]
+pub fn run_range_with(
+    cfg: &SimConfig,
+    seed: u64,
+    range: Range<u64>,
+    jobs: usize,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+    observe: TrialObserver,
+    phase: StartPhase,
+) -> Accum {
     /// Trials a worker claims at once: large enough to keep the shared counter cold.
     const CHUNK: u64 = 64;
     let next = AtomicU64::new(range.start);
@@ -408,7 +468,7 @@ pub fn run_range(
                         if stop.load(Ordering::Relaxed) {
                             break 'claim;
                         }
-                        if !one_trial(cfg, seed, i, stop, &windows, &mut acc, observe) {
+                        if !one_trial(cfg, seed, i, stop, &windows, &mut acc, observe, phase) {
                             break 'claim;
                         }
                     }

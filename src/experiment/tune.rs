@@ -17,7 +17,9 @@
 
 use super::rare::FalseFailoverEstimate;
 use super::stats::Summary;
-use super::trials::{report, run_range, run_trials, Accum, TrialsOptions, TrialsReport};
+use super::stream::CounterPair;
+use super::trials::{report, run_range, Accum, TrialsReport};
+use super::windowed::{self, CounterBounds, Plan};
 use crate::model::router::Role;
 use crate::sim::config::{Fault, FaultKind, SimConfig};
 use crate::sim::time::{SimDuration, SimTime};
@@ -46,6 +48,7 @@ pub fn point_accums(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Option<Vec<(u64, Accum)>> {
     let (base_with_fault, _) = with_probe_fault(base, opts.probe_fault);
+    let mut runner = Runner::new(base, ranges, opts);
     let mut out = Vec::new();
     let skip = range.start as usize;
     let take = range.end.saturating_sub(range.start) as usize;
@@ -54,22 +57,116 @@ pub fn point_accums(
             return None;
         }
         let cfg = apply(&base_with_fault, &p);
-        let acc = run_range(
-            &cfg,
-            opts.seed,
-            0..opts.trials,
-            opts.jobs,
-            interrupt,
-            &|_| {},
-            None,
-        );
+        let acc = runner.accum(i as u64, &p, &cfg, range.end, interrupt)?;
         if acc.trials() < opts.trials && acc.limit().is_none() {
             return None;
         }
         out.push((i as u64, acc));
-        progress(out.len() as u64);
+        progress(runner.done_through.max(i as u64 + 1) - range.start);
     }
     Some(out)
+}
+
+/// Computes points' accumulators: by default windowed, one probe tape per (delay, timeout)
+/// group shared by its (fall, rise) pairs (`super::windowed`), where that applies; in full
+/// otherwise or with `TuneOptions::full`. A point's accumulator is the same whichever points
+/// share its group (each pair's runs are the runs drawing would give, and the window is sized
+/// for the whole sweep's counters), so any shard of a sweep gets the unsharded figures.
+struct Runner<'a> {
+    base: &'a SimConfig,
+    ranges: &'a Ranges,
+    opts: TuneOptions,
+    bounds: CounterBounds,
+    /// Results of the current group not yet taken, by point index.
+    group: Vec<(u64, Accum)>,
+    /// One past the last point computed so far (for progress).
+    done_through: u64,
+}
+
+impl<'a> Runner<'a> {
+    fn new(base: &'a SimConfig, ranges: &'a Ranges, opts: TuneOptions) -> Self {
+        let max = |v: &[u32], d: u32| v.iter().copied().max().unwrap_or(d);
+        Runner {
+            base,
+            ranges,
+            opts,
+            bounds: CounterBounds {
+                fall: max(&ranges.max_retries_down, base.check.fall),
+                rise: max(&ranges.max_retries, base.check.rise),
+            },
+            group: Vec::new(),
+            done_through: 0,
+        }
+    }
+
+    /// Point `i`'s accumulator (`cfg` is the point's scenario, with the probe fault); its group
+    /// reaches no further than point `end`. `None` when a windowed group was interrupted (a
+    /// full run returns what finished, as [`run_range`] does).
+    fn accum(
+        &mut self,
+        i: u64,
+        p: &Point,
+        cfg: &SimConfig,
+        end: u64,
+        interrupt: &AtomicBool,
+    ) -> Option<Accum> {
+        if let Some(k) = self.group.iter().position(|(j, _)| *j == i) {
+            return Some(self.group.swap_remove(k).1);
+        }
+        self.group.clear();
+        let plan = if self.opts.full {
+            Plan::Full("--full")
+        } else {
+            windowed::plan(cfg, self.bounds)
+        };
+        if let Plan::Windowed(w) = plan {
+            let same = |q: &Point| {
+                (q.delay, q.timeout, q.offset, q.len) == (p.delay, p.timeout, p.offset, p.len)
+            };
+            let members: Vec<(u64, CounterPair)> = points(self.base, self.ranges)
+                .enumerate()
+                .skip(i as usize)
+                .take_while(|(j, q)| (*j as u64) < end && same(q))
+                .map(|(j, q)| {
+                    (
+                        j as u64,
+                        CounterPair {
+                            fall: q.max_retries_down,
+                            rise: q.max_retries,
+                        },
+                    )
+                })
+                .collect();
+            let pairs: Vec<CounterPair> = members.iter().map(|m| m.1).collect();
+            let results = windowed::group_results(
+                cfg,
+                &w,
+                &pairs,
+                self.opts.seed,
+                self.opts.trials,
+                self.opts.jobs,
+                interrupt,
+            )?;
+            self.done_through = members.last().map_or(i, |m| m.0) + 1;
+            self.group = members
+                .iter()
+                .zip(results)
+                .map(|(m, r)| (m.0, r.acc))
+                .collect();
+            let k = self.group.iter().position(|(j, _)| *j == i)?;
+            return Some(self.group.swap_remove(k).1);
+        }
+        self.done_through = i + 1;
+        Some(run_range(
+            cfg,
+            self.opts.seed,
+            0..self.opts.trials,
+            self.opts.jobs,
+            interrupt,
+            &|_| {},
+            None,
+        ))
+    }
 }
 
 /// Most points in one sweep. At the default 200 trials per point this is already hours of work;
@@ -204,6 +301,8 @@ pub struct TuneOptions {
     pub probe_fault: FaultKind,
     /// Rank points whose health check draws an API warning (by default they are shown, unranked).
     pub allow_warnings: bool,
+    /// Simulate every point's trials in full, never windowed (`--full`).
+    pub full: bool,
 }
 
 /// One point of the sweep.
@@ -386,6 +485,8 @@ pub fn tune(
     source: PointSource,
 ) -> TuneReport {
     let (base_with_fault, added) = with_probe_fault(base, opts.probe_fault);
+    let mut runner = Runner::new(base, ranges, opts);
+    let total = ranges.point_count();
     let mut results: Vec<PointResult> = Vec::new();
     let mut partial = false;
     for (i, p) in points(base, ranges).enumerate() {
@@ -395,16 +496,13 @@ pub fn tune(
         }
         let cfg = apply(&base_with_fault, &p);
         let r = match source {
-            PointSource::Simulate => run_trials(
-                &cfg,
-                TrialsOptions {
-                    n: opts.trials,
-                    seed: opts.seed,
-                    jobs: opts.jobs,
-                },
-                interrupt,
-                &|_| {},
-            ),
+            PointSource::Simulate => match runner.accum(i as u64, &p, &cfg, total, interrupt) {
+                Some(acc) => report(&cfg, &acc, opts.trials, opts.seed),
+                None => {
+                    partial = true;
+                    break;
+                }
+            },
             PointSource::Merged(m) => match m.get(&(i as u64)) {
                 Some(acc) => report(&cfg, acc, opts.trials, opts.seed),
                 None => {
@@ -465,7 +563,7 @@ pub fn tune(
             ranked: warnings.is_empty() || opts.allow_warnings,
             api_warnings: warnings,
         });
-        progress(i as u64 + 1);
+        progress(runner.done_through.max(i as u64 + 1));
     }
     mark_pareto(&mut results);
     results.sort_by(|a, b| {

@@ -19,6 +19,9 @@ pub enum Purpose {
     Traffic = 3,
     /// Client connection arrival times and addresses.
     Arrivals = 4,
+    /// `tune`'s noise-only probe stream that checks the false-failover closed form
+    /// (`crate::experiment::stream`): apart from the trial's own probes.
+    NoiseCheck = 5,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

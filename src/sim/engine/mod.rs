@@ -49,7 +49,9 @@ pub use traffic::{
 };
 
 mod event;
+mod tape;
 mod traffic;
+pub use tape::{ProbeOptions, ProbeTape, StartPhase, TapeEntry, TapeMode};
 
 /// Events between two looks at the interrupt flag: cheap, and a Ctrl-C is seen within
 /// microseconds of simulated work.
@@ -271,18 +273,39 @@ struct Engine<'a> {
     /// Entries logged so far, against `limits.max_log_entries`.
     log_entries: u64,
     log: RunLog,
+    /// Where first probes go out, and the probe tape (see [`tape`]).
+    start_phase: StartPhase,
+    tape: TapeMode<'a>,
+    /// Next entry of a replayed tape.
+    tape_pos: usize,
+    /// A replayed probe did not match the tape: the run drew its own from there on.
+    tape_diverged: bool,
 }
 
 /// Runs one scenario to its end (or to a limit, or an interrupt: see [`RunLog::stopped`]).
 pub fn run<'a>(cfg: &'a SimConfig, opts: RunOptions<'a>) -> RunLog {
+    run_with(cfg, opts, ProbeOptions::default()).0
+}
+
+/// [`run`], with the first probes placed and the probes judged as `probes` says (a stationary
+/// start for windowed trials; recording or replaying a probe tape). The flag is true when a
+/// replayed tape did not match the run's probes: that run drew its own verdicts from the first
+/// mismatch on, so it is a valid run but not the tape's.
+pub fn run_with<'a>(
+    cfg: &'a SimConfig,
+    opts: RunOptions<'a>,
+    probes: ProbeOptions<'a>,
+) -> (RunLog, bool) {
     let mut e = Engine::new(cfg, opts);
+    e.start_phase = probes.start;
+    e.tape = probes.tape;
     e.start();
     let end = e.run_loop();
     e.finish_traffic(end);
     let mut log = e.log;
     log.end = end;
     log.traffic = e.traffic.map(|t| t.log);
-    log
+    (log, e.tape_diverged)
 }
 
 impl<'a> Engine<'a> {
@@ -314,6 +337,10 @@ impl<'a> Engine<'a> {
             pending_updates: 0,
             log_entries: 0,
             log: RunLog::default(),
+            start_phase: StartPhase::Uniform,
+            tape: TapeMode::Off,
+            tape_pos: 0,
+            tape_diverged: false,
         }
     }
 
@@ -321,7 +348,10 @@ impl<'a> Engine<'a> {
         for slot in 0..self.nodes.len() * 2 {
             let phase = rng::unit(&mut self.probes_rng);
             let (node, role) = slot_parts(slot as u32);
-            let at = self.nodes[node as usize].first_probe_at(role, phase);
+            let at = match self.start_phase {
+                StartPhase::Uniform => self.nodes[node as usize].first_probe_at(role, phase),
+                StartPhase::Equilibrium => self.equilibrium_first_probe(role, phase),
+            };
             self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
         }
         for (i, f) in self.cfg.faults.iter().enumerate() {
@@ -542,16 +572,22 @@ impl<'a> Engine<'a> {
             );
             return;
         }
-        let cond = self.cond_cache[r].0;
-        let rtt = self.rtt.draw(&mut self.probes_rng);
-        let kind = self.cfg.check.kind;
-        let lost = Lost {
-            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
-            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
-            udp_probe: kind == ProbeKind::UdpConnect
-                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+        let (after, v) = match self.replayed(slot, at) {
+            Some(e) => (e.after, e.verdict),
+            None => {
+                let cond = self.cond_cache[r].0;
+                let judged = self.draw_verdict(&cond);
+                if let TapeMode::Record(t) = &mut self.tape {
+                    t.entries.push(tape::TapeEntry {
+                        slot,
+                        sent_at: at,
+                        after: judged.0,
+                        verdict: judged.1,
+                    });
+                }
+                judged
+            }
         };
-        let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
         self.pending_failures += u32::from(!v.ok);
         self.queue.push_in_order(
             at + after,
@@ -563,6 +599,65 @@ impl<'a> Engine<'a> {
                 status: v.status,
             },
         );
+    }
+
+    /// Draws one probe's round trip and losses and judges it under `cond`.
+    #[inline]
+    fn draw_verdict(&mut self, cond: &Condition) -> (SimDuration, crate::model::probe::Verdict) {
+        let rtt = self.rtt.draw(&mut self.probes_rng);
+        let kind = self.cfg.check.kind;
+        let lost = Lost {
+            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
+            udp_probe: kind == ProbeKind::UdpConnect
+                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+        };
+        world::judge(kind, self.cfg.check.timeout, cond, rtt, lost)
+    }
+
+    /// The taped verdict of the probe prober `slot` sends at `at`, when replaying a tape that
+    /// matches; a mismatch stops the replay for good (the run draws from then on).
+    #[inline]
+    fn replayed(&mut self, slot: u32, at: SimTime) -> Option<tape::TapeEntry> {
+        let TapeMode::Replay(t) = &self.tape else {
+            return None;
+        };
+        if self.tape_diverged {
+            return None;
+        }
+        match t.entries.get(self.tape_pos) {
+            Some(e) if e.slot == slot && e.sent_at == at => {
+                self.tape_pos += 1;
+                Some(*e)
+            }
+            _ => {
+                self.tape_diverged = true;
+                None
+            }
+        }
+    }
+
+    /// The first send of a prober started at equilibrium ([`StartPhase::Equilibrium`]): a probe
+    /// cycle drawn length-biased (a cycle drawn as a probe would be, `delay` plus its verdict's
+    /// time, accepted with probability cycle / (`delay` + `timeout`), the longest a cycle can
+    /// be: every verdict comes by the timeout), and the point `phase` of the way through it.
+    /// These draws come from the probes' stream before any probe goes out, the same for any
+    /// rise/fall counters, so a tape stays valid.
+    fn equilibrium_first_probe(&mut self, role: Role, phase: f64) -> SimTime {
+        let delay = self.cfg.check.delay;
+        if self.cfg.model.probe_schedule == crate::model::health::ProbeSchedule::FixedRate {
+            return SimTime((delay.0 as f64 * phase) as u64 % delay.0.max(1));
+        }
+        let longest = (delay + self.cfg.check.timeout).0 as f64;
+        let cond = condition_at(&self.member_faults[role.index()], SimTime::ZERO);
+        let cycle = loop {
+            let (after, _) = self.draw_verdict(&cond);
+            let cycle = (delay + after).0 as f64;
+            if rng::unit(&mut self.probes_rng) * longest < cycle {
+                break cycle;
+            }
+        };
+        SimTime((cycle * phase) as u64)
     }
 
     /// Recomputes member `r`'s condition span around `at`, and its fixed verdict when probes
