@@ -168,6 +168,13 @@ pub enum Command {
         /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Simulate only a window around the faults (noisy probe paths): a warm-up that makes
+        /// the checks' state at the first fault stationary, the faults, and the failback. The
+        /// latencies agree with full runs within sampling error; false failovers are counted
+        /// over the windows' fault-free time only. Where it does not apply (no noise, client
+        /// traffic, no fault, ...) the trials run in full and standard error says why.
+        #[arg(long, conflicts_with = "csv")]
+        windowed: bool,
         /// Also write one CSV row per trial and (fault, LB node) pair to this file (at most
         /// 1000000 trials: the rows are held in memory).
         #[arg(long)]

@@ -113,6 +113,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             jobs,
             check,
             shard,
+            windowed,
             csv,
             histogram,
             histogram_of,
@@ -187,6 +188,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 save_baseline: save_path.is_some(),
                 plot: common.plot.is_some(),
                 html: common.html.is_some(),
+                windowed,
             };
             let source = match (merged, shard) {
                 (
@@ -484,6 +486,7 @@ fn merge(
             jobs,
             check,
             histogram_of,
+            windowed,
             ..
         } => {
             common.format = format;
@@ -497,6 +500,7 @@ fn merge(
                 jobs,
                 check,
                 shard: None,
+                windowed,
                 csv: None,
                 histogram: None,
                 histogram_of,

@@ -5,8 +5,10 @@ use crate::experiment::ci::{self, Interval, QUANTILES};
 use crate::experiment::shard::{self, Shard, ShardData, ShardFile};
 use crate::experiment::stats::Summary;
 use crate::experiment::trials::{
-    report, run_range, run_trials_observed, Accum, TrialsOptions, TrialsReport,
+    report, run_range_with, run_trials_observed, Accum, TrialsOptions, TrialsReport,
 };
+use crate::experiment::windowed::{self, CounterBounds, Plan};
+use crate::sim::engine::StartPhase;
 use crate::report::assert::{self as assertions, Assertion};
 use crate::report::baseline;
 use crate::report::export::{self, CsvRows, HistogramCollector, HistogramOf};
@@ -42,6 +44,8 @@ pub struct TrialsArgs {
     pub plot: bool,
     /// `--html`: one self-contained page with the report and the plots.
     pub html: bool,
+    /// `--windowed`: simulate a window around the faults (`crate::experiment::windowed`).
+    pub windowed: bool,
 }
 
 /// The exit code when the report is complete but an `--assert` fails.
@@ -329,10 +333,32 @@ pub fn trials_from(
     progress: &(dyn Fn(u64) + Sync),
     source: Source,
 ) -> TrialsOutcome {
-    let s = match super::load_scenario(path, args.strict, args.check) {
+    let mut s = match super::load_scenario(path, args.strict, args.check) {
         Ok(s) => s,
         Err(failed) => return failed.into(),
     };
+    // --windowed: the trials run on the scenario cut to its window, from an equilibrium start.
+    let mut phase = StartPhase::Uniform;
+    let mut window_note = None;
+    if args.windowed {
+        window_note = Some(match windowed::plan(&s.sim, CounterBounds::of(&s.sim)) {
+            Plan::Windowed(w) => {
+                let note = format!(
+                    "elbsim trials: windowed: each trial simulates {:.1} s of the {:.1} s run \
+                     ({:.1} s of warm-up before the first fault, to {:.1} s after the last); false \
+                     failovers are counted over the windows' fault-free time",
+                    w.cfg.duration.as_secs_f64(),
+                    s.sim.duration.as_secs_f64(),
+                    w.warm_up.as_secs_f64(),
+                    w.tail.as_secs_f64()
+                );
+                s.sim = w.cfg;
+                phase = StartPhase::Equilibrium;
+                note
+            }
+            Plan::Full(why) => format!("elbsim trials: --windowed: every trial runs in full: {why}"),
+        });
+    }
     if args.csv && args.n > export::MAX_CSV_TRIALS {
         return Outcome {
             stdout: String::new(),
@@ -417,7 +443,7 @@ pub fn trials_from(
             None
         };
     let acc = match source {
-        Source::Simulate => run_range(
+        Source::Simulate => run_range_with(
             &s.sim,
             seed,
             0..args.n,
@@ -425,10 +451,11 @@ pub fn trials_from(
             &super::INTERRUPTED,
             progress,
             observe,
+            phase,
         ),
         Source::Shard { shard, args: argv } => {
             let range = shard.range(args.n);
-            let acc = run_range(
+            let acc = run_range_with(
                 &s.sim,
                 seed,
                 range.clone(),
@@ -436,6 +463,7 @@ pub fn trials_from(
                 &super::INTERRUPTED,
                 progress,
                 None,
+                phase,
             );
             let mut stderr = super::warning_lines(&s);
             if let Some(limit) = acc.limit() {
@@ -495,6 +523,9 @@ pub fn trials_from(
         args.jobs,
         if args.jobs == 1 { "" } else { "s" }
     );
+    if let Some(note) = &window_note {
+        let _ = writeln!(stderr, "{note}");
+    }
     if report.partial {
         let _ = writeln!(
             stderr,
@@ -503,10 +534,11 @@ pub fn trials_from(
         );
     }
     let reproduce = format!(
-        "elbsim trials {}{} -n {} --seed {seed}",
+        "elbsim trials {}{} -n {} --seed {seed}{}",
         s.origin,
         super::run::override_flags(&args.check),
-        args.n
+        args.n,
+        if args.windowed { " --windowed" } else { "" }
     )
     .replace("  ", " ");
     let warnings: Vec<Warning> = s

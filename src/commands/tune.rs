@@ -297,6 +297,17 @@ fn render(
             "(no fault on the master in the scenario: latency measured with an added {f} fault)"
         );
     }
+    if let Some(w) = &r.windowed {
+        let _ = writeln!(
+            o,
+            "(windowed: {} of {} points simulate {:.0} s to {:.0} s of the {:.0} s run around the fault; their simulated false failovers come from a noise-only stream of the run's fault-free time; --full runs every trial whole)",
+            w.points,
+            r.points.len(),
+            w.window_s.0,
+            w.window_s.1,
+            w.run_s
+        );
+    }
     o.push('\n');
     let counters = counter_columns(r, quic);
     let mut header = vec!["rank", "delay", "timeout", "down", "up"];
@@ -601,14 +612,23 @@ pub fn run_from(
     ));
     // The estimate comes from the first point's wall time: points cost about the same.
     let started = Instant::now();
+    // Windowed sweeps finish a (delay, timeout) group of points at once: the estimate is taken
+    // at the first report of progress, whatever it says.
+    let announced = std::sync::atomic::AtomicBool::new(false);
     let announce = |done: u64| {
-        if done == 1 && points > 1 {
-            let eta = started.elapsed().mul_f64((points - 1) as f64);
+        if done >= 1
+            && done < points
+            && !announced.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let eta = started
+                .elapsed()
+                .mul_f64((points - done) as f64 / done as f64);
             if eta >= ANNOUNCE_ETA_AFTER {
                 note(&format!(
-                    "elbsim tune: the first point took {:.1} s; at that pace the {} others take about {} (Ctrl-C stops and prints the points finished)",
+                    "elbsim tune: the first {} took {:.1} s; at that pace the {} others take about {} (Ctrl-C stops and prints the points finished)",
+                    if done == 1 { "point".to_string() } else { format!("{done} points") },
                     started.elapsed().as_secs_f64(),
-                    points - 1,
+                    points - done,
                     human_duration(eta)
                 ));
             }

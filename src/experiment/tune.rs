@@ -99,6 +99,17 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The window point scenario `cfg` runs in, if it runs windowed.
+    fn window(&self, cfg: &SimConfig) -> Option<Box<windowed::Window>> {
+        if self.opts.full {
+            return None;
+        }
+        match windowed::plan(cfg, self.bounds) {
+            Plan::Windowed(w) => Some(w),
+            Plan::Full(_) => None,
+        }
+    }
+
     /// Point `i`'s accumulator (`cfg` is the point's scenario, with the probe fault); its group
     /// reaches no further than point `end`. `None` when a windowed group was interrupted (a
     /// full run returns what finished, as [`run_range`] does).
@@ -114,12 +125,7 @@ impl<'a> Runner<'a> {
             return Some(self.group.swap_remove(k).1);
         }
         self.group.clear();
-        let plan = if self.opts.full {
-            Plan::Full("--full")
-        } else {
-            windowed::plan(cfg, self.bounds)
-        };
-        if let Plan::Windowed(w) = plan {
+        if let Some(w) = self.window(cfg) {
             let same = |q: &Point| {
                 (q.delay, q.timeout, q.offset, q.len) == (p.delay, p.timeout, p.offset, p.len)
             };
@@ -365,7 +371,22 @@ pub struct TuneReport {
     pub constraints: Constraints,
     /// The fault added to measure latency when the scenario had none on the master.
     pub probe_fault: Option<&'static str>,
+    /// How many points ran windowed (absent when none did: every trial ran whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windowed: Option<WindowedSummary>,
     pub points: Vec<PointResult>,
+}
+
+/// The points of a sweep that ran windowed (`super::windowed`): their latencies come from a
+/// window around the fault, their simulated false failovers from a noise-only stream of the
+/// run's fault-free time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowedSummary {
+    pub points: u64,
+    /// Shortest and longest window, seconds.
+    pub window_s: (f64, f64),
+    /// Length of the full run, seconds.
+    pub run_s: f64,
 }
 
 /// Every combination of the ranges, in a fixed order, generated one at a time (a sweep is never
@@ -488,6 +509,7 @@ pub fn tune(
     let mut runner = Runner::new(base, ranges, opts);
     let total = ranges.point_count();
     let mut results: Vec<PointResult> = Vec::new();
+    let mut windowed_summary: Option<WindowedSummary> = None;
     let mut partial = false;
     for (i, p) in points(base, ranges).enumerate() {
         if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
@@ -495,6 +517,7 @@ pub fn tune(
             break;
         }
         let cfg = apply(&base_with_fault, &p);
+        let window_s = runner.window(&cfg).map(|w| w.cfg.duration.as_secs_f64());
         let r = match source {
             PointSource::Simulate => match runner.accum(i as u64, &p, &cfg, total, interrupt) {
                 Some(acc) => report(&cfg, &acc, opts.trials, opts.seed),
@@ -563,6 +586,15 @@ pub fn tune(
             ranked: warnings.is_empty() || opts.allow_warnings,
             api_warnings: warnings,
         });
+        if let Some(len) = window_s {
+            let s = windowed_summary.get_or_insert(WindowedSummary {
+                points: 0,
+                window_s: (len, len),
+                run_s: cfg.duration.as_secs_f64(),
+            });
+            s.points += 1;
+            s.window_s = (s.window_s.0.min(len), s.window_s.1.max(len));
+        }
         progress(runner.done_through.max(i as u64 + 1));
     }
     mark_pareto(&mut results);
@@ -612,6 +644,7 @@ pub fn tune(
         objective: opts.objective,
         constraints: opts.constraints,
         probe_fault: added.then(|| opts.probe_fault.name()),
+        windowed: windowed_summary,
         points: results,
     }
 }
