@@ -521,6 +521,23 @@ fn noisy_network_gives_false_failovers() {
 }
 
 #[test]
+fn noisy_host_down_is_detected_through_the_noise() {
+    let c = check_of(&scenario("noisy-host-down.toml"));
+    let r = run_json(&scenario("noisy-host-down.toml"), None);
+    let f = single_failover(&r, "host_down", "CONNECT_TIMEOUT");
+    // No later than the timeout form's end (plus a probe in flight at the start); sooner is
+    // possible: a probe lost to noise just before the fault counts towards the F failures.
+    let lat = f64_of(f, "detection_latency_s");
+    assert_in(
+        "noisy-host-down.toml",
+        lat,
+        (0.0, c.f * c.t + c.f * c.d + c.t),
+    );
+    assert_eq!(r["missed_faults"], 0);
+    assert_eq!(r["failbacks"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
 fn udp_pool_fails_over_on_a_crash() {
     let c = check_of(&scenario("udp-pool.toml"));
     // Passing UDP_CONNECT probes are judged at the timeout (silence), so the first failing

@@ -8,13 +8,13 @@ use crate::experiment::trials::{
     report, run_range_with, run_trials_observed, Accum, TrialsOptions, TrialsReport,
 };
 use crate::experiment::windowed::{self, CounterBounds, Plan};
-use crate::sim::engine::StartPhase;
 use crate::report::assert::{self as assertions, Assertion};
 use crate::report::baseline;
 use crate::report::export::{self, CsvRows, HistogramCollector, HistogramOf};
 use crate::report::text::{s3, table};
 use crate::report::warning::Warning;
 use crate::scenario;
+use crate::sim::engine::StartPhase;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -356,7 +356,9 @@ pub fn trials_from(
                 phase = StartPhase::Equilibrium;
                 note
             }
-            Plan::Full(why) => format!("elbsim trials: --windowed: every trial runs in full: {why}"),
+            Plan::Full(why) => {
+                format!("elbsim trials: --windowed: every trial runs in full: {why}")
+            }
         });
     }
     if args.csv && args.n > export::MAX_CSV_TRIALS {

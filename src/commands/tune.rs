@@ -616,9 +616,7 @@ pub fn run_from(
     // at the first report of progress, whatever it says.
     let announced = std::sync::atomic::AtomicBool::new(false);
     let announce = |done: u64| {
-        if done >= 1
-            && done < points
-            && !announced.swap(true, std::sync::atomic::Ordering::Relaxed)
+        if done >= 1 && done < points && !announced.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             let eta = started
                 .elapsed()

@@ -164,12 +164,8 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
         return Plan::Full("a slow fault the check cannot see changes the noise");
     }
     let q = probe_failure_probability(cfg);
-    let Some(n) = probes_until_run(
-        1.0 - q,
-        bounds.rise.max(1),
-        UNCOUPLED,
-        MAX_WARMUP_PROBES,
-    ) else {
+    let Some(n) = probes_until_run(1.0 - q, bounds.rise.max(1), UNCOUPLED, MAX_WARMUP_PROBES)
+    else {
         return Plan::Full("the probe path is too noisy for a warm-up of bounded length");
     };
     let cycle = cfg.check.delay + cfg.check.timeout;
@@ -198,7 +194,9 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
     w.duration = SimDuration(len);
     for f in &mut w.faults {
         f.at = SimTime(f.at.0 - offset.0);
-        f.until = f.until.map(|u| SimTime(u.0.min(stop.0).saturating_sub(offset.0)));
+        f.until = f
+            .until
+            .map(|u| SimTime(u.0.min(stop.0).saturating_sub(offset.0)));
     }
     Plan::Windowed(Box::new(Window {
         offset,
