@@ -24,6 +24,11 @@
 //! `LbNode` asks for); with a zero delay it is still an event, at the same instant, so the order
 //! of effects does not depend on the setting.
 //!
+//! [`run_with`] adds two probe modes for windowed trials (`crate::experiment::windowed`): a start
+//! at equilibrium (each prober's first probe at the residual of a length-biased probe cycle, as
+//! in a pool probing since long ago), and a probe tape ([`tape`]) that records every probe's
+//! verdict so that runs differing only in the rise/fall counters replay it instead of drawing.
+//!
 //! Limits (`SimConfig::limits`, `docs/limits.md`): the run stops, with [`RunLog::stopped`] saying
 //! why, when it reaches its event budget, its cap on open connections, persistence entries or
 //! log entries, or when the interrupt flag is raised (checked every [`INTERRUPT_EVERY`] events).
