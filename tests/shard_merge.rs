@@ -135,6 +135,26 @@ fn tune_shards_merge_byte_identical() {
             dir.path(),
         );
     }
+    // One (delay, timeout) group of six (down, up) pairs split across shards: a windowed
+    // group's points come out the same whichever shard computes them.
+    check_split(
+        &[
+            "tune",
+            &noisy,
+            "-n",
+            "6",
+            "--delay",
+            "2",
+            "--timeout",
+            "1",
+            "--max-retries-down",
+            "1..3",
+            "--max-retries",
+            "1,2",
+        ],
+        4,
+        dir.path(),
+    );
 }
 
 #[test]
