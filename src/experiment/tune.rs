@@ -6,6 +6,11 @@
 //! failovers from [`super::rare`]: the closed form (exact for independent probe failures) is the
 //! figure constraints use, with the simulated count and its 95% interval beside it as a check.
 //!
+//! On a noisy probe path the trials are windowed by default (`super::windowed`): each trial
+//! simulates a window around the fault, the (fall, rise) pairs of one (delay, timeout) share its
+//! probe tape, and the simulated false-failover check is one noise-only stream per trial scored
+//! by every pair (`super::stream`). `full` runs every trial whole, as before.
+//!
 //! A scenario with no fault on the master gets one for measuring latency (`probe_fault`, default
 //! `host_down`, the slowest to detect), from a quarter of the run for ten minutes at most.
 //!
