@@ -62,6 +62,29 @@ use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// How `trials` and `tune` get their figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Run trials (the library's default, and `--sample`).
+    #[default]
+    Sample,
+    /// Compute exactly, or refuse when the scenario is random (`--exact`).
+    Exact,
+    /// Exactly where the scenario qualifies and no per-trial output is asked for, else sample
+    /// (the command line's default when `-n` is not given).
+    Auto,
+}
+
+impl Mode {
+    /// Merging shards renders their sampled figures: never exact.
+    pub fn min_sample(self) -> Mode {
+        match self {
+            Mode::Exact => Mode::Exact,
+            Mode::Sample | Mode::Auto => Mode::Sample,
+        }
+    }
+}
+
 /// Most fault edges (starts, ends, flap phase changes) exact mode walks; a flap with a tiny
 /// period over a long run has more, and is sampled instead.
 pub const MAX_EDGES: usize = 100_000;
@@ -890,6 +913,33 @@ impl Exact {
             }),
         }
     }
+}
+
+/// Points an exact sweep computes at once, split over the worker threads.
+pub const TUNE_CHUNK: usize = 4096;
+
+/// The exact report of each scenario (`tune --exact`'s points), computed on `jobs` threads; in
+/// the order given, each an error when exact mode cannot compute it.
+pub fn reports(cfgs: &[SimConfig], seed: u64, jobs: usize) -> Vec<Result<TrialsReport, String>> {
+    let jobs = jobs.clamp(1, cfgs.len().max(1));
+    let per = cfgs.len().div_ceil(jobs).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cfgs
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|c| compute(c).map(|x| x.report(c, seed)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A worker that panicked re-raises its panic here, as `scope` would.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The phase grid's size in a readable form, e.g. `5000000000 phases (delay 5s on the 1 ns grid)`.
