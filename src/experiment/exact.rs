@@ -49,7 +49,7 @@ use super::stats::Summary;
 use super::trials::{fault_free, visible_fault_windows, TrialsReport};
 use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, Timer};
-use crate::model::probe::{ProbeKind, Reason};
+use crate::model::probe::{ProbeKind, Reason, Verdict};
 use crate::model::router::Role;
 use crate::report::run::measure;
 use crate::sim::config::{
@@ -307,6 +307,21 @@ impl Dist {
         if rank == 0 || rank > self.count() {
             return None;
         }
+        // Runs in increasing, disjoint order (the usual case): walk them.
+        if self
+            .runs
+            .windows(2)
+            .all(|w| w[0].start + w[0].len <= w[1].start)
+        {
+            let mut left = rank;
+            for r in &self.runs {
+                let n = r.len * r.weight;
+                if left <= n {
+                    return Some(r.start + (left - 1) / r.weight);
+                }
+                left -= n;
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.count_le(mid) >= rank {
@@ -336,23 +351,21 @@ impl Dist {
     pub fn summary(&self) -> Summary {
         let count = self.count();
         let some = |v: Option<u64>| v.map(|ns| ns as f64 / 1e9);
-        let point = |q: f64| -> Interval {
-            let v = self.quantile_s(q);
-            [v, v]
-        };
+        let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(|q| self.quantile_s(q));
+        let point = |v: Option<f64>| -> Interval { [v, v] };
         Summary {
             count,
             min: some(self.min()),
-            p50: self.quantile_s(0.5),
-            p90: self.quantile_s(0.9),
-            p99: self.quantile_s(0.99),
-            p999: self.quantile_s(0.999),
+            p50,
+            p90,
+            p99,
+            p999,
             max: some(self.max()),
             mean: (count > 0).then(|| (self.sum() / count as u128) as f64 / 1e9),
-            p50_ci: point(0.5),
-            p90_ci: point(0.9),
-            p99_ci: point(0.99),
-            p999_ci: point(0.999),
+            p50_ci: point(p50),
+            p90_ci: point(p90),
+            p99_ci: point(p99),
+            p999_ci: point(p999),
         }
     }
 }
@@ -466,6 +479,9 @@ struct Loop<'a> {
     /// so its probes are not followed (the slave only: nothing else depends on them).
     slave_done: bool,
     slave_settled: Option<u64>,
+    after_completion: bool,
+    /// Per member: the span `[from, until)` of its last condition and the verdict in it.
+    cache: [Option<(u64, u64, SimDuration, Verdict)>; 2],
 }
 
 impl Loop<'_> {
@@ -497,16 +513,16 @@ impl Loop<'_> {
         }
     }
 
-    fn send(&mut self, at: u64, role: Role) {
-        if role == Role::Slave && self.slave_done {
-            return;
+    /// The verdict a probe of `role` sent at `at` gets, and until when every probe gets the same
+    /// one (the member's condition span, cached as the engine caches it).
+    fn judged(&mut self, at: u64, role: Role) -> (SimDuration, Verdict, u64) {
+        let r = role.index();
+        if let Some((from, until, after, v)) = self.cache[r] {
+            if from <= at && at < until {
+                return (after, v, until);
+            }
         }
-        if role == Role::Master {
-            // A probe is judged by the condition when it goes out: its send time counts too.
-            self.note(at);
-        }
-        let member = &self.faults[role.index()];
-        let cond = world::condition_at(member, SimTime(at));
+        let (cond, from, until) = world::condition_span(&self.faults[r], SimTime(at));
         let certain = cond.loss >= 1.0;
         let kind = self.cfg.check.kind;
         let lost = Lost {
@@ -517,8 +533,50 @@ impl Loop<'_> {
             unreachable!("why_not_exact admits fixed round trips only")
         };
         let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
+        self.cache[r] = Some((from.0, until.0, after, v));
+        (after, v, until.0)
+    }
+
+    /// Where the master's next probe may go instead of `at` with nothing else changing: while
+    /// it is ONLINE with nothing in flight and every probe passes until its condition changes,
+    /// whole probe cycles can be skipped, up to two cycles before that change. Each skipped
+    /// event lies further from every edge than the events kept near the change, so the slack
+    /// is unchanged, and no status, route or measurement depends on a passing probe's count.
+    fn skip_steady(&mut self, at: u64, cycle_extra: bool) -> u64 {
+        if self.node.status(Role::Master) != Health::Online
+            || self.pending_failures > 0
+            || self.pending_updates > 0
+        {
+            return at;
+        }
+        let (after, v, until) = self.judged(at, Role::Master);
+        if !v.ok {
+            return at;
+        }
+        let cycle = self.cfg.check.delay.0 + if cycle_extra { after.0 } else { 0 };
+        let horizon = until.min(self.cfg.duration.0);
+        if cycle == 0 || horizon <= at || horizon - at < 4 * cycle {
+            return at;
+        }
+        at + ((horizon - at) / cycle - 2) * cycle
+    }
+
+    fn send(&mut self, at: u64, role: Role) {
+        if role == Role::Slave && self.slave_done {
+            return;
+        }
+        let at = if role == Role::Master && self.after_completion {
+            self.skip_steady(at, true)
+        } else {
+            at
+        };
+        if role == Role::Master {
+            // A probe is judged by the condition when it goes out: its send time counts too.
+            self.note(at);
+        }
+        let (after, v, _) = self.judged(at, role);
         self.pending_failures += u32::from(!v.ok);
-        if role == Role::Slave && member.is_empty() {
+        if role == Role::Slave && self.faults[1].is_empty() {
             // A slave without faults meets one condition for ever: once its status is what
             // every verdict says, nothing about it changes again.
             let steady = if v.ok { Health::Online } else { Health::Offline };
@@ -582,7 +640,12 @@ impl Loop<'_> {
                     self.send(now, role);
                     if let Some(next) = self.node.handle_probe_sent(SimTime(now), role) {
                         if !(role == Role::Slave && self.slave_done) {
-                            self.push(next.0, Ev::Send(role));
+                            let next = if role == Role::Master {
+                                self.skip_steady(next.0, false)
+                            } else {
+                                next.0
+                            };
+                            self.push(next, Ev::Send(role));
                         }
                     }
                 }
@@ -680,6 +743,9 @@ fn run_node(cfg: &SimConfig, prep: &Prepared, master: u64, slave: u64) -> NodeRu
         pending_updates: 0,
         slave_done: false,
         slave_settled: None,
+        after_completion: cfg.model.probe_schedule
+            == crate::model::health::ProbeSchedule::AfterCompletion,
+        cache: [None; 2],
     }
     .run([master, slave])
 }
