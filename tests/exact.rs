@@ -146,6 +146,54 @@ fn the_engine_agrees_with_the_exact_function_at_every_sampled_phase() {
     }
 }
 
+#[test]
+fn the_engine_agrees_with_the_exact_function_across_model_settings_and_checks() {
+    use elbsim::model::router::{AllDown, Failback};
+    use elbsim::sim::config::InitialState;
+    use elbsim::time::SimDuration;
+    let mut variants = 0;
+    for base in ["crash.toml", "host-down.toml", "flap.toml", "hang-http.toml", "udp-pool.toml"] {
+        let base = one_node(&load(base));
+        for (k, (delay, timeout, fall, rise)) in
+            [(1, 1, 1, 1), (2, 5, 2, 4), (7, 3, 4, 2), (13, 11, 10, 10), (50, 50, 3, 3)]
+                .into_iter()
+                .enumerate()
+        {
+            let mut cfg = base.clone();
+            cfg.check.delay = SimDuration::from_secs(delay);
+            cfg.check.timeout = SimDuration::from_secs(timeout);
+            cfg.check.fall = fall;
+            cfg.check.rise = rise;
+            cfg.model.probe_schedule = if k % 2 == 0 {
+                ProbeSchedule::AfterCompletion
+            } else {
+                ProbeSchedule::FixedRate
+            };
+            cfg.model.route_update_delay = SimDuration::from_millis(250 * k as u64);
+            cfg.model.failback = if k == 2 { Failback::Sticky } else { Failback::Preemptive };
+            cfg.model.all_down = if k == 3 { AllDown::Master } else { AllDown::Drop };
+            if k == 1 {
+                cfg.model.initial_state = InitialState::Initial;
+            }
+            let Ok(x) = exact::compute(&cfg) else {
+                continue;
+            };
+            variants += 1;
+            let d = cfg.check.delay.0;
+            for trial in 0..60 {
+                let u = unit(&mut stream(11, trial, Purpose::Probes));
+                let phase = (d as f64 * u) as u64 % d;
+                let (mut want, _) = exact::node_outcome(&cfg, phase).unwrap();
+                want.false_failovers = 0;
+                let got = engine_outcome(&cfg, trial);
+                assert_eq!(got, want, "{cfg:?}: trial {trial}, phase {phase} ns");
+            }
+            assert!(x.pieces >= 1);
+        }
+    }
+    assert!(variants >= 20, "{variants} variants computed exactly");
+}
+
 /// Checks that a sampled quantile `v` (seconds) of `q` from `n` samples is where the exact
 /// distribution puts it: the exact CDF just below and at `v` brackets `q` within 5 standard
 /// errors, allowing the histogram's bucket (0.1%) on each side.

@@ -277,6 +277,7 @@ fn render(
     reproduce: &str,
 ) -> String {
     let mut o = String::new();
+    let exact = r.method == Some("exact");
     let _ = writeln!(o, "elbsim tune: {name}");
     let _ = writeln!(
         o,
@@ -367,12 +368,16 @@ fn render(
                 opt(p.failover_latency_s.p50),
                 opt(p.failover_latency_s.p99),
                 per_day(p.false_failovers.per_day),
-                format!(
-                    "{} ({}..{})",
-                    p.false_failovers.simulated_count,
-                    per_day(lo),
-                    per_day(hi)
-                ),
+                if exact {
+                    format!("{} (exact)", per_day(exact_per_day(p)))
+                } else {
+                    format!(
+                        "{} ({}..{})",
+                        p.false_failovers.simulated_count,
+                        per_day(lo),
+                        per_day(hi)
+                    )
+                },
                 if !p.ranked {
                     "warning".into()
                 } else if p.feasible {
@@ -451,18 +456,27 @@ fn render(
                     );
                 }
             }
-            let _ = writeln!(
-                o,
-                "false failovers: closed form {} per day; simulation saw {} in {:.1} h{}",
-                per_day(best.false_failovers.per_day),
-                best.false_failovers.simulated_count,
-                best.false_failovers.simulated_hours,
-                if best.false_failovers.consistent {
-                    ", consistent"
-                } else {
-                    ", NOT consistent with the closed form"
-                }
-            );
+            if exact {
+                let _ = writeln!(
+                    o,
+                    "false failovers: closed form {} per day; exact over every probe phase {} per day",
+                    per_day(best.false_failovers.per_day),
+                    per_day(exact_per_day(best)),
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "false failovers: closed form {} per day; simulation saw {} in {:.1} h{}",
+                    per_day(best.false_failovers.per_day),
+                    best.false_failovers.simulated_count,
+                    best.false_failovers.simulated_hours,
+                    if best.false_failovers.consistent {
+                        ", consistent"
+                    } else {
+                        ", NOT consistent with the closed form"
+                    }
+                );
+            }
             if quic {
                 let _ = writeln!(
                     o,
@@ -905,5 +919,16 @@ fn exact_sweep(
                 }
             )),
         },
+    }
+}
+
+/// An exact point's false failovers per day: its count over every probe phase, per day of the
+/// fault-free time of all those phases.
+fn exact_per_day(p: &PointResult) -> f64 {
+    let f = &p.false_failovers;
+    if f.simulated_hours > 0.0 {
+        f.simulated_count as f64 / f.simulated_hours * 24.0
+    } else {
+        0.0
     }
 }

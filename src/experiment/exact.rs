@@ -346,9 +346,36 @@ impl Dist {
         Some(hdr_round(x).clamp(self.min()?, self.max()?) as f64 / 1e9)
     }
 
+    /// The same distribution as increasing, disjoint runs (overlapping runs of the pieces
+    /// summed), so that a rank is found by one walk.
+    fn disjoint(&self) -> Dist {
+        let mut edges: Vec<(u64, i128)> = Vec::with_capacity(self.runs.len() * 2);
+        for r in &self.runs {
+            edges.push((r.start, r.weight as i128));
+            edges.push((r.start + r.len, -(r.weight as i128)));
+        }
+        edges.sort_unstable();
+        let mut out = Dist::default();
+        let (mut weight, mut from) = (0i128, 0u64);
+        for (at, dw) in edges {
+            if at > from && weight > 0 {
+                out.add(from, at - from, weight as u64);
+            }
+            weight += dw;
+            from = at;
+        }
+        out
+    }
+
     /// What `trials` prints for this distribution; an exact figure has no sampling error, so
     /// each interval is the point itself.
     pub fn summary(&self) -> Summary {
+        let disjoint = self.disjoint();
+        let this = &disjoint;
+        this.summary_of_disjoint()
+    }
+
+    fn summary_of_disjoint(&self) -> Summary {
         let count = self.count();
         let some = |v: Option<u64>| v.map(|ns| ns as f64 / 1e9);
         let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(|q| self.quantile_s(q));
@@ -482,6 +509,8 @@ struct Loop<'a> {
     after_completion: bool,
     /// Per member: the span `[from, until)` of its last condition and the verdict in it.
     cache: [Option<(u64, u64, SimDuration, Verdict)>; 2],
+    /// The master's verdicts in flight: [failing, passing].
+    inflight: [u32; 2],
 }
 
 impl Loop<'_> {
@@ -538,19 +567,21 @@ impl Loop<'_> {
     }
 
     /// Where the master's next probe may go instead of `at` with nothing else changing: while
-    /// it is ONLINE with nothing in flight and every probe passes until its condition changes,
-    /// whole probe cycles can be skipped, up to two cycles before that change. Each skipped
-    /// event lies further from every edge than the events kept near the change, so the slack
-    /// is unchanged, and no status, route or measurement depends on a passing probe's count.
+    /// every probe until the member's condition changes gets the verdict its status already
+    /// reflects (passing while ONLINE, failing while OFFLINE), and no verdict of the other kind
+    /// is in flight, no probe there changes a status, a route or a measurement, so whole probe
+    /// cycles can be skipped, up to two cycles before the change. Each skipped event lies
+    /// further from every edge than the events kept near the change, so the slack is unchanged.
     fn skip_steady(&mut self, at: u64, cycle_extra: bool) -> u64 {
-        if self.node.status(Role::Master) != Health::Online
-            || self.pending_failures > 0
-            || self.pending_updates > 0
-        {
-            return at;
-        }
         let (after, v, until) = self.judged(at, Role::Master);
-        if !v.ok {
+        let status = self.node.status(Role::Master);
+        let steady = if v.ok {
+            status == Health::Online
+        } else {
+            status == Health::Offline
+        };
+        // In flight, by verdict: [failing, passing].
+        if !steady || self.inflight[usize::from(!v.ok)] > 0 {
             return at;
         }
         let cycle = self.cfg.check.delay.0 + if cycle_extra { after.0 } else { 0 };
@@ -576,6 +607,9 @@ impl Loop<'_> {
         }
         let (after, v, _) = self.judged(at, role);
         self.pending_failures += u32::from(!v.ok);
+        if role == Role::Master {
+            self.inflight[usize::from(v.ok)] += 1;
+        }
         if role == Role::Slave && self.faults[1].is_empty() {
             // A slave without faults meets one condition for ever: once its status is what
             // every verdict says, nothing about it changes again.
@@ -657,6 +691,9 @@ impl Loop<'_> {
                     status,
                 } => {
                     self.pending_failures -= u32::from(!ok);
+                    if role == Role::Master {
+                        self.inflight[usize::from(ok)] -= 1;
+                    }
                     let effect = self.node.handle_verdict(SimTime(now), role, ok);
                     if let Some(next) = effect.next_probe_at {
                         self.send(next.0, role);
@@ -734,8 +771,8 @@ fn run_node(cfg: &SimConfig, prep: &Prepared, master: u64, slave: u64) -> NodeRu
         cfg,
         edges: &prep.edges,
         faults: &prep.faults,
-        heap: BinaryHeap::new(),
-        events: Vec::new(),
+        heap: BinaryHeap::with_capacity(16),
+        events: Vec::with_capacity(64),
         node: LbNode::new(node_config(cfg)),
         log: RunLog::default(),
         slack: u64::MAX,
@@ -746,6 +783,7 @@ fn run_node(cfg: &SimConfig, prep: &Prepared, master: u64, slave: u64) -> NodeRu
         after_completion: cfg.model.probe_schedule
             == crate::model::health::ProbeSchedule::AfterCompletion,
         cache: [None; 2],
+        inflight: [0; 2],
     }
     .run([master, slave])
 }
@@ -1121,6 +1159,24 @@ mod tests {
         assert_eq!(d.at_rank(1), Some(10_000_000_000));
         assert_eq!(d.at_rank(5_000_000_000), Some(14_999_999_999));
         assert_eq!(d.summary().mean, Some(12.499_999_999));
+    }
+
+    #[test]
+    fn overlapping_runs_keep_their_distribution_when_made_disjoint() {
+        let mut d = Dist::default();
+        d.add(100, 50, 2);
+        d.add(120, 10, 3);
+        d.add(90, 5, 1);
+        d.add(149, 30, 1);
+        let n = d.disjoint();
+        assert!(n.runs.windows(2).all(|w| w[0].start + w[0].len <= w[1].start));
+        assert_eq!((n.count(), n.sum()), (d.count(), d.sum()));
+        for v in 80..200 {
+            assert_eq!(n.count_le(v), d.count_le(v), "{v}");
+        }
+        for rank in 1..=d.count() {
+            assert_eq!(n.at_rank(rank), d.at_rank(rank), "{rank}");
+        }
     }
 
     #[test]
