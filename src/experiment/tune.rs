@@ -521,7 +521,9 @@ pub fn tune(
         progress(i as u64 + 1);
     }
     mark_pareto(&mut results);
-    results.sort_by(|a, b| {
+    // Sorted by index, then moved once: a point's result is a kilobyte, and an exact sweep
+    // has 250,000 of them.
+    let by_rank = |a: &PointResult, b: &PointResult| {
         let key = |r: &PointResult| (!r.ranked, !r.feasible, r.objective.unwrap_or(f64::INFINITY));
         let (ra, fa, oa) = key(a);
         let (rb, fb, ob) = key(b);
@@ -558,7 +560,14 @@ pub fn tune(
                         b.point.len,
                     )),
             )
-    });
+    };
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|&a, &b| by_rank(&results[a], &results[b]));
+    let mut slots: Vec<Option<PointResult>> = results.into_iter().map(Some).collect();
+    let results: Vec<PointResult> = order
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .collect();
     TuneReport {
         partial,
         points_requested: ranges.point_count(),
