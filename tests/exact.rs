@@ -81,7 +81,10 @@ fn the_bundled_noise_free_scenarios_are_the_expected_ones() {
         "tls-error-https.toml",
         "udp-pool.toml",
     ] {
-        assert!(names.iter().any(|x| x == n), "{n} should be exact: {names:?}");
+        assert!(
+            names.iter().any(|x| x == n),
+            "{n} should be exact: {names:?}"
+        );
     }
     for (n, why) in [
         ("loss.toml", "loss, probability"),
@@ -152,12 +155,23 @@ fn the_engine_agrees_with_the_exact_function_across_model_settings_and_checks() 
     use elbsim::sim::config::InitialState;
     use elbsim::time::SimDuration;
     let mut variants = 0;
-    for base in ["crash.toml", "host-down.toml", "flap.toml", "hang-http.toml", "udp-pool.toml"] {
+    for base in [
+        "crash.toml",
+        "host-down.toml",
+        "flap.toml",
+        "hang-http.toml",
+        "udp-pool.toml",
+    ] {
         let base = one_node(&load(base));
-        for (k, (delay, timeout, fall, rise)) in
-            [(1, 1, 1, 1), (2, 5, 2, 4), (7, 3, 4, 2), (13, 11, 10, 10), (50, 50, 3, 3)]
-                .into_iter()
-                .enumerate()
+        for (k, (delay, timeout, fall, rise)) in [
+            (1, 1, 1, 1),
+            (2, 5, 2, 4),
+            (7, 3, 4, 2),
+            (13, 11, 10, 10),
+            (50, 50, 3, 3),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let mut cfg = base.clone();
             cfg.check.delay = SimDuration::from_secs(delay);
@@ -170,8 +184,16 @@ fn the_engine_agrees_with_the_exact_function_across_model_settings_and_checks() 
                 ProbeSchedule::FixedRate
             };
             cfg.model.route_update_delay = SimDuration::from_millis(250 * k as u64);
-            cfg.model.failback = if k == 2 { Failback::Sticky } else { Failback::Preemptive };
-            cfg.model.all_down = if k == 3 { AllDown::Master } else { AllDown::Drop };
+            cfg.model.failback = if k == 2 {
+                Failback::Sticky
+            } else {
+                Failback::Preemptive
+            };
+            cfg.model.all_down = if k == 3 {
+                AllDown::Master
+            } else {
+                AllDown::Drop
+            };
             if k == 1 {
                 cfg.model.initial_state = InitialState::Initial;
             }
@@ -305,10 +327,9 @@ fn exact_extremes_lie_on_the_closed_forms() {
                 n * t + (n - 1) * d,
                 (d + ok_after) + n * t + (n - 1) * d - 1,
             ),
-            (ProbeSchedule::FixedRate, true, _) | (ProbeSchedule::FixedRate, _, true) => (
-                (n - 1) * d + fail_after,
-                n * d + fail_after - 1,
-            ),
+            (ProbeSchedule::FixedRate, true, _) | (ProbeSchedule::FixedRate, _, true) => {
+                ((n - 1) * d + fail_after, n * d + fail_after - 1)
+            }
             _ => continue,
         };
         let x = exact::compute(&cfg).unwrap();

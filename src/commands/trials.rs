@@ -725,7 +725,10 @@ fn render_exact(r: &TrialsReport, mut o: String, reproduce: &str) -> String {
         let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), s3);
         let mut rows = Vec::new();
         for fl in &e.overall {
-            for (label, st) in [("first node", &fl.first_node_s), ("last node", &fl.last_node_s)] {
+            for (label, st) in [
+                ("first node", &fl.first_node_s),
+                ("last node", &fl.last_node_s),
+            ] {
                 rows.push(vec![
                     format!("fault {} {label}", fl.fault),
                     f(st.min),
@@ -736,7 +739,10 @@ fn render_exact(r: &TrialsReport, mut o: String, reproduce: &str) -> String {
                 ]);
             }
         }
-        o.push_str(&table(&["failover", "min", "p50", "p90", "p99", "max"], &rows));
+        o.push_str(&table(
+            &["failover", "min", "p50", "p90", "p99", "max"],
+            &rows,
+        ));
     }
     let _ = writeln!(
         o,

@@ -294,9 +294,16 @@ fn render(
             format!("{} trials", r.trials_per_point)
         },
         r.seed,
-        serde_json::to_value(r.objective).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        serde_json::to_value(r.objective)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
         r.constraints.max_false_per_day,
-        if r.constraints.timeout_below_delay { ", timeout < delay" } else { "" },
+        if r.constraints.timeout_below_delay {
+            ", timeout < delay"
+        } else {
+            ""
+        },
         r.constraints
             .max_missed_rate
             .map_or(String::new(), |m| format!(", missed-fault rate <= {m}")),
@@ -493,7 +500,11 @@ fn render(
                     max_retries_down: Some(best.point.max_retries_down),
                 }),
                 // An exact figure is checked by sampling (-n samples anyway; said for clarity).
-                if r.method == Some("exact") { " --sample" } else { "" }
+                if r.method == Some("exact") {
+                    " --sample"
+                } else {
+                    ""
+                }
             );
         }
         None => {
@@ -853,36 +864,6 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_parse_and_respect_api_bounds() {
-        assert_eq!(parse_range("1..3", 1, 50), Ok(vec![1, 2, 3]));
-        assert_eq!(parse_range("5,1,3,3", 1, 50), Ok(vec![1, 3, 5]));
-        assert_eq!(parse_range("4", 1, 50), Ok(vec![4]));
-        assert!(parse_range("0..3", 1, 50).unwrap_err().contains("outside"));
-        assert!(parse_range("3..1", 1, 50).is_err());
-        assert!(parse_range("x", 1, 50).is_err());
-        // Bounds before expansion: no 4-billion-entry list.
-        assert!(parse_range("1..4294967295", 1, 50)
-            .unwrap_err()
-            .contains("4294967295 is outside what the API accepts (1..50)"));
-        assert!(parse_range("1..99999999999999999999", 1, 50)
-            .unwrap_err()
-            .contains("outside"));
-    }
-
-    #[test]
-    fn ranges_print_back_as_they_parse() {
-        assert_eq!(format_range(&[1u32, 2, 3, 5, 7, 8]), "1..3,5,7,8");
-        assert_eq!(format_range(&[4u8]), "4");
-        let v = parse_range("1..3,5,7,8", 1, 50).unwrap();
-        assert_eq!(parse_range(&format_range(&v), 1, 50).unwrap(), v);
-    }
-}
-
 /// Whether this sweep is computed exactly; `Err` (exit 2) when `--exact` cannot be honoured.
 /// Shards and merges always run trials. The question is asked of the scenario with the fault
 /// tune adds to measure latency; the swept values never make a scenario random.
@@ -893,8 +874,7 @@ fn exact_sweep(
     points: u64,
 ) -> Result<bool, String> {
     use crate::experiment::exact::{why_not_exact, Mode};
-    let (cfg, _) =
-        crate::experiment::tune::with_probe_fault(&s.sim, args.probe_fault.kind());
+    let (cfg, _) = crate::experiment::tune::with_probe_fault(&s.sim, args.probe_fault.kind());
     let sharded = !matches!(source, Source::Simulate);
     match args.mode {
         Mode::Sample => Ok(false),
@@ -930,5 +910,35 @@ fn exact_per_day(p: &PointResult) -> f64 {
         f.simulated_count as f64 / f.simulated_hours * 24.0
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_respect_api_bounds() {
+        assert_eq!(parse_range("1..3", 1, 50), Ok(vec![1, 2, 3]));
+        assert_eq!(parse_range("5,1,3,3", 1, 50), Ok(vec![1, 3, 5]));
+        assert_eq!(parse_range("4", 1, 50), Ok(vec![4]));
+        assert!(parse_range("0..3", 1, 50).unwrap_err().contains("outside"));
+        assert!(parse_range("3..1", 1, 50).is_err());
+        assert!(parse_range("x", 1, 50).is_err());
+        // Bounds before expansion: no 4-billion-entry list.
+        assert!(parse_range("1..4294967295", 1, 50)
+            .unwrap_err()
+            .contains("4294967295 is outside what the API accepts (1..50)"));
+        assert!(parse_range("1..99999999999999999999", 1, 50)
+            .unwrap_err()
+            .contains("outside"));
+    }
+
+    #[test]
+    fn ranges_print_back_as_they_parse() {
+        assert_eq!(format_range(&[1u32, 2, 3, 5, 7, 8]), "1..3,5,7,8");
+        assert_eq!(format_range(&[4u8]), "4");
+        let v = parse_range("1..3,5,7,8", 1, 50).unwrap();
+        assert_eq!(parse_range(&format_range(&v), 1, 50).unwrap(), v);
     }
 }

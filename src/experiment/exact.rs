@@ -200,10 +200,7 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
             });
         }
     }
-    match edges(cfg) {
-        Ok(_) => None,
-        Err(e) => Some(e),
-    }
+    edges(cfg).err()
 }
 
 /// The instants at which what a probe meets or what the measurement compares can change: every
@@ -405,7 +402,10 @@ fn hdr_round(ns: u64) -> u64 {
         static H: hdrhistogram::Histogram<u64> =
             hdrhistogram::Histogram::new(3).expect("valid histogram precision");
     }
-    H.with(|h| h.highest_equivalent((ns / 1_000).max(1)).saturating_mul(1_000))
+    H.with(|h| {
+        h.highest_equivalent((ns / 1_000).max(1))
+            .saturating_mul(1_000)
+    })
 }
 
 /// The exact figures of a scenario, as `trials` accumulates them over one trial per phase.
@@ -613,7 +613,11 @@ impl Loop<'_> {
         if role == Role::Slave && self.faults[1].is_empty() {
             // A slave without faults meets one condition for ever: once its status is what
             // every verdict says, nothing about it changes again.
-            let steady = if v.ok { Health::Online } else { Health::Offline };
+            let steady = if v.ok {
+                Health::Online
+            } else {
+                Health::Offline
+            };
             if self.node.status(Role::Slave) == steady {
                 self.slave_done = true;
             }
@@ -1155,7 +1159,10 @@ mod tests {
         let mut s = super::super::stats::LatencyStats::default();
         s.record_ns(12_500_000_000);
         s.record_ns(20_000_000_000);
-        assert_eq!(s.quantile_s(0.5), Some(hdr_round(12_500_000_000) as f64 / 1e9));
+        assert_eq!(
+            s.quantile_s(0.5),
+            Some(hdr_round(12_500_000_000) as f64 / 1e9)
+        );
         assert_eq!(d.at_rank(1), Some(10_000_000_000));
         assert_eq!(d.at_rank(5_000_000_000), Some(14_999_999_999));
         assert_eq!(d.summary().mean, Some(12.499_999_999));
@@ -1169,7 +1176,10 @@ mod tests {
         d.add(90, 5, 1);
         d.add(149, 30, 1);
         let n = d.disjoint();
-        assert!(n.runs.windows(2).all(|w| w[0].start + w[0].len <= w[1].start));
+        assert!(n
+            .runs
+            .windows(2)
+            .all(|w| w[0].start + w[0].len <= w[1].start));
         assert_eq!((n.count(), n.sum()), (d.count(), d.sum()));
         for v in 80..200 {
             assert_eq!(n.count_le(v), d.count_le(v), "{v}");

@@ -564,10 +564,7 @@ pub fn tune(
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|&a, &b| by_rank(&results[a], &results[b]));
     let mut slots: Vec<Option<PointResult>> = results.into_iter().map(Some).collect();
-    let results: Vec<PointResult> = order
-        .into_iter()
-        .filter_map(|i| slots[i].take())
-        .collect();
+    let results: Vec<PointResult> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     TuneReport {
         partial,
         points_requested: ranges.point_count(),
