@@ -214,6 +214,18 @@ fn the_engine_agrees_with_the_exact_function_across_model_settings_and_checks() 
         }
     }
     assert!(variants >= 20, "{variants} variants computed exactly");
+    // Certain loss is no randomness: every probe is lost, and the engine agrees.
+    let mut cfg = one_node(&load("crash.toml"));
+    cfg.faults[0].kind = FaultKind::Loss { probability: 1.0 };
+    assert!(exact::why_not_exact(&cfg).is_none());
+    let d = cfg.check.delay.0;
+    for trial in 0..60 {
+        let u = unit(&mut stream(11, trial, Purpose::Probes));
+        let phase = (d as f64 * u) as u64 % d;
+        let (mut want, _) = exact::node_outcome(&cfg, phase).unwrap();
+        want.false_failovers = 0;
+        assert_eq!(engine_outcome(&cfg, trial), want, "loss 1.0, trial {trial}");
+    }
 }
 
 /// Checks that a sampled quantile `v` (seconds) of `q` from `n` samples is where the exact
