@@ -578,3 +578,41 @@ fn tune_exact_recommends_what_sampled_trials_confirm() {
     assert!(text.contains("x exact (every probe phase)"), "{text}");
     assert!(text.contains("-n 10000 --sample"), "{text}");
 }
+
+#[test]
+fn an_exact_sweep_samples_the_points_exact_mode_cannot_compute() {
+    use elbsim::experiment::tune::{
+        tune, Constraints, Objective, PointSource, Ranges, TuneOptions,
+    };
+    use elbsim::sim::config::InitialState;
+    static STOP: AtomicBool = AtomicBool::new(false);
+    // A fresh pool: the slave comes ONLINE after max_retries probes; with delay 10 and 9 of
+    // them its rise may still be under way when the crash starts at 60 s.
+    let mut cfg = load("crash.toml");
+    cfg.model.initial_state = InitialState::Initial;
+    let ranges = Ranges {
+        delay: vec![2, 10],
+        max_retries: vec![1, 9],
+        ..Ranges::default()
+    };
+    let r = tune(
+        &cfg,
+        &ranges,
+        TuneOptions {
+            trials: 20,
+            seed: 1,
+            jobs: 2,
+            objective: Objective::P99Failover,
+            constraints: Constraints::default(),
+            probe_fault: FaultKind::HostDown,
+            allow_warnings: true,
+        },
+        &|_| Vec::new(),
+        &STOP,
+        &|_| {},
+        PointSource::Exact,
+    );
+    assert_eq!(r.method, Some("exact"));
+    assert_eq!(r.points.len(), 4);
+    assert_eq!(r.sampled_points, 1, "only delay 10 with max_retries 9");
+}
