@@ -335,7 +335,11 @@ fn render(
         "p50 failover",
         "p99 failover",
         "false/day",
-        "sim false (95% CI/day)",
+        if exact {
+            "false/day over every phase"
+        } else {
+            "sim false (95% CI/day)"
+        },
         "ok",
         "pareto",
     ]);
@@ -376,7 +380,7 @@ fn render(
                 opt(p.failover_latency_s.p99),
                 per_day(p.false_failovers.per_day),
                 if exact {
-                    format!("{} (exact)", per_day(exact_per_day(p)))
+                    per_day(exact_per_day(p))
                 } else {
                     format!(
                         "{} ({}..{})",
