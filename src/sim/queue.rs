@@ -181,8 +181,13 @@ impl<E: Words> EventQueue<E> {
             self.wheel_cur += 1;
             let i = (self.wheel_cur % WHEEL_BUCKETS) as usize;
             if !self.wheel[i].is_empty() {
-                // The emptied `active` keeps its memory for the bucket's next turn.
-                std::mem::swap(&mut self.active, &mut self.wheel[i]);
+                // The emptied `active` is freed, not handed back to the bucket for its next
+                // turn: a bucket fills over a whole turn and is full only when it comes due, so
+                // buckets that each kept their largest size would hold about twice the memory
+                // of the entries waiting (at 100,000 connections a second, 170 MB of 32-byte
+                // entries' worth for 80 MB of entries). Grown afresh, a bucket holds at most
+                // twice its entries, on average about 1.4 times.
+                self.active = std::mem::take(&mut self.wheel[i]);
                 self.wheel_count -= self.active.len();
                 self.active
                     .sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
