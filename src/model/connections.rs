@@ -145,7 +145,10 @@ impl ConnTable {
                 let s = &mut self.slots[slot as usize];
                 debug_assert!(!s.open, "a free slot that is still open");
                 let generation = s.generation.wrapping_add(1);
-                *s = Slot { generation, ..fresh };
+                *s = Slot {
+                    generation,
+                    ..fresh
+                };
                 // A slot's QUIC paths start afresh with each connection in it.
                 if let Some(q) = self.quic.get_mut(slot as usize) {
                     *q = QuicPaths::default();
@@ -154,7 +157,13 @@ impl ConnTable {
             }
             None => {
                 let generation = 1;
-                push_frugal(&mut self.slots, Slot { generation, ..fresh });
+                push_frugal(
+                    &mut self.slots,
+                    Slot {
+                        generation,
+                        ..fresh
+                    },
+                );
                 ((self.slots.len() - 1) as u32, generation)
             }
         };
@@ -192,8 +201,7 @@ impl ConnTable {
             // by an eighth at least, as the slab does.
             let (have, want) = (self.quic.len(), self.slots.len());
             if self.quic.capacity() < want {
-                self.quic
-                    .reserve_exact((want - have).max(have / 8).max(64));
+                self.quic.reserve_exact((want - have).max(have / 8).max(64));
             }
             self.quic.resize(want, QuicPaths::default());
         }
@@ -300,11 +308,13 @@ mod tests {
 
     #[test]
     fn a_tcp_slot_fits_a_cache_line_and_quic_state_stays_out_of_it() {
-        assert!(ConnTable::SLOT_BYTES <= 64, "{}", ConnTable::SLOT_BYTES);
-        // The layout the module documents: three words and four small fields.
-        assert_eq!(ConnTable::SLOT_BYTES, 40);
         let mut t = ConnTable::new();
         let ids: Vec<ConnId> = (0..1000).map(|_| t.open(conn(Role::Master))).collect();
+        let slot = std::mem::size_of_val(&t.slots[0]);
+        assert_eq!(slot, ConnTable::SLOT_BYTES);
+        assert!(slot <= 64, "{slot}-byte slots");
+        // The layout the module documents: three words and four small fields.
+        assert_eq!(slot, 40);
         // No QUIC connection: no side table.
         assert_eq!(t.quic.capacity(), 0);
         assert_eq!(t.quic(ids[3]), None);

@@ -693,8 +693,10 @@ impl Engine<'_> {
             });
             return;
         }
-        self.queue
-            .push_wheel(ends_at(&conn, t.udp_idle_timeout), Event::ConnEnd { node, id });
+        self.queue.push_wheel(
+            ends_at(&conn, t.udp_idle_timeout),
+            Event::ConnEnd { node, id },
+        );
         if let Some(q) = t.quic {
             // Further paths each get a CID the member issues later (NEW_CONNECTION_ID, which
             // the LB cannot read): their packets are routed by slice.
