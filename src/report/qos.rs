@@ -182,7 +182,15 @@ pub fn measure(
         in_window: false,
         open: None,
     };
-    let mut pairs = vec![start; nodes * 2];
+    // Pairs on the stack for the usual few nodes: `trials` calls this once per trial.
+    let mut small = [start; 16];
+    let mut big = Vec::new();
+    let pairs: &mut [Pair] = if nodes * 2 <= small.len() {
+        &mut small[..nodes * 2]
+    } else {
+        big.resize(nodes * 2, start);
+        &mut big
+    };
     let mut q = QosM::default();
     let mut next_unexplained = 0;
     for (i, x) in log.transitions.iter().enumerate() {
