@@ -80,7 +80,10 @@ fn noisy_run_agrees_with_false_failovers_and_transitions() {
                 assert_eq!(next["at_s"], e["back_s"]);
                 let d = f(&e["duration_s"]);
                 assert!(close(d, f(&e["back_s"]) - f(&e["at_s"])));
-                assert!(d + 1e-9 >= min, "T_M {d} below the closed-form minimum {min}");
+                assert!(
+                    d + 1e-9 >= min,
+                    "T_M {d} below the closed-form minimum {min}"
+                );
                 offline_total += d;
             }
             None => {
@@ -164,8 +167,7 @@ fn trials_qos_matches_false_failovers_and_the_closed_forms() {
     assert!(lo <= pa && pa <= hi);
     // P_A = 1 - E[T_M]/E[T_MR] for the closed forms.
     let cf_pa = f(&q["accuracy"]["closed_form"]);
-    let cf = 1.0
-        - f(&q["duration"]["closed_form_mean_s"]) / f(&q["recurrence"]["closed_form_s"]);
+    let cf = 1.0 - f(&q["duration"]["closed_form_mean_s"]) / f(&q["recurrence"]["closed_form_s"]);
     assert!(close(cf_pa, cf));
     // Whatever the thread count.
     let r1 = json(&[
@@ -388,7 +390,11 @@ fn tune_constrains_and_optimises_qos() {
         let tm = f(&q["duration"]["closed_form_mean_s"]);
         assert_eq!(v.iter().any(|x| x.starts_with("T_M ")), tm > 10.0, "{p}");
         let tmr = f(&q["recurrence"]["closed_form_s"]);
-        assert_eq!(v.iter().any(|x| x.starts_with("T_MR ")), tmr < 3600.0, "{p}");
+        assert_eq!(
+            v.iter().any(|x| x.starts_with("T_MR ")),
+            tmr < 3600.0,
+            "{p}"
+        );
         assert!(close(f(&p["objective"]), tm));
     }
     let text = String::from_utf8(

@@ -209,7 +209,10 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
 
 /// Seconds as a duration argument that parses back to the same value.
 fn secs_arg(x: f64) -> String {
-    format!("{}s", crate::time::SimDuration::from_secs_f64(x).as_secs_f64())
+    format!(
+        "{}s",
+        crate::time::SimDuration::from_secs_f64(x).as_secs_f64()
+    )
 }
 
 /// An objective's value as the table shows it: three decimals, or scientific notation for a

@@ -297,8 +297,12 @@ fn one_trial(
     acc.missed += m.missed.len() as u64;
     acc.censored += m.censored.len() as u64;
     acc.pairs += m.fault_node_pairs;
-    acc.qos
-        .add(&crate::report::qos::measure(cfg, &log, &m.unexplained, windows));
+    acc.qos.add(&crate::report::qos::measure(
+        cfg,
+        &log,
+        &m.unexplained,
+        windows,
+    ));
     if let Some(t) = &log.traffic {
         for (k, v) in t.counters.iter() {
             acc.counters.entry(k.name()).or_default().record(v);

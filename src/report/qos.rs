@@ -198,8 +198,7 @@ pub fn measure(
         let p = &mut pairs[x.lb_node as usize * 2 + m];
         let at = x.at.min(end);
         p.advance(at, &windows[m], &mut q);
-        while next_unexplained < unexplained.len() && (unexplained[next_unexplained] as usize) < i
-        {
+        while next_unexplained < unexplained.len() && (unexplained[next_unexplained] as usize) < i {
             next_unexplained += 1;
         }
         let is_unexplained = unexplained.get(next_unexplained) == Some(&(i as u32));
@@ -472,9 +471,9 @@ impl QosReport {
             at_least_s: (mistakes == 0).then_some(h_s),
             closed_form_s: closed.t_mr_s,
             consistent: match (t_mr_ci, closed.t_mr_s) {
-                (Some([lo, hi]), Some(c)) => Some(
-                    lo.is_none_or(|lo| c >= lo * 0.999) && hi.is_none_or(|hi| c <= hi * 1.001),
-                ),
+                (Some([lo, hi]), Some(c)) => {
+                    Some(lo.is_none_or(|lo| c >= lo * 0.999) && hi.is_none_or(|hi| c <= hi * 1.001))
+                }
                 // Probes never fail: consistent exactly when nothing was seen.
                 (Some(_), None) => Some(mistakes == 0),
                 _ => None,

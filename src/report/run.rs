@@ -984,9 +984,12 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
     let qos = super::qos::RunQos::new(
         cfg,
         &qos_m,
-        m.failovers
-            .iter()
-            .map(|f| f.detection.detected.since(cfg.faults[f.detection.fault as usize].at).0),
+        m.failovers.iter().map(|f| {
+            f.detection
+                .detected
+                .since(cfg.faults[f.detection.fault as usize].at)
+                .0
+        }),
     );
 
     let mut final_status = vec![[initial; 2]; cfg.lb_nodes.max(1) as usize];
