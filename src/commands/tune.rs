@@ -546,7 +546,12 @@ fn qos_line(q: &crate::report::qos::QosReport) -> String {
         q.recurrence.closed_form_s.map_or_else(|| "never".to_string(), span),
         flag(q.recurrence.consistent),
         match (q.recurrence.mean_s, q.recurrence.at_least_s) {
-            (Some(x), _) => format!("{} over {} mistakes", span(x), q.mistakes),
+            (Some(x), _) => format!(
+                "{} over {} mistake{}",
+                span(x),
+                q.mistakes,
+                if q.mistakes == 1 { "" } else { "s" }
+            ),
             (None, Some(h)) => format!("no mistake in {}", span(h)),
             _ => "n/a".to_string(),
         },
