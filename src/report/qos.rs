@@ -289,7 +289,7 @@ impl ClosedForms {
                 (r as f64 * d - t + s).max(0.0),
             ),
         };
-        let t_mr = (e_f.is_finite() && e_r.is_finite()).then(|| cycle * (e_f + e_r));
+        let t_mr = (e_f.is_finite() && e_r.is_finite()).then_some(cycle * (e_f + e_r));
         ClosedForms {
             t_mr_s: t_mr,
             t_m_mean_s: t_m_mean,
