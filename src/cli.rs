@@ -202,8 +202,10 @@ pub enum Command {
     /// Without any range, tunes --delay 1..10 --timeout 1..5 --max-retries-down 1..5
     /// --max-retries 1..3. A scenario with no fault on the master gets one (--probe-fault) to
     /// measure latency. False failovers use the closed form for independent probe failures,
-    /// cross-checked by the simulated count and its 95% interval. A sweep has at most 10000
-    /// points; points whose health check draws an API warning are shown but not ranked.
+    /// cross-checked by the simulated count and its 95% interval; so do the failure-detector
+    /// QoS constraints (--min-mistake-recurrence, --max-mistake-duration, --min-pa). A sweep has
+    /// at most 10000 points; points whose health check draws an API warning are shown but not
+    /// ranked.
     /// Ctrl-C prints the points finished, marked as partial.
     Tune {
         #[command(flatten)]

@@ -738,3 +738,29 @@ impl RunQos {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_read_hours_and_probabilities_near_one() {
+        assert_eq!(span(12.3456), "12.346s");
+        assert_eq!(span(7200.0), "2.000h");
+        assert_eq!(prob(1.0), "1");
+        assert_eq!(prob(0.991_140_1), "0.991140");
+        assert_eq!(prob(1.0 - 2.3e-9), "1 - 2.3e-9");
+    }
+
+    #[test]
+    fn the_mean_interval_needs_two_samples_and_brackets_the_mean() {
+        let mut d = LatencyStats::default();
+        d.record_ns(6_000_000_000);
+        assert_eq!(mean_interval(1, &d, 36 * 10u128.pow(18)), None);
+        d.record_ns(8_000_000_000);
+        let sq = 36 * 10u128.pow(18) + 64 * 10u128.pow(18);
+        let [lo, hi] = mean_interval(2, &d, sq).unwrap();
+        // Sample sd sqrt(2) s, so the half-width is 1.96 * sqrt(2) / sqrt(2) = 1.96 s.
+        assert!((lo - (7.0 - Z95)).abs() < 1e-9 && (hi - (7.0 + Z95)).abs() < 1e-9);
+    }
+}
