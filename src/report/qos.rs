@@ -592,16 +592,25 @@ fn yes_no(b: Option<bool>) -> &'static str {
 pub fn text(q: &QosReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "failure-detector QoS (per member and LB node: {} pairs, {} healthy; {} mistake{}: {} master, {} slave)",
-        q.pairs,
-        span(q.healthy_s),
-        q.mistakes,
-        if q.mistakes == 1 { "" } else { "s" },
-        q.mistakes_master,
-        q.mistakes_slave
-    );
+    if q.healthy_s > 0.0 {
+        let _ = writeln!(
+            o,
+            "failure-detector QoS (per member and LB node: {} pairs, {} healthy; {} mistake{}: {} master, {} slave)",
+            q.pairs,
+            span(q.healthy_s),
+            q.mistakes,
+            if q.mistakes == 1 { "" } else { "s" },
+            q.mistakes_master,
+            q.mistakes_slave
+        );
+    } else {
+        // Exact mode derives no mistakes, and a run can have no healthy time at all.
+        let _ = writeln!(
+            o,
+            "failure-detector QoS (per member and LB node: {} pairs; no healthy time observed, so mistakes n/a)",
+            q.pairs
+        );
+    }
     let d = &q.detection;
     let r = &q.recurrence;
     let m = &q.duration;
