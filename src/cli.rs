@@ -218,8 +218,10 @@ pub enum Command {
     /// Without any range, tunes --delay 1..10 --timeout 1..5 --max-retries-down 1..5
     /// --max-retries 1..3. A scenario with no fault on the master gets one (--probe-fault) to
     /// measure latency. False failovers use the closed form for independent probe failures,
-    /// cross-checked by the simulated count and its 95% interval. A sweep has at most 10000
-    /// points (250000 with --exact); points whose health check draws an API warning are shown but not ranked.
+    /// cross-checked by the simulated count and its 95% interval; so do the failure-detector
+    /// QoS constraints (--min-mistake-recurrence, --max-mistake-duration, --min-pa). A sweep has
+    /// at most 10000 points (250000 with --exact); points whose health check draws an API
+    /// warning are shown but not ranked.
     /// Ctrl-C prints the points finished, marked as partial.
     Tune {
         #[command(flatten)]
@@ -269,6 +271,8 @@ pub enum Command {
         /// Constraint: missed-fault rate at most this (0 to 1).
         #[arg(long, value_parser = rate)]
         max_missed_rate: Option<f64>,
+        #[command(flatten)]
+        qos: QosConstraintArgs,
         /// Rank points whose health check draws an API warning (e.g. timeout >= delay); by
         /// default they are shown but never recommended.
         #[arg(long)]
@@ -404,6 +408,41 @@ fn non_negative(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         _ => Err(format!("{s:?} is not a finite number >= 0")),
+    }
+}
+
+/// `tune`'s failure-detector QoS constraints (closed forms, per member and LB node).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct QosConstraintArgs {
+    /// Constraint: mistake recurrence time T_MR at least this (a duration: 30d, 12h), per
+    /// member and LB node; off by default.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration_s)]
+    pub min_mistake_recurrence: Option<f64>,
+    /// Constraint: mean mistake duration T_M at most this (a duration: 10s); off by default.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration_s)]
+    pub max_mistake_duration: Option<f64>,
+    /// Constraint: query accuracy probability P_A at least this (0 to 1, e.g. 0.9999); off by
+    /// default.
+    #[arg(long, value_name = "P", value_parser = rate)]
+    pub min_pa: Option<f64>,
+}
+
+impl QosConstraintArgs {
+    pub fn constraints(self) -> elbsim::experiment::tune::QosConstraints {
+        elbsim::experiment::tune::QosConstraints {
+            min_mistake_recurrence_s: self.min_mistake_recurrence,
+            max_mistake_duration_s: self.max_mistake_duration,
+            min_pa: self.min_pa,
+        }
+    }
+}
+
+/// A duration above zero, in seconds.
+fn positive_duration_s(s: &str) -> Result<f64, String> {
+    match elbsim::time::parse_duration(s) {
+        Ok(d) if d.0 > 0 => Ok(d.as_secs_f64()),
+        Ok(_) => Err(format!("{s:?} must be above zero")),
+        Err(e) => Err(e),
     }
 }
 

@@ -267,6 +267,8 @@ pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
             r.needless_failovers
         );
     }
+    o.push('\n');
+    o.push_str(&crate::report::qos::text(&r.qos));
     if let Some(t) = &r.traffic {
         o.push_str("\ntraffic per trial\n");
         let rows: Vec<Vec<String>> = t

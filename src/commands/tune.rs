@@ -194,6 +194,15 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
     if let Some(m) = c.max_missed_rate {
         let _ = write!(s, " --max-missed-rate {m}");
     }
+    if let Some(x) = c.qos.min_mistake_recurrence_s {
+        let _ = write!(s, " --min-mistake-recurrence {}", secs_arg(x));
+    }
+    if let Some(x) = c.qos.max_mistake_duration_s {
+        let _ = write!(s, " --max-mistake-duration {}", secs_arg(x));
+    }
+    if let Some(x) = c.qos.min_pa {
+        let _ = write!(s, " --min-pa {x}");
+    }
     if probe_fault_added {
         let _ = write!(
             s,
@@ -211,6 +220,24 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
         s.push_str(" --strict");
     }
     s
+}
+
+/// Seconds as a duration argument that parses back to the same value.
+fn secs_arg(x: f64) -> String {
+    format!(
+        "{}s",
+        crate::time::SimDuration::from_secs_f64(x).as_secs_f64()
+    )
+}
+
+/// An objective's value as the table shows it: three decimals, or scientific notation for a
+/// tiny fraction (1 - P_A, mistakes per day) that would otherwise read 0.000.
+fn objective_cell(o: Objective, x: Option<f64>) -> String {
+    match x {
+        None => "-".to_string(),
+        Some(x) if o.is_fraction() && x != 0.0 && x < 0.001 => format!("{x:.2e}"),
+        Some(x) => format!("{x:.3}"),
+    }
 }
 
 /// The `healthmonitor` object for the API body at a point, keeping the pool's other fields.
@@ -313,6 +340,24 @@ fn render(
             .max_missed_rate
             .map_or(String::new(), |m| format!(", missed-fault rate <= {m}")),
     );
+    let qc = &r.constraints.qos;
+    if qc.any() {
+        let mut parts = Vec::new();
+        if let Some(x) = qc.min_mistake_recurrence_s {
+            parts.push(format!("T_MR >= {}", crate::report::qos::span(x)));
+        }
+        if let Some(x) = qc.max_mistake_duration_s {
+            parts.push(format!("T_M <= {}", crate::report::qos::span(x)));
+        }
+        if let Some(x) = qc.min_pa {
+            parts.push(format!("P_A >= {x}"));
+        }
+        let _ = writeln!(
+            o,
+            "failure-detector constraints (closed forms, per member and LB node): {}",
+            parts.join(", ")
+        );
+    }
     if r.sampled_points > 0 {
         let _ = writeln!(
             o,
@@ -347,6 +392,11 @@ fn render(
     }
     header.push("objective");
     header.extend(counters.iter().copied());
+    // The QoS columns (closed forms) when a QoS constraint or objective asks about them.
+    let qos_columns = r.constraints.qos.any() || r.objective.is_qos();
+    if qos_columns {
+        header.extend(["T_MR", "T_M", "P_A"]);
+    }
     header.extend([
         "p50 failover",
         "p99 failover",
@@ -382,13 +432,23 @@ fn render(
                 row.push(p.point.offset.map_or("-".into(), |x| x.to_string()));
                 row.push(p.point.len.map_or("-".into(), |x| x.to_string()));
             }
-            row.push(p.objective.map_or("-".to_string(), |x| format!("{x:.3}")));
+            row.push(objective_cell(r.objective, p.objective));
             for k in &counters {
                 row.push(
                     p.objective_counters
                         .get(k)
                         .map_or("-".to_string(), |x| format!("{x:.3}")),
                 );
+            }
+            if qos_columns {
+                let q = &p.qos;
+                row.extend([
+                    q.recurrence
+                        .closed_form_s
+                        .map_or_else(|| "never".to_string(), crate::report::qos::span),
+                    crate::report::qos::span(q.duration.closed_form_mean_s),
+                    crate::report::qos::prob(q.accuracy.closed_form),
+                ]);
             }
             let (lo, hi) = p.false_failovers.simulated_ci95_per_day;
             row.extend([
@@ -463,7 +523,7 @@ fn render(
             p.point.timeout,
             p.point.max_retries_down,
             p.point.max_retries,
-            p.objective.map_or("-".to_string(), |x| format!("{x:.3}")),
+            objective_cell(r.objective, p.objective),
             per_day(p.false_failovers.per_day)
         );
     }
@@ -504,6 +564,7 @@ fn render(
                     }
                 );
             }
+            let _ = writeln!(o, "{}", qos_line(&best.qos));
             if quic {
                 let _ = writeln!(
                     o,
@@ -543,6 +604,36 @@ fn render(
     o
 }
 
+/// The best point's failure-detector QoS in one line: closed forms, with what simulation saw.
+fn qos_line(q: &crate::report::qos::QosReport) -> String {
+    use crate::report::qos::{prob, span};
+    let flag = |c: Option<bool>| match c {
+        Some(false) => " NOT consistent",
+        _ => "",
+    };
+    format!(
+        "failure-detector QoS per member and LB node: T_MR {}{} (simulated {}), T_M {}{} (simulated {}), P_A {}{} (simulated {})",
+        q.recurrence.closed_form_s.map_or_else(|| "never".to_string(), span),
+        flag(q.recurrence.consistent),
+        match (q.recurrence.mean_s, q.recurrence.at_least_s) {
+            (Some(x), _) => format!(
+                "{} over {} mistake{}",
+                span(x),
+                q.mistakes,
+                if q.mistakes == 1 { "" } else { "s" }
+            ),
+            (None, Some(h)) => format!("no mistake in {}", span(h)),
+            _ => "n/a".to_string(),
+        },
+        span(q.duration.closed_form_mean_s),
+        flag(q.duration.consistent),
+        q.duration.mean_s.map_or_else(|| "n/a".to_string(), span),
+        prob(q.accuracy.closed_form),
+        flag(q.accuracy.consistent),
+        q.accuracy.value.map_or_else(|| "n/a".to_string(), prob),
+    )
+}
+
 /// A CSV field, quoted when it holds a comma, a quote or a line break.
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -555,7 +646,7 @@ fn csv_field(s: &str) -> String {
 /// The sweep as CSV, one row per point in rank order.
 pub fn csv(r: &TuneReport) -> String {
     let mut s = String::from(
-        "rank,delay,timeout,max_retries_down,max_retries,offset,len,objective,p50_failover_s,p99_failover_s,p99_detection_s,false_failovers_per_day,simulated_false_failovers,simulated_hours,missed_fault_rate,feasible,pareto,ranked,api_warnings\n",
+        "rank,delay,timeout,max_retries_down,max_retries,offset,len,objective,p50_failover_s,p99_failover_s,p99_detection_s,false_failovers_per_day,simulated_false_failovers,simulated_hours,missed_fault_rate,feasible,pareto,ranked,api_warnings,t_mr_s,t_m_s,p_a\n",
     );
     let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
     let mut rank = 0;
@@ -568,7 +659,7 @@ pub fn csv(r: &TuneReport) -> String {
         };
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             rank_cell,
             p.point.delay,
             p.point.timeout,
@@ -587,7 +678,10 @@ pub fn csv(r: &TuneReport) -> String {
             p.feasible,
             p.pareto,
             p.ranked,
-            csv_field(&p.api_warnings.join("; "))
+            csv_field(&p.api_warnings.join("; ")),
+            f(p.qos.recurrence.closed_form_s),
+            p.qos.duration.closed_form_mean_s,
+            p.qos.accuracy.closed_form
         );
     }
     s

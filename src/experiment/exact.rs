@@ -1012,6 +1012,13 @@ impl Exact {
             fault_node_pairs: self.pairs,
             events: 0,
             traffic: None,
+            // Exact mode derives the latencies only: the failure detector's mistakes are left to
+            // the closed forms (the simulated side is n/a; on a noise-free path there are none).
+            qos: crate::report::qos::QosReport::new(
+                cfg,
+                &crate::report::qos::QosTotals::default(),
+                &self.detection.summary(),
+            ),
             limit: None,
             method: Some("exact"),
             exact: Some(ExactFacts {

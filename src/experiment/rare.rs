@@ -20,7 +20,7 @@ use crate::sim::network::{erfc, RttSampler};
 use serde::Serialize;
 
 /// Expected trials until `k` consecutive events of probability `s` (infinite when `s` is 0).
-fn trials_until_run(s: f64, k: u32) -> f64 {
+pub(crate) fn trials_until_run(s: f64, k: u32) -> f64 {
     if s <= 0.0 {
         return f64::INFINITY;
     }
@@ -43,7 +43,7 @@ pub fn probe_failure_probability(cfg: &SimConfig) -> f64 {
 }
 
 /// Mean round trip of a probe that made it within the timeout, in seconds.
-fn mean_rtt_within_timeout_s(cfg: &SimConfig) -> f64 {
+pub(crate) fn mean_rtt_within_timeout_s(cfg: &SimConfig) -> f64 {
     let t = cfg.check.timeout.as_secs_f64();
     match cfg.network.rtt {
         Rtt::Fixed(r) => r.as_secs_f64().min(t),

@@ -167,6 +167,11 @@ impl LatencyStats {
         &self.hist
     }
 
+    /// Exact sum of the samples in nanoseconds.
+    pub fn sum_ns(&self) -> u128 {
+        self.sum_ns
+    }
+
     /// Exact mean in nanoseconds, none without samples.
     pub fn mean_ns(&self) -> Option<u64> {
         (self.count > 0).then(|| (self.sum_ns / self.count as u128) as u64)

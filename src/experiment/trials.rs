@@ -78,6 +78,8 @@ pub struct TrialsReport {
     /// Per traffic counter: mean, p99 and max over trials; plus the unavailability window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficSummary>,
+    /// Failure-detector quality of service over all trials (`docs/metrics.md`).
+    pub qos: crate::report::qos::QosReport,
     /// Set when a trial reached one of the scenario's limits: the batch is not valid.
     #[serde(skip)]
     pub limit: Option<engine::Stopped>,
@@ -118,6 +120,7 @@ pub struct Accum {
     events: u64,
     counters: BTreeMap<&'static str, CounterStats>,
     unavailability: LatencyStats,
+    qos: crate::report::qos::QosTotals,
     /// The first limit a trial reached, if any.
     limit: Option<engine::Stopped>,
 }
@@ -140,6 +143,7 @@ pub struct AccumState {
     pub events: u64,
     pub counters: BTreeMap<String, HistState>,
     pub unavailability: HistState,
+    pub qos: super::qos::QosState,
 }
 
 impl Accum {
@@ -184,6 +188,7 @@ impl Accum {
                 .map(|(k, v)| (k.to_string(), v.to_state()))
                 .collect(),
             unavailability: self.unavailability.to_state(),
+            qos: super::qos::QosState::of(&self.qos),
         }
     }
 
@@ -209,6 +214,7 @@ impl Accum {
             events: s.events,
             counters,
             unavailability: LatencyStats::from_state(&s.unavailability)?,
+            qos: s.qos.totals()?,
             limit: None,
         })
     }
@@ -233,6 +239,7 @@ impl Accum {
             self.counters.entry(k).or_default().merge(v);
         }
         self.unavailability.merge(&o.unavailability);
+        self.qos.merge(&o.qos);
     }
 }
 
@@ -260,7 +267,7 @@ fn one_trial(
     seed: u64,
     i: u64,
     interrupt: &AtomicBool,
-    windows: &[(SimTime, SimTime)],
+    windows: &[Vec<(SimTime, SimTime)>; 2],
     acc: &mut Accum,
     observe: TrialObserver,
     start: StartPhase,
@@ -282,7 +289,7 @@ pub(crate) fn add_trial(
     cfg: &SimConfig,
     i: u64,
     log: &engine::RunLog,
-    windows: &[(SimTime, SimTime)],
+    windows: &[Vec<(SimTime, SimTime)>; 2],
     acc: &mut Accum,
     observe: TrialObserver,
 ) -> bool {
@@ -327,11 +334,17 @@ pub(crate) fn add_trial(
     acc.false_failovers += m
         .false_failovers
         .iter()
-        .filter(|x| !inside(windows, x.at))
+        .filter(|x| !inside(&windows[Role::Master.index()], x.at))
         .count() as u64;
     acc.missed += m.missed.len() as u64;
     acc.censored += m.censored.len() as u64;
     acc.pairs += m.fault_node_pairs;
+    acc.qos.add(&crate::report::qos::measure(
+        cfg,
+        log,
+        &m.unexplained,
+        windows,
+    ));
     if let Some(t) = &log.traffic {
         for (k, v) in t.counters.iter() {
             acc.counters.entry(k.name()).or_default().record(v);
@@ -348,27 +361,7 @@ pub(crate) fn add_trial(
 /// The spans of one run in which the master has a fault its check can see, merged and sorted.
 /// False-failover rates are taken outside them: inside, an OFFLINE verdict may be the fault's.
 pub fn visible_fault_windows(cfg: &SimConfig) -> Vec<(SimTime, SimTime)> {
-    let end = SimTime::ZERO + cfg.duration;
-    let rtt = crate::report::run::typical_rtt(cfg);
-    let mut windows: Vec<(SimTime, SimTime)> = cfg
-        .faults
-        .iter()
-        .filter(|f| f.member == Role::Master)
-        .filter(|f| {
-            crate::sim::world::reason_of(&f.kind, cfg.check.kind, cfg.check.timeout, rtt).is_some()
-        })
-        .map(|f| (f.at.min(end), f.until.unwrap_or(end).min(end)))
-        .collect();
-    windows.sort();
-    let mut merged: Vec<(SimTime, SimTime)> = Vec::new();
-    for (a, b) in windows {
-        match merged.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ if b > a => merged.push((a, b)),
-            _ => {}
-        }
-    }
-    merged
+    crate::report::qos::visible_windows(cfg, Role::Master)
 }
 
 /// Time with no fault on the master that its check can see, in one run.
@@ -460,7 +453,7 @@ pub fn run_range_with(
     let done = AtomicU64::new(0);
     let total = Mutex::new(Accum::default());
     let jobs = jobs.max(1);
-    let windows = visible_fault_windows(cfg);
+    let windows = crate::report::qos::member_windows(cfg);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -494,12 +487,13 @@ pub fn run_range_with(
 /// The report of a batch of `n` trials from their accumulator (`acc.trials < n`: partial).
 pub fn report(cfg: &SimConfig, acc: &Accum, n: u64, seed: u64) -> TrialsReport {
     let free_h = fault_free(cfg).as_secs_f64() / 3600.0 * acc.trials as f64;
+    let detection = acc.detection.summary();
     TrialsReport {
         trials: acc.trials,
         trials_requested: n,
         partial: acc.trials < n,
         seed,
-        detection_latency_s: acc.detection.summary(),
+        detection_latency_s: detection.clone(),
         failover_latency_s: acc.failover.summary(),
         failback_latency_s: acc.failback.summary(),
         outage_latency_s: acc.outage.summary(),
@@ -535,6 +529,7 @@ pub fn report(cfg: &SimConfig, acc: &Accum, n: u64, seed: u64) -> TrialsReport {
                 .collect(),
             unavailability_s: acc.unavailability.summary(),
         }),
+        qos: crate::report::qos::QosReport::new(cfg, &acc.qos, &detection),
         limit: acc.limit,
         method: None,
         exact: None,

@@ -229,6 +229,29 @@ pub enum Objective {
     P99Failback,
     /// Mean failed or broken client connections per trial (needs [traffic]).
     ClientFailures,
+    /// Mean detection time E[T_D] (simulated).
+    MeanDetection,
+    /// Mean mistake duration E[T_M] (closed form).
+    MistakeDuration,
+    /// Mistakes per day per member and LB node, 1 / E[T_MR] (closed form).
+    MistakeRate,
+    /// Query accuracy probability P_A (closed form), maximised: ranks by 1 - P_A.
+    Pa,
+}
+
+impl Objective {
+    /// Objectives whose values are small fractions, printed in scientific notation when tiny.
+    pub fn is_fraction(self) -> bool {
+        matches!(self, Objective::MistakeRate | Objective::Pa)
+    }
+
+    /// Objectives about the failure detector's quality of service.
+    pub fn is_qos(self) -> bool {
+        matches!(
+            self,
+            Objective::MistakeDuration | Objective::MistakeRate | Objective::Pa
+        )
+    }
 }
 
 /// The fault added to measure latency when a scenario has none on the master
@@ -289,6 +312,54 @@ impl Ranges {
     }
 }
 
+/// Failure-detector QoS conditions (on the closed forms, per member and LB node); each off
+/// when `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct QosConstraints {
+    /// E[T_MR] at least this (s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_mistake_recurrence_s: Option<f64>,
+    /// E[T_M] at most this (s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_mistake_duration_s: Option<f64>,
+    /// P_A at least this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_pa: Option<f64>,
+}
+
+impl QosConstraints {
+    pub fn any(&self) -> bool {
+        self.min_mistake_recurrence_s.is_some()
+            || self.max_mistake_duration_s.is_some()
+            || self.min_pa.is_some()
+    }
+
+    /// Why `q` fails these constraints (empty when it meets them).
+    pub fn violations(&self, q: &crate::report::qos::QosReport) -> Vec<String> {
+        use crate::report::qos::{prob, span};
+        let mut v = Vec::new();
+        if let Some(min) = self.min_mistake_recurrence_s {
+            // No closed form: probes never fail, so mistakes never recur.
+            if let Some(mr) = q.recurrence.closed_form_s.filter(|&mr| mr < min) {
+                v.push(format!("T_MR {} < {}", span(mr), span(min)));
+            }
+        }
+        if let Some(max) = self.max_mistake_duration_s {
+            let m = q.duration.closed_form_mean_s;
+            if m > max {
+                v.push(format!("T_M {} > {}", span(m), span(max)));
+            }
+        }
+        if let Some(min) = self.min_pa {
+            let pa = q.accuracy.closed_form;
+            if pa < min {
+                v.push(format!("P_A {} < {min}", prob(pa)));
+            }
+        }
+        v
+    }
+}
+
 /// Conditions a point must meet.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Constraints {
@@ -298,6 +369,9 @@ pub struct Constraints {
     pub timeout_below_delay: bool,
     /// Missed-fault rate at most this, if set.
     pub max_missed_rate: Option<f64>,
+    /// Failure-detector QoS constraints.
+    #[serde(flatten)]
+    pub qos: QosConstraints,
 }
 
 impl Default for Constraints {
@@ -306,6 +380,7 @@ impl Default for Constraints {
             max_false_per_day: 1.0,
             timeout_below_delay: false,
             max_missed_rate: None,
+            qos: QosConstraints::default(),
         }
     }
 }
@@ -364,6 +439,8 @@ pub struct PointResult {
     /// The means per trial of the counters the objective is built from (client-failures only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub objective_counters: BTreeMap<&'static str, f64>,
+    /// Failure-detector QoS at this point (simulated and closed form).
+    pub qos: crate::report::qos::QosReport,
     /// API warnings the point's health check draws (`[rule] message`).
     pub api_warnings: Vec<String>,
     /// In the ranking: false for a point with API warnings (unless `allow_warnings`), which is
@@ -499,6 +576,15 @@ fn objective_value(o: Objective, r: &TrialsReport) -> Option<f64> {
         Objective::P99Detection => r.detection_latency_s.p99,
         Objective::P99Failback => r.failback_latency_s.p99,
         Objective::ClientFailures => client_failures(r),
+        Objective::MeanDetection => r.detection_latency_s.mean,
+        Objective::MistakeDuration => Some(r.qos.duration.closed_form_mean_s),
+        Objective::MistakeRate => Some(
+            r.qos
+                .recurrence
+                .closed_form_s
+                .map_or(0.0, |mr| 86_400.0 / mr),
+        ),
+        Objective::Pa => Some(1.0 - r.qos.accuracy.closed_form),
     }
 }
 
@@ -614,6 +700,7 @@ pub fn tune(
                 violations.push(format!("missed-fault rate {rate:.4} > {max}"));
             }
         }
+        violations.extend(c.qos.violations(&r.qos));
         let objective = objective_value(opts.objective, &r);
         if objective.is_none() {
             violations.push("no sample for the objective (every fault missed?)".to_string());
@@ -641,6 +728,7 @@ pub fn tune(
             } else {
                 BTreeMap::new()
             },
+            qos: r.qos.clone(),
             ranked: warnings.is_empty() || opts.allow_warnings,
             api_warnings: warnings,
         });

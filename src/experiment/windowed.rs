@@ -45,7 +45,7 @@
 
 use super::rare::probe_failure_probability;
 use super::stream::{noise_check, CounterPair, MistakeStats};
-use super::trials::{add_trial, fault_free, trial_options, visible_fault_windows, Accum};
+use super::trials::{add_trial, fault_free, trial_options, Accum};
 use crate::report::run::detection_window;
 use crate::sim::config::{FaultKind, InitialState, Rtt, SimConfig};
 use crate::sim::engine::{run_with, ProbeOptions, ProbeTape, StartPhase, TapeMode};
@@ -241,7 +241,7 @@ pub fn group_results(
             c
         })
         .collect();
-    let fault_windows = visible_fault_windows(&window.cfg);
+    let fault_windows = crate::report::qos::member_windows(&window.cfg);
     let span = fault_free(full);
     let next = AtomicU64::new(0);
     let total: Mutex<Vec<PairResult>> = Mutex::new(

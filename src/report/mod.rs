@@ -6,6 +6,7 @@ pub mod export;
 pub mod html;
 pub mod markdown;
 pub mod plot;
+pub mod qos;
 pub mod run;
 pub mod text;
 pub mod warning;

@@ -335,6 +335,10 @@ fn objective_label(o: Objective) -> &'static str {
         Objective::P99Detection => "p99 detection latency (s)",
         Objective::P99Failback => "p99 failback latency (s)",
         Objective::ClientFailures => "client failures per trial",
+        Objective::MeanDetection => "mean detection time T_D (s)",
+        Objective::MistakeDuration => "mean mistake duration T_M (s)",
+        Objective::MistakeRate => "mistakes per day per member and LB node",
+        Objective::Pa => "1 - P_A (query accuracy)",
     }
 }
 

@@ -125,6 +125,9 @@ pub struct Measured {
     /// (master fault, LB node) pairs where the master was ONLINE when the fault began and the
     /// pair is not censored: the denominator of the missed-fault rate.
     pub fault_node_pairs: u64,
+    /// Indices (into `log.transitions`, ascending) of the OFFLINE verdicts of either member that
+    /// no fault explains: the failure-detector mistakes of [`super::qos`] come from these.
+    pub unexplained: Vec<u32>,
 }
 
 /// The longest a check can take to detect a fault it sees: a probe in flight when the fault
@@ -416,15 +419,20 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                     };
                     detections.entry((f, x.lb_node)).or_insert(d);
                 }
-                None if member == Role::Master => m.false_failovers.push(FalseM {
-                    lb_node: x.lb_node,
-                    at: x.at,
-                    reason: x.reason,
-                }),
-                None => {}
+                None => {
+                    m.unexplained.push(t);
+                    if member == Role::Master {
+                        m.false_failovers.push(FalseM {
+                            lb_node: x.lb_node,
+                            at: x.at,
+                            reason: x.reason,
+                        });
+                    }
+                }
             }
         }
     }
+    m.unexplained.sort_unstable();
 
     // Faults in start order; per node, what their detection did.
     let mut order: Vec<u32> = (0..cfg.faults.len() as u32).collect();
@@ -743,6 +751,8 @@ pub struct RunReport {
     pub censored: Vec<MissedFault>,
     /// Count of failovers the client rules leave harmless.
     pub needless_failovers: u64,
+    /// Failure-detector quality of service (`docs/metrics.md`, "Failure-detector QoS").
+    pub qos: super::qos::RunQos,
     pub members: Vec<MemberReport>,
     /// What clients saw, when the scenario has `[traffic]`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -970,6 +980,17 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
     let m = measure(cfg, log);
     let (failovers, outages, failbacks, false_failover_events) = in_seconds(cfg, &m);
     let needless_failovers = m.failovers.iter().filter(|f| f.needless.is_some()).count() as u64;
+    let qos_m = super::qos::measure(cfg, log, &m.unexplained, &super::qos::member_windows(cfg));
+    let qos = super::qos::RunQos::new(
+        cfg,
+        &qos_m,
+        m.failovers.iter().map(|f| {
+            f.detection
+                .detected
+                .since(cfg.faults[f.detection.fault as usize].at)
+                .0
+        }),
+    );
 
     let mut final_status = vec![[initial; 2]; cfg.lb_nodes.max(1) as usize];
     for x in &log.transitions {
@@ -1023,6 +1044,7 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         censored_faults: m.censored.len() as u64,
         censored: m.censored.iter().map(|p| missed_fault(cfg, p)).collect(),
         needless_failovers,
+        qos,
         failovers,
         outages,
         failbacks,

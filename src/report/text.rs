@@ -202,6 +202,8 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
             );
         }
     }
+    o.push('\n');
+    o.push_str(&super::qos::text(&r.qos.figures));
     o.push_str("\nmembers\n");
     for m in &r.members {
         let port = m.protocol_port.map_or(String::new(), |p| format!(":{p}"));
