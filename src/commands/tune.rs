@@ -440,6 +440,9 @@ fn render(
                     ", NOT consistent with the closed form"
                 }
             );
+            if let Some(note) = best.false_failovers.assumption {
+                let _ = writeln!(o, "  note: {note}");
+            }
             if quic {
                 let _ = writeln!(
                     o,

@@ -19,6 +19,8 @@ pub enum Purpose {
     Traffic = 3,
     /// Client connection arrival times and addresses.
     Arrivals = 4,
+    /// The good and bad states of `[network.burst]` on every path.
+    Burst = 5,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.
