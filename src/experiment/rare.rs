@@ -191,7 +191,9 @@ mod tests {
         });
         cfg.network.loss = 0.01;
         let independent = closed_form_per_hour(&cfg);
-        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0).assumption.is_none());
+        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0)
+            .assumption
+            .is_none());
         cfg.network.loss = 0.0;
         cfg.network.burst = Some(Burst {
             mean_good: SimDuration::from_secs(90),
@@ -201,7 +203,9 @@ mod tests {
         });
         assert!((probe_failure_probability(&cfg) - 0.01).abs() < 1e-12);
         assert!((closed_form_per_hour(&cfg) - independent).abs() < 1e-12);
-        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0).assumption.is_some());
+        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0)
+            .assumption
+            .is_some());
     }
 
     #[test]

@@ -236,7 +236,10 @@ mod tests {
         let mut r = router(Failback::HoldDown, AllDown::Drop);
         r.on_health(Role::Master, Offline);
         r.on_health(Role::Master, Online);
-        assert_eq!(r.on_health(Role::Slave, Offline).unwrap().to, Target::Master);
+        assert_eq!(
+            r.on_health(Role::Slave, Offline).unwrap().to,
+            Target::Master
+        );
     }
 
     #[test]

@@ -266,12 +266,12 @@ impl Attributor<'_> {
                     let f = &faults[i as usize];
                     self.cfg.fault_visible(i, x.lb_node)
                         && world::seen_failing(
-                        std::slice::from_ref(f),
-                        s,
-                        self.check,
-                        self.cfg.check.timeout,
-                        self.rtt,
-                    )
+                            std::slice::from_ref(f),
+                            s,
+                            self.check,
+                            self.cfg.check.timeout,
+                            self.rtt,
+                        )
                 })
                 .map(|&(_, i)| i);
         }

@@ -104,7 +104,10 @@ pub struct IcmpBudget {
 impl IcmpBudget {
     /// A budget for `peers` destinations, every bucket full.
     pub fn new(cfg: IcmpRateLimit, peers: usize) -> Self {
-        let cap = cfg.peer_interval.0.saturating_mul(u64::from(cfg.peer_burst));
+        let cap = cfg
+            .peer_interval
+            .0
+            .saturating_mul(u64::from(cfg.peer_burst));
         IcmpBudget {
             cfg,
             global: f64::from(cfg.global_burst),
@@ -187,10 +190,16 @@ mod tests {
             loss_bad: 0.9,
         };
         let mut ch = BurstChannels::new(b, 2, stream(1, 0, Purpose::Burst));
-        let ahead: Vec<f64> = (0..200).map(|i| ch.loss_at(0, at_ms(i * 50), SimTime::ZERO)).collect();
-        let again: Vec<f64> = (0..200).map(|i| ch.loss_at(0, at_ms(i * 50), SimTime::ZERO)).collect();
+        let ahead: Vec<f64> = (0..200)
+            .map(|i| ch.loss_at(0, at_ms(i * 50), SimTime::ZERO))
+            .collect();
+        let again: Vec<f64> = (0..200)
+            .map(|i| ch.loss_at(0, at_ms(i * 50), SimTime::ZERO))
+            .collect();
         assert_eq!(ahead, again, "a state once drawn stays");
-        let other: Vec<f64> = (0..200).map(|i| ch.loss_at(1, at_ms(i * 50), SimTime::ZERO)).collect();
+        let other: Vec<f64> = (0..200)
+            .map(|i| ch.loss_at(1, at_ms(i * 50), SimTime::ZERO))
+            .collect();
         assert_ne!(ahead, other);
     }
 

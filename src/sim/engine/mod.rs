@@ -241,7 +241,11 @@ pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
         .faults
         .iter()
         .try_fold(SimTime::ZERO, |acc, f| f.until.map(|u| acc.max(u)))?;
-    Some(cfg.stalls.iter().fold(faults_over, |acc, s| acc.max(s.until)))
+    Some(
+        cfg.stalls
+            .iter()
+            .fold(faults_over, |acc, s| acc.max(s.until)),
+    )
 }
 
 /// The settings every node of a run shares.
@@ -355,10 +359,12 @@ impl<'a> Engine<'a> {
                     rng::stream(opts.seed, opts.trial, Purpose::Burst),
                 )
             }),
-            icmp: cfg
-                .network
-                .icmp_ratelimit
-                .map(|l| [IcmpBudget::new(l, icmp_peers), IcmpBudget::new(l, icmp_peers)]),
+            icmp: cfg.network.icmp_ratelimit.map(|l| {
+                [
+                    IcmpBudget::new(l, icmp_peers),
+                    IcmpBudget::new(l, icmp_peers),
+                ]
+            }),
             stalled: vec![0; if cfg.stalls.is_empty() { 0 } else { nodes }],
             held_verdicts: vec![Vec::new(); if cfg.stalls.is_empty() { 0 } else { nodes }],
             held_sends: vec![Vec::new(); if cfg.stalls.is_empty() { 0 } else { nodes }],
@@ -484,7 +490,8 @@ impl<'a> Engine<'a> {
                 status,
             } => {
                 if !self.stalled.is_empty() && self.stalled[(slot / 2) as usize] > 0 {
-                    self.held_verdicts[(slot / 2) as usize].push((slot, sent_at, ok, reason, status));
+                    self.held_verdicts[(slot / 2) as usize]
+                        .push((slot, sent_at, ok, reason, status));
                     return;
                 }
                 self.on_verdict(now, slot, sent_at, ok, reason, status, None)
@@ -644,7 +651,12 @@ impl<'a> Engine<'a> {
         let (mut after, mut v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
         if kind == ProbeKind::UdpConnect && v.reason == Some(Reason::ConnectRefused) {
             if let Some(icmp) = self.icmp.as_mut() {
-                let peer = if self.cfg.network.icmp_ratelimit.is_some_and(|l| l.shared_source) {
+                let peer = if self
+                    .cfg
+                    .network
+                    .icmp_ratelimit
+                    .is_some_and(|l| l.shared_source)
+                {
                     0
                 } else {
                     node as usize

@@ -643,7 +643,8 @@ impl Engine<'_> {
 
         // As for probes, a silent host answers nothing, not even a refusal.
         let path = node as usize * 2 + member.index();
-        let cond = self.conditions[self.views.node_view[node as usize] as usize * 2 + member.index()];
+        let cond =
+            self.conditions[self.views.node_view[node as usize] as usize * 2 + member.index()];
         let failed = if cond.host_down {
             Some(Counter::TimedOut)
         } else if cond.crashed {
