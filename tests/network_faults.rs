@@ -134,5 +134,8 @@ fn live_refuses_what_it_cannot_do_and_says_why() {
     }
     let hold = elbsim::scenario::load(Some(Path::new("scenarios/failback-hold-down.toml")), false)
         .unwrap();
-    assert!(not_live(&hold.sim).is_none(), "hold_down lives in the LbNode");
+    assert!(
+        not_live(&hold.sim).is_none(),
+        "hold_down lives in the LbNode"
+    );
 }

@@ -451,9 +451,13 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
             .map(|(i, _)| i as u32)
             .collect();
         // Verdicts an LB-node stall decided are the stall's, reported apart.
-        let (stalled, offline): (Vec<u32>, Vec<u32>) = offline
-            .into_iter()
-            .partition(|&t| log.transitions[t as usize].stall.is_some());
+        let (stalled, offline): (Vec<u32>, Vec<u32>) = if cfg.stalls.is_empty() {
+            (Vec::new(), offline)
+        } else {
+            offline
+                .into_iter()
+                .partition(|&t| log.transitions[t as usize].stall.is_some())
+        };
         for t in stalled {
             let x = &log.transitions[t as usize];
             m.stalls.push(StallM {
@@ -768,7 +772,7 @@ pub struct MemberReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {
     pub at_s: f64,
-    /// `fault_start`, `fault_end`, `verdict`, `status`, `route`.
+    /// `fault_start`, `fault_end`, `stall_start`, `stall_end`, `verdict`, `status`, `route`.
     pub event: &'static str,
     pub lb_node: Option<u32>,
     pub member: Option<Role>,
@@ -1208,6 +1212,25 @@ fn build_timeline(cfg: &SimConfig, log: &RunLog) -> Vec<TimelineEntry> {
                     detail: f.kind.name().to_string(),
                 },
             ));
+        }
+    }
+    for (i, st) in cfg.stalls.iter().enumerate() {
+        for (at, event) in [(st.at, "stall_start"), (st.until, "stall_end")] {
+            if at <= end {
+                let nodes: Vec<String> = st.lb_nodes.iter().map(u32::to_string).collect();
+                rows.push((
+                    at,
+                    0,
+                    cfg.faults.len() + i,
+                    TimelineEntry {
+                        at_s: secs(at),
+                        event,
+                        lb_node: (st.lb_nodes.len() == 1).then(|| st.lb_nodes[0]),
+                        member: None,
+                        detail: format!("LB node {} checker", nodes.join(", ")),
+                    },
+                ));
+            }
         }
     }
     for (i, v) in log.verdicts.iter().enumerate() {

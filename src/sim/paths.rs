@@ -12,6 +12,7 @@
 //! still meet it.
 
 use super::config::{Fault, FaultKind, MonitorProcess, SimConfig};
+use crate::model::router::Role;
 use std::collections::BTreeMap;
 
 /// A fault of the service process itself, which a separate monitor process does not share:
@@ -34,78 +35,118 @@ pub fn check_meets(cfg: &SimConfig, kind: &FaultKind) -> bool {
     cfg.model.monitor_process == MonitorProcess::Same || !is_process_fault(kind)
 }
 
-/// The LB nodes grouped by the faults they see.
+/// The LB nodes grouped by the faults they see. Built once per run: without per-path faults
+/// (the common case) it is one view and allocates only the probes' fault lists.
 #[derive(Debug, Clone)]
 pub struct Views {
-    /// Per LB node: its view.
-    pub node_view: Vec<u32>,
-    /// Per view: its LB nodes, in order.
-    pub nodes: Vec<Vec<u32>>,
+    /// Per LB node: its view; empty when every node is in view 0.
+    node_view: Vec<u32>,
+    /// Per view: its first LB node; empty when there is one view.
+    first_node: Vec<u32>,
+    count: usize,
     /// Per view, master then slave: the faults the view's probes meet, in scenario order.
-    pub probe_faults: Vec<[Vec<Fault>; 2]>,
-    /// Per view, master then slave: the faults the view's clients meet.
-    pub client_faults: Vec<[Vec<Fault>; 2]>,
-    /// Per view: which faults (scenario index) it sees.
-    pub sees: Vec<Vec<bool>>,
+    probe_faults: Vec<[Vec<Fault>; 2]>,
+    /// The same for the view's clients; empty when they are the probes' (same monitor process).
+    client_faults: Vec<[Vec<Fault>; 2]>,
 }
 
 impl Views {
     pub fn new(cfg: &SimConfig) -> Self {
         let n = cfg.lb_nodes.max(1);
-        // Group nodes by the per-path faults they see (BTreeMap: views numbered in node order
-        // of first appearance would need a second map; this order is as deterministic).
-        let mut by_key: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
-        let mut node_view = Vec::with_capacity(n as usize);
-        let mut nodes: Vec<Vec<u32>> = Vec::new();
-        for node in 0..n {
-            let key: Vec<u32> = cfg
-                .fault_paths
-                .keys()
-                .copied()
-                .filter(|&f| cfg.fault_visible(f, node))
-                .collect();
-            let next = nodes.len() as u32;
-            let v = *by_key.entry(key).or_insert(next);
-            if v == next {
-                nodes.push(Vec::new());
+        let (node_view, first_node) = if cfg.fault_paths.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            // Group nodes by the per-path faults they see, views numbered by first node.
+            let mut by_key: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+            let mut node_view = Vec::with_capacity(n as usize);
+            let mut first_node: Vec<u32> = Vec::new();
+            for node in 0..n {
+                let key: Vec<u32> = cfg
+                    .fault_paths
+                    .keys()
+                    .copied()
+                    .filter(|&f| cfg.fault_visible(f, node))
+                    .collect();
+                let next = first_node.len() as u32;
+                let v = *by_key.entry(key).or_insert(next);
+                if v == next {
+                    first_node.push(node);
+                }
+                node_view.push(v);
             }
-            nodes[v as usize].push(node);
-            node_view.push(v);
-        }
-        let mut probe_faults = Vec::with_capacity(nodes.len());
-        let mut client_faults = Vec::with_capacity(nodes.len());
-        let mut sees = Vec::with_capacity(nodes.len());
-        for members in &nodes {
-            let node = members[0];
-            let seen: Vec<bool> = (0..cfg.faults.len() as u32)
-                .map(|i| cfg.fault_visible(i, node))
-                .collect();
-            let of = |role: crate::model::router::Role, probes: bool| -> Vec<Fault> {
+            (node_view, first_node)
+        };
+        let count = first_node.len().max(1);
+        let same_monitor = cfg.model.monitor_process == MonitorProcess::Same;
+        let mut probe_faults = Vec::with_capacity(count);
+        let mut client_faults = Vec::new();
+        for v in 0..count {
+            let node = first_node.get(v).copied().unwrap_or(0);
+            let of = |role: Role, probes: bool| -> Vec<Fault> {
                 cfg.faults
                     .iter()
                     .enumerate()
                     .filter(|(i, f)| {
-                        f.member == role && seen[*i] && (!probes || check_meets(cfg, &f.kind))
+                        f.member == role
+                            && cfg.fault_visible(*i as u32, node)
+                            && (!probes || check_meets(cfg, &f.kind))
                     })
                     .map(|(_, f)| *f)
                     .collect()
             };
-            use crate::model::router::Role;
             probe_faults.push([of(Role::Master, true), of(Role::Slave, true)]);
-            client_faults.push([of(Role::Master, false), of(Role::Slave, false)]);
-            sees.push(seen);
+            if !same_monitor {
+                client_faults.push([of(Role::Master, false), of(Role::Slave, false)]);
+            }
         }
         Views {
             node_view,
-            nodes,
+            first_node,
+            count,
             probe_faults,
             client_faults,
-            sees,
         }
     }
 
+    /// How many views.
     pub fn count(&self) -> usize {
-        self.nodes.len()
+        self.count
+    }
+
+    /// LB node `node`'s view.
+    #[inline]
+    pub fn view_of(&self, node: u32) -> usize {
+        self.node_view.get(node as usize).map_or(0, |&v| v as usize)
+    }
+
+    /// The faults view `view`'s probes of `member` meet.
+    pub fn probe_faults(&self, view: usize, member: usize) -> &[Fault] {
+        &self.probe_faults[view][member]
+    }
+
+    /// The faults view `view`'s clients of `member` meet.
+    pub fn client_faults(&self, view: usize, member: usize) -> &[Fault] {
+        match self.client_faults.get(view) {
+            Some(f) => &f[member],
+            None => &self.probe_faults[view][member],
+        }
+    }
+
+    /// Per view: which faults (scenario index) it sees.
+    pub fn sees(&self, cfg: &SimConfig) -> Vec<Vec<bool>> {
+        (0..self.count)
+            .map(|v| {
+                let node = self.first_node.get(v).copied().unwrap_or(0);
+                (0..cfg.faults.len() as u32)
+                    .map(|i| cfg.fault_visible(i, node))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Per LB node: its view (for `FaultCharging`).
+    pub fn node_views(&self, nodes: u32) -> Vec<u32> {
+        (0..nodes.max(1)).map(|n| self.view_of(n) as u32).collect()
     }
 }
 
@@ -113,7 +154,6 @@ impl Views {
 mod tests {
     use super::*;
     use crate::model::probe::ProbeKind;
-    use crate::model::router::Role;
     use crate::sim::config::CheckConfig;
     use crate::time::{SimDuration, SimTime};
 
@@ -144,8 +184,8 @@ mod tests {
         c.faults.push(fault(FaultKind::Crash));
         let v = Views::new(&c);
         assert_eq!(v.count(), 1);
-        assert_eq!(v.node_view, vec![0; 4]);
-        assert_eq!(v.probe_faults[0][0].len(), 1);
+        assert_eq!((0..4).map(|n| v.view_of(n)).collect::<Vec<_>>(), vec![0; 4]);
+        assert_eq!(v.probe_faults(0, 0).len(), 1);
     }
 
     #[test]
@@ -156,11 +196,12 @@ mod tests {
         c.fault_paths.insert(0, vec![0, 2]);
         let v = Views::new(&c);
         assert_eq!(v.count(), 2);
-        assert_eq!(v.node_view, vec![0, 1, 0, 1]);
-        assert_eq!(v.probe_faults[0][0].len(), 2);
-        assert_eq!(v.probe_faults[1][0].len(), 1);
-        assert_eq!(v.probe_faults[1][0][0].kind, FaultKind::Crash);
-        assert!(v.sees[0][0] && !v.sees[1][0]);
+        assert_eq!(v.node_views(4), vec![0, 1, 0, 1]);
+        assert_eq!(v.probe_faults(0, 0).len(), 2);
+        assert_eq!(v.probe_faults(1, 0).len(), 1);
+        assert_eq!(v.probe_faults(1, 0)[0].kind, FaultKind::Crash);
+        let sees = v.sees(&c);
+        assert!(sees[0][0] && !sees[1][0]);
     }
 
     #[test]
@@ -170,8 +211,8 @@ mod tests {
         c.faults.push(fault(FaultKind::Crash));
         c.faults.push(fault(FaultKind::HostDown));
         let v = Views::new(&c);
-        assert_eq!(v.probe_faults[0][0].len(), 1);
-        assert_eq!(v.probe_faults[0][0][0].kind, FaultKind::HostDown);
-        assert_eq!(v.client_faults[0][0].len(), 2);
+        assert_eq!(v.probe_faults(0, 0).len(), 1);
+        assert_eq!(v.probe_faults(0, 0)[0].kind, FaultKind::HostDown);
+        assert_eq!(v.client_faults(0, 0).len(), 2);
     }
 }

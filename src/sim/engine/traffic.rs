@@ -422,11 +422,11 @@ impl FaultCharging {
         let views = crate::sim::paths::Views::new(cfg);
         FaultCharging {
             views: views
-                .sees
+                .sees(cfg)
                 .iter()
                 .map(|sees| Role::BOTH.map(|r| Charging::new(cfg, r, end, grace, sees)))
                 .collect(),
-            node_view: views.node_view,
+            node_view: views.node_views(cfg.lb_nodes),
         }
     }
 
@@ -643,8 +643,7 @@ impl Engine<'_> {
 
         // As for probes, a silent host answers nothing, not even a refusal.
         let path = node as usize * 2 + member.index();
-        let cond =
-            self.conditions[self.views.node_view[node as usize] as usize * 2 + member.index()];
+        let cond = self.conditions[self.views.view_of(node) * 2 + member.index()];
         let failed = if cond.host_down {
             Some(Counter::TimedOut)
         } else if cond.crashed {
@@ -954,7 +953,7 @@ impl Engine<'_> {
             return;
         }
         for node in 0..self.nodes.len() as u32 {
-            if self.views.node_view[node as usize] != view {
+            if self.views.view_of(node) != view as usize {
                 continue;
             }
             for id in self.nodes[node as usize].conns_on(member) {
