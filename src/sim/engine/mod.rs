@@ -284,14 +284,23 @@ struct Engine<'a> {
     single_view: bool,
     /// Per (view, member), `view * 2 + role`: the condition clients meet.
     conditions: Vec<Condition>,
-    /// Per (view, member): the condition over the span `[from, until)` last asked for, as the
-    /// probes meet it. Probes of one member go out in nearly increasing time, so one span answers
-    /// almost every probe.
-    cond_cache: Vec<(Condition, SimTime, SimTime)>,
-    /// Per (view, member), over the same span: the verdict every probe gets when the probe path
-    /// draws nothing (fixed RTT, no loss from the network or a fault), so that such probes skip
-    /// the judging (which would draw nothing either: the random streams are unchanged).
-    verdict_cache: Vec<Option<(SimDuration, crate::model::probe::Verdict)>>,
+    /// Per member, in view 0: the condition over the span `[from, until)` last asked for, as
+    /// the probes meet it. Probes of one member go out in nearly increasing time, so one span
+    /// answers almost every probe.
+    cond_cache: [(Condition, SimTime, SimTime); 2],
+    /// Per member, in view 0, over the same span: the verdict every probe gets when the probe
+    /// path draws nothing (fixed RTT, no loss from the network or a fault), so that such probes
+    /// skip the judging (which would draw nothing either: the random streams are unchanged).
+    verdict_cache: [Option<(SimDuration, crate::model::probe::Verdict)>; 2],
+    /// The same two caches for views 1 and up, `(view - 1) * 2 + role`: swapped into the
+    /// view-0 slots while a probe of such a view is sent, so that the hot path stays the one
+    /// of a run without per-path faults (arrays, no lookup).
+    other_caches: Vec<(
+        (Condition, SimTime, SimTime),
+        Option<(SimDuration, crate::model::probe::Verdict)>,
+    )>,
+    /// The view whose probe is being sent (0 but inside [`Engine::send_probe_other_view`]).
+    probe_view: usize,
     /// Every probe is sent from its own event, in time order (module docs).
     exact_sends: bool,
     /// `[network.burst]`: one channel per prober slot (its path).
@@ -346,8 +355,13 @@ impl<'a> Engine<'a> {
             single_view: views.count() == 1,
             views,
             conditions: vec![Condition::default(); per_view],
-            cond_cache: vec![(Condition::default(), SimTime(1), SimTime(0)); per_view],
-            verdict_cache: vec![None; per_view],
+            cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
+            verdict_cache: [None; 2],
+            other_caches: vec![
+                ((Condition::default(), SimTime(1), SimTime(0)), None);
+                per_view - 2
+            ],
+            probe_view: 0,
             quiet_network: matches!(cfg.network.rtt, Rtt::Fixed(_))
                 && cfg.network.loss == 0.0
                 && cfg.network.burst.is_none()
@@ -613,12 +627,37 @@ impl<'a> Engine<'a> {
     /// sent straight from the previous verdict without an event of its own.
     #[inline]
     fn send_probe(&mut self, at: SimTime, slot: u32) {
+        if !self.single_view {
+            let v = self.views.view_of(slot / 2);
+            if v != 0 {
+                self.send_probe_other_view(at, slot, v);
+                return;
+            }
+        }
+        self.send_probe_in_view(at, slot);
+    }
+
+    /// [`Engine::send_probe`] for a node outside view 0 (per-path faults): its view's caches
+    /// take the view-0 slots for the time of the send.
+    #[cold]
+    #[inline(never)]
+    fn send_probe_other_view(&mut self, at: SimTime, slot: u32, view: usize) {
+        let r = slot_parts(slot).1.index();
+        let k = (view - 1) * 2 + r;
+        std::mem::swap(&mut self.cond_cache[r], &mut self.other_caches[k].0);
+        std::mem::swap(&mut self.verdict_cache[r], &mut self.other_caches[k].1);
+        self.probe_view = view;
+        self.send_probe_in_view(at, slot);
+        self.probe_view = 0;
+        std::mem::swap(&mut self.cond_cache[r], &mut self.other_caches[k].0);
+        std::mem::swap(&mut self.verdict_cache[r], &mut self.other_caches[k].1);
+    }
+
+    /// Sends a probe with the caches in the view-0 slots (those of `probe_view`).
+    #[inline(always)]
+    fn send_probe_in_view(&mut self, at: SimTime, slot: u32) {
         let (node, role) = slot_parts(slot);
-        let r = if self.single_view {
-            role.index()
-        } else {
-            self.views.view_of(node) * 2 + role.index()
-        };
+        let r = role.index();
         let (_, from, until) = self.cond_cache[r];
         if at < from || at >= until {
             self.refresh_condition(r, at);
@@ -689,11 +728,11 @@ impl<'a> Engine<'a> {
         );
     }
 
-    /// Recomputes member `r`'s condition span around `at`, and its fixed verdict when probes
-    /// draw nothing.
+    /// Recomputes member `r`'s condition span around `at` in view `probe_view`, and its fixed
+    /// verdict when probes draw nothing.
     #[cold]
     fn refresh_condition(&mut self, r: usize, at: SimTime) {
-        let span = world::condition_span(self.views.probe_faults(r / 2, r % 2), at);
+        let span = world::condition_span(self.views.probe_faults(self.probe_view, r), at);
         self.cond_cache[r] = span;
         let cond = span.0;
         self.verdict_cache[r] = match self.rtt {
