@@ -282,9 +282,6 @@ struct Engine<'a> {
     views: Views,
     /// Every node in view 0: a probe's condition needs no lookup of its node's view.
     single_view: bool,
-    /// One view, no exact sends, no stalls: the verdict-to-next-probe path of a run without the
-    /// faults of `super::paths` and `super::loss`, behind a single test.
-    plain: bool,
     /// Per (view, member), `view * 2 + role`: the condition clients meet.
     conditions: Vec<Condition>,
     /// Per member, in view 0: the condition over the span `[from, until)` last asked for, as
@@ -356,10 +353,6 @@ impl<'a> Engine<'a> {
             ),
             nodes: vec![LbNode::new(node_config(cfg)); nodes],
             single_view: views.count() == 1,
-            plain: views.count() == 1
-                && cfg.network.burst.is_none()
-                && cfg.network.icmp_ratelimit.is_none()
-                && cfg.stalls.is_empty(),
             views,
             conditions: vec![Condition::default(); per_view],
             cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
@@ -429,6 +422,8 @@ impl<'a> Engine<'a> {
 
     /// Runs events until the end, quiescence, a limit or an interrupt; returns the instant the
     /// run covers up to.
+    // Inlined into `run`, its one caller, as it was before `Engine::new` grew.
+    #[inline(always)]
     fn run_loop(&mut self) -> SimTime {
         let end = SimTime::ZERO + self.cfg.duration;
         let quiet = if self.opts.stop_when_quiet {
@@ -513,8 +508,7 @@ impl<'a> Engine<'a> {
                 reason,
                 status,
             } => {
-                if !self.plain && !self.stalled.is_empty() && self.stalled[(slot / 2) as usize] > 0
-                {
+                if !self.stalled.is_empty() && self.stalled[(slot / 2) as usize] > 0 {
                     self.held_verdicts[(slot / 2) as usize]
                         .push((slot, sent_at, ok, reason, status));
                     return;
@@ -772,9 +766,7 @@ impl<'a> Engine<'a> {
         let (node, role) = slot_parts(slot);
         let effect = self.nodes[node as usize].handle_verdict(now, role, ok);
         if let Some(next) = effect.next_probe_at {
-            if self.plain {
-                self.send_probe_in_view(next, slot);
-            } else if self.exact_sends {
+            if self.exact_sends {
                 self.queue.push_in_order(next, Event::ProbeSend { slot });
             } else {
                 self.send_probe(next, slot);
