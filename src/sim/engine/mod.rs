@@ -269,6 +269,12 @@ pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
     }
 }
 
+/// One view's probe caches for one member: the condition span and the fixed verdict.
+type ViewCaches = (
+    (Condition, SimTime, SimTime),
+    Option<(SimDuration, crate::model::probe::Verdict)>,
+);
+
 /// A verdict held while its node's checker stalls: (slot, sent_at, ok, reason, status).
 type HeldVerdict = (u32, SimTime, bool, Option<Reason>, Option<u16>);
 
@@ -295,10 +301,7 @@ struct Engine<'a> {
     /// The same two caches for views 1 and up, `(view - 1) * 2 + role`: swapped into the
     /// view-0 slots while a probe of such a view is sent, so that the hot path stays the one
     /// of a run without per-path faults (arrays, no lookup).
-    other_caches: Vec<(
-        (Condition, SimTime, SimTime),
-        Option<(SimDuration, crate::model::probe::Verdict)>,
-    )>,
+    other_caches: Vec<ViewCaches>,
     /// The view whose probe is being sent (0 but inside [`Engine::send_probe_other_view`]).
     probe_view: usize,
     /// Every probe is sent from its own event, in time order (module docs).
