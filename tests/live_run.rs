@@ -280,6 +280,12 @@ async fn every_bundled_scenario_runs_live() {
         let mut s = elbsim::scenario::load(Some(&path), false)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         s.sim.duration = SimDuration::from_secs(30);
+        if let Some(why) = driver::not_live(&s.sim) {
+            // The faults live cannot reproduce (per-path faults, stalls, bursts, ICMP limits, a
+            // separate monitor process) are refused with the reason, before anything starts.
+            assert!(why.contains("simulator"), "{}: {why}", path.display());
+            continue;
+        }
         runs.push(async move {
             let opts = LiveOptions {
                 time_scale: SCALE,

@@ -206,6 +206,7 @@ fn transition(
         reason,
         status: None,
         probe_sent_at: SimTime(sent_s * 1_000_000_000),
+        stall: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Properties of whole scenarios, generated as TOML text across every key: every fault kind on
 //! either member, every `[model]` choice, both RTT forms, traffic with schedules, both lifetime
 //! forms, UDP idle timeouts, QUIC with its CID section, drain, persistence, `lb_nodes` up to
-//! the cap — and run through the same loader, engine and report as the binary. For each:
+//! the cap, per-path faults, bursty loss, ICMP rate limits, LB-node stalls, a separate monitor
+//! process and the failback hold-down — and run through the same loader, engine and report as the binary. For each:
 //! no panic, time never goes backwards, no detection before its fault, no negative or NaN
 //! figure anywhere in the JSON report, every connection and failure accounted for, and trials
 //! JSON identical for one job and three.
@@ -15,7 +16,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-/// One `[[faults]]` entry.
+/// One `[[faults]]` entry; a path kind may carry `LB_NODE`, which [`scenario`] replaces by an
+/// `lb_node` line for its node count.
 fn fault() -> impl Strategy<Value = String> {
     let kind = prop_oneof![
         Just("kind = \"crash\"".to_string()),
@@ -35,11 +37,37 @@ fn fault() -> impl Strategy<Value = String> {
         kind,
         0u64..50,
         proptest::option::of(1u64..40),
+        any::<bool>(),
     )
-        .prop_map(|(member, kind, at, len)| {
+        .prop_map(|(member, kind, at, len, path)| {
             let until = len.map_or(String::new(), |l| format!("until = \"{}s\"\n", at + l));
-            format!("[[faults]]\nmember = \"{member}\"\n{kind}\nat = \"{at}s\"\n{until}")
+            let path_kind = ["host_down", "loss", "slow", "monitor_port_down"]
+                .iter()
+                .any(|k| kind.starts_with(&format!("kind = \"{k}\"")));
+            let path = if path && path_kind { "LB_NODE\n" } else { "" };
+            format!("[[faults]]\nmember = \"{member}\"\n{kind}\nat = \"{at}s\"\n{until}{path}")
         })
+}
+
+/// The faults real networks have, beyond `[[faults]]`: (burst table, ICMP limit, stalls as
+/// (at, length) on node 0, separate monitor process, hold-down seconds).
+#[allow(clippy::type_complexity)]
+fn network_faults() -> impl Strategy<
+    Value = (
+        Option<(u64, u64, f64)>,
+        Option<bool>,
+        Vec<(u64, u64)>,
+        bool,
+        Option<u64>,
+    ),
+> {
+    (
+        proptest::option::of((1u64..120, 1u64..30, 0.1f64..1.0)),
+        proptest::option::of(any::<bool>()),
+        proptest::collection::vec((0u64..150, 1u64..20), 0..3),
+        any::<bool>(),
+        proptest::option::of(1u64..60),
+    )
 }
 
 /// A whole scenario: (TOML text, whether it has traffic).
@@ -60,9 +88,11 @@ fn scenario() -> impl Strategy<Value = (String, bool)> {
         (any::<bool>(), 1u32..40, any::<bool>(), any::<bool>(), any::<bool>()),
         (1u32..4, 1u32..3, 1u32..4),
         (1u8..4, 1u8..4),
+        network_faults(),
     )
         .prop_map(
-            |(protocol, nodes, model, net, faults, traffic, check, quic)| {
+            |(protocol, nodes, model, net, faults, traffic, check, quic, extra)| {
+                let (burst, icmp, stalls, separate, hold) = extra;
                 let (sched, initial, all_down, failback, sessions, rud) = model;
                 let (lognormal, loss) = net;
                 let (with_traffic, rate, fixed_life, drain, persist) = traffic;
@@ -70,24 +100,49 @@ fn scenario() -> impl Strategy<Value = (String, bool)> {
                 let (offset, len) = quic;
                 // Keep a run small: a short one on 1,024 nodes.
                 let duration = if nodes == 1024 { 60 } else { 180 };
-                let check_type = match protocol {
-                    "UDP" | "QUIC" => "UDP_CONNECT",
-                    _ => "TCP",
-                };
                 let rtt = if lognormal {
                     "{ median = \"2ms\", p99 = \"300ms\" }".to_string()
                 } else {
                     "\"1ms\"".to_string()
                 };
+                let (failback, hold) = match hold {
+                    Some(h) => ("hold_down", format!("failback_hold_down = \"{h}s\"\n")),
+                    None => (failback, String::new()),
+                };
+                let monitor = if separate { "separate" } else { "same" };
                 let mut toml = format!(
                     "duration = \"{duration}s\"\nlb_nodes = {nodes}\n\
                      [model]\nprobe_schedule = \"{sched}\"\ninitial_state = \"{initial}\"\n\
-                     all_down = \"{all_down}\"\nfailback = \"{failback}\"\n\
+                     all_down = \"{all_down}\"\nfailback = \"{failback}\"\n{hold}\
                      failback_sessions = \"{sessions}\"\nroute_update_delay = \"{rud}ms\"\n\
+                     monitor_process = \"{monitor}\"\n\
                      [network]\nrtt = {rtt}\nloss = {loss:.3}\n"
                 );
-                for f in &faults {
-                    toml.push_str(f);
+                if let Some((good, bad, loss_bad)) = burst {
+                    toml.push_str(&format!(
+                        "[network.burst]\nmean_good = \"{good}s\"\nmean_bad = \"{bad}s\"\nloss_bad = {loss_bad:.2}\n"
+                    ));
+                }
+                let check_type = match protocol {
+                    "UDP" | "QUIC" => "UDP_CONNECT",
+                    _ => "TCP",
+                };
+                if let (Some(shared), "UDP_CONNECT") = (icmp, check_type) {
+                    let source = if shared { "shared" } else { "per_node" };
+                    toml.push_str(&format!(
+                        "[network.icmp_ratelimit]\nprobe_source = \"{source}\"\n"
+                    ));
+                }
+                for (k, f) in faults.iter().enumerate() {
+                    let nodes_line = format!("lb_node = [{}]\n", k as u32 % nodes);
+                    toml.push_str(&f.replace("LB_NODE\n", &nodes_line));
+                }
+                for (at, len) in &stalls {
+                    let at = at % duration;
+                    toml.push_str(&format!(
+                        "[[stalls]]\nlb_node = 0\nat = \"{at}s\"\nuntil = \"{}s\"\n",
+                        at + len
+                    ));
                 }
                 let traffic = with_traffic && nodes <= 4;
                 if traffic {

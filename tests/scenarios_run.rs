@@ -206,6 +206,12 @@ fn every_scenario_file_runs_and_is_documented() {
         "four-nodes",
         "fixed-rate",
         "after-completion",
+        "per-path-fault",
+        "bursty-loss",
+        "lb-stall",
+        "udp-icmp-ratelimit",
+        "monitor-process-separate",
+        "failback-hold-down",
     ] {
         assert!(
             files.iter().any(|f| f.file_stem().unwrap() == name),
@@ -896,4 +902,229 @@ fn both_body_and_pool_is_an_error() {
 fn not_toml_at_all_is_located() {
     let err = run_bad("garbage.toml", "name = \"x\"\nthis is not toml\n");
     assert_located(&err, "garbage.toml", 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The faults real networks have
+
+/// Runs a copy of `file` with `edit` applied to its text (in the same directory, so `body`
+/// paths still resolve), as JSON at `seed`.
+fn run_edited(file: &str, edit: impl Fn(&str) -> String, seed: u64) -> Value {
+    let text = std::fs::read_to_string(scenario(file)).unwrap();
+    let copy = dir().join(format!(".edited-{}-{file}", std::process::id()));
+    std::fs::write(&copy, edit(&text)).unwrap();
+    let r = run_json(&copy, Some(seed));
+    std::fs::remove_file(&copy).ok();
+    r
+}
+
+#[test]
+fn a_per_path_fault_fails_over_only_the_nodes_on_its_path() {
+    let c = check_of(&scenario("per-path-fault.toml"));
+    for seed in seeds() {
+        let r = run_json(&scenario("per-path-fault.toml"), seed);
+        let fo = failovers(&r);
+        let nodes: Vec<u64> = fo.iter().map(|f| f["lb_node"].as_u64().unwrap()).collect();
+        assert_eq!(nodes, vec![0, 2], "seed {}: {fo:#?}", r["seed"]);
+        for f in fo {
+            assert_eq!(f["reason"], "CONNECT_TIMEOUT");
+            assert_in(
+                "per-path detection",
+                f64_of(f, "detection_latency_s"),
+                timeout_form(c),
+            );
+        }
+        // Nodes 1 and 3 are off the path: neither failed over nor missed.
+        assert_eq!(r["missed_faults"], 0);
+        assert_eq!(r["censored_faults"], 0);
+        assert_eq!(r["false_failovers"], 0);
+        // Only the clients of nodes 0 and 2 fail, and only until their node fails over.
+        let u = &r["traffic"]["unavailability"][0];
+        let per_node: Vec<u64> = u["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["lb_node"].as_u64().unwrap())
+            .collect();
+        assert_eq!(per_node, vec![0, 2], "seed {}", r["seed"]);
+        assert!(r["traffic"]["timed_out"].as_u64().unwrap() > 0);
+        for n in u["nodes"].as_array().unwrap() {
+            let switched = fo
+                .iter()
+                .find(|f| f["lb_node"] == n["lb_node"])
+                .map(|f| f64_of(f, "switched_s"))
+                .unwrap();
+            assert!(f64_of(n, "last_failure_s") <= switched + EPS, "{n}");
+        }
+    }
+}
+
+#[test]
+fn bursty_loss_gives_far_more_false_failovers_than_independent_losses() {
+    let r = run_json(&scenario("bursty-loss.toml"), None);
+    let bursty = r["false_failovers"].as_u64().unwrap();
+    assert_eq!(failovers(&r).len(), 0);
+    // The same mean loss, independent: [network] loss = 20/320 x 0.9.
+    let independent = run_edited(
+        "bursty-loss.toml",
+        |t| {
+            let start = t.find("[network.burst]").unwrap();
+            let end = t.find("[pool]").unwrap();
+            format!("{}[network]\nloss = 0.05625\n\n{}", &t[..start], &t[end..])
+        },
+        5,
+    );
+    let flat = independent["false_failovers"].as_u64().unwrap();
+    assert!(bursty >= 10, "bursty: {bursty}");
+    assert!(
+        bursty >= 5 * flat.max(1),
+        "bursty {bursty} vs independent {flat}"
+    );
+}
+
+#[test]
+fn lb_stalls_are_reported_apart_and_can_fail_both_members_at_once() {
+    // The file's seed: the first stall fails both members on node 0: a drop by the LB's fault.
+    let r = run_json(&scenario("lb-stall.toml"), None);
+    let events = r["stall_events"].as_array().expect("stall_events");
+    let at_first: Vec<&Value> = events.iter().filter(|e| e["at_s"] == 65.0).collect();
+    assert_eq!(at_first.len(), 2, "{events:#?}");
+    assert!(
+        at_first.iter().any(|e| e["route_to"] == "drop"),
+        "{events:#?}"
+    );
+    assert!(r["stall_failovers"].as_u64().unwrap() >= 2);
+    // Over many seeds: every OFFLINE is a stall's, on node 0, at a stall's end, CONNECT_TIMEOUT;
+    // the first stall hits each member with probability r/D = 0.8/4 (see the file).
+    let (mut first_hits, mut pairs) = (0u64, 0u64);
+    let stall_ends = [65.0, 145.0, 225.0, 305.0, 385.0, 465.0];
+    for seed in 1..41u64 {
+        let r = run_json(&scenario("lb-stall.toml"), Some(seed));
+        assert_eq!(r["false_failovers"], 0);
+        assert_eq!(failovers(&r).len(), 0);
+        assert_eq!(r["missed_faults"], 0);
+        let offline: usize = r["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["transitions"].as_array().unwrap())
+            .filter(|x| x["operating_status"] == "OFFLINE")
+            .count();
+        let events = r["stall_events"].as_array().map_or(&[][..], Vec::as_slice);
+        assert_eq!(offline, events.len(), "every OFFLINE is a stall's");
+        for e in events {
+            assert_eq!(e["lb_node"], 0);
+            assert_eq!(e["reason"], "CONNECT_TIMEOUT");
+            assert!(stall_ends.contains(&f64_of(e, "at_s")), "{e}");
+            assert_eq!(f64_of(e, "at_s"), f64_of(e, "stall_end_s"));
+        }
+        first_hits += events.iter().filter(|e| e["at_s"] == 65.0).count() as u64;
+        pairs += 2;
+    }
+    let p = 0.8 / 4.0;
+    let mean = pairs as f64 * p;
+    let sd = (pairs as f64 * p * (1.0 - p)).sqrt();
+    assert!(
+        (first_hits as f64 - mean).abs() <= 4.0 * sd,
+        "{first_hits} first-stall hits in {pairs} pairs, expected {mean} +- {sd}"
+    );
+}
+
+#[test]
+fn icmp_rate_limiting_lets_a_crashed_udp_member_pass_probes_from_a_shared_source() {
+    let c = check_of(&scenario("udp-icmp-ratelimit.toml"));
+    let (lo, hi) = (
+        (c.f - 1.0) * (c.d + R) + R,
+        (c.d + c.t) + (c.f - 1.0) * (c.d + R) + R,
+    );
+    for seed in seeds() {
+        let r = run_json(&scenario("udp-icmp-ratelimit.toml"), seed);
+        // Some node detects late or never.
+        let late = failovers(&r)
+            .iter()
+            .filter(|f| f64_of(f, "detection_latency_s") > hi + EPS)
+            .count() as u64
+            + r["missed_faults"].as_u64().unwrap();
+        assert!(
+            late > 0,
+            "seed {}: every node within [{lo}, {hi}]",
+            r["seed"]
+        );
+        // Per-node sources: the budget is never short, the same report as without the table.
+        let per_node = run_edited(
+            "udp-icmp-ratelimit.toml",
+            |t| t.replace("probe_source = \"shared\"", "probe_source = \"per_node\""),
+            r["seed"].as_u64().unwrap(),
+        );
+        let without = run_edited(
+            "udp-icmp-ratelimit.toml",
+            |t| {
+                t.replace("[network.icmp_ratelimit]", "")
+                    .replace("probe_source = \"shared\"", "")
+            },
+            r["seed"].as_u64().unwrap(),
+        );
+        assert_eq!(per_node["failovers"], without["failovers"]);
+        assert_eq!(per_node["missed_faults"], 0);
+        for f in failovers(&per_node) {
+            assert_in(
+                "per-node sources",
+                f64_of(f, "detection_latency_s"),
+                (lo, hi),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_separate_monitor_process_misses_a_crash_with_its_reason() {
+    for seed in seeds() {
+        let r = run_json(&scenario("monitor-process-separate.toml"), seed);
+        assert_eq!(failovers(&r).len(), 0);
+        assert_eq!(r["missed_faults"], 1);
+        let why = r["missed"][0]["why"].as_str().expect("a reason");
+        assert!(why.contains("monitor_process"), "{why}");
+        // Clients keep meeting the crashed master: refused ~ Poisson(rate x 120 s).
+        let refused = r["traffic"]["refused"].as_f64().unwrap();
+        let mean = 10.0 * 120.0;
+        assert!(
+            (refused - mean).abs() <= 5.0 * mean.sqrt(),
+            "refused {refused}, expected about {mean}"
+        );
+    }
+}
+
+#[test]
+fn failback_hold_down_adds_the_hold_down_to_the_preemptive_failback() {
+    let c = check_of(&scenario("failback-hold-down.toml"));
+    let hold = 30.0;
+    for r in detection_within(
+        "failback-hold-down.toml",
+        "crash",
+        "CONNECT_REFUSED",
+        crash_form(c),
+    ) {
+        let fb = r["failbacks"].as_array().unwrap();
+        assert_eq!(fb.len(), 1, "{fb:#?}");
+        let (lo, hi) = (
+            (c.rise - 1.0) * (c.d + R) + R + hold,
+            c.rise * (c.d + R) + R + hold,
+        );
+        assert_in(
+            "hold-down failback",
+            f64_of(&fb[0], "failback_latency_s"),
+            (lo, hi),
+        );
+        // Exactly the preemptive failback of the same seed, plus the hold-down.
+        let pre = run_edited(
+            "failback-hold-down.toml",
+            |t| {
+                t.replace("failback = \"hold_down\"", "failback = \"preemptive\"")
+                    .replace("failback_hold_down = \"30s\"", "")
+            },
+            r["seed"].as_u64().unwrap(),
+        );
+        let p = f64_of(&pre["failbacks"][0], "failback_latency_s");
+        assert!((f64_of(&fb[0], "failback_latency_s") - p - hold).abs() < EPS);
+    }
 }

@@ -93,8 +93,16 @@ pub fn context_lines(s: &Scenario) -> Vec<String> {
     if s.sim.faults.is_empty() {
         lines.push("faults: none".to_string());
     }
-    for f in &s.sim.faults {
+    for (i, f) in s.sim.faults.iter().enumerate() {
         let until = f.until.map_or("the end".to_string(), |u| u.to_string());
+        let path = s
+            .sim
+            .fault_paths
+            .get(&(i as u32))
+            .map_or(String::new(), |nodes| {
+                let list: Vec<String> = nodes.iter().map(u32::to_string).collect();
+                format!(" on the path from LB node {}", list.join(", "))
+            });
         let extra = match f.kind {
             FaultKind::HttpStatus { status, expected } => format!(
                 " status {status}{}",
@@ -106,12 +114,41 @@ pub fn context_lines(s: &Scenario) -> Vec<String> {
             _ => String::new(),
         };
         lines.push(format!(
-            "fault: {} {}{} from {} to {}",
+            "fault: {} {}{} from {} to {}{path}",
             f.member.as_str(),
             f.kind.name(),
             extra,
             f.at,
             until
+        ));
+    }
+    for st in &s.sim.stalls {
+        let list: Vec<String> = st.lb_nodes.iter().map(u32::to_string).collect();
+        lines.push(format!(
+            "stall: LB node {} checker paused from {} to {}",
+            list.join(", "),
+            st.at,
+            st.until
+        ));
+    }
+    if let Some(b) = s.sim.network.burst {
+        lines.push(format!(
+            "network burst: good {} (loss {}), bad {} (loss {}), long-run loss {:.4}",
+            b.mean_good,
+            b.loss_good,
+            b.mean_bad,
+            b.loss_bad,
+            b.mean_loss()
+        ));
+    }
+    if let Some(l) = s.sim.network.icmp_ratelimit {
+        lines.push(format!(
+            "icmp rate limit: {} per destination (burst {}), {} per second host-wide (burst {}), probes from {}",
+            l.peer_interval,
+            l.peer_burst,
+            l.global_per_s,
+            l.global_burst,
+            if l.shared_source { "one shared address" } else { "each LB node's own address" }
         ));
     }
     lines
@@ -126,10 +163,19 @@ fn model_line(sim: &SimConfig) -> String {
         }
     };
     let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let failback = match m.failback {
+        crate::model::router::Failback::HoldDown => {
+            format!("hold_down ({})", m.failback_hold_down)
+        }
+        f => name(serde_json::json!(f)),
+    };
+    let monitor = match m.monitor_process {
+        crate::sim::config::MonitorProcess::Same => "",
+        crate::sim::config::MonitorProcess::Separate => ", separate monitor process",
+    };
     format!(
-        "model: {} schedule, {} failback, all down -> {}, route update delay {}; network {rtt}, loss {}",
+        "model: {} schedule, {failback} failback, all down -> {}, route update delay {}{monitor}; network {rtt}, loss {}",
         name(serde_json::json!(m.probe_schedule)),
-        name(serde_json::json!(m.failback)),
         name(serde_json::json!(m.all_down)),
         m.route_update_delay,
         sim.network.loss

@@ -563,6 +563,9 @@ fn render(
                         ", NOT consistent with the closed form"
                     }
                 );
+                if let Some(note) = best.false_failovers.assumption {
+                    let _ = writeln!(o, "  note: {note}");
+                }
             }
             let _ = writeln!(o, "{}", qos_line(&best.qos));
             if quic {

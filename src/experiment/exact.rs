@@ -108,6 +108,8 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
         traffic,
         clients_use_tls: _,
         limits: _,
+        fault_paths,
+        stalls,
     } = cfg;
     let CheckConfig {
         kind,
@@ -123,8 +125,15 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
         failback,
         failback_sessions: _,
         route_update_delay: _,
+        failback_hold_down: _,
+        monitor_process,
     } = model;
-    let NetworkConfig { rtt, loss } = network;
+    let NetworkConfig {
+        rtt,
+        loss,
+        burst,
+        icmp_ratelimit,
+    } = network;
     use crate::model::health::ProbeSchedule;
     use crate::model::router::{AllDown, Failback};
     if !matches!(
@@ -144,6 +153,21 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
     }
     if !matches!(failback, Failback::Preemptive | Failback::Sticky) {
         return Some("[model] failback is not derived by exact mode".into());
+    }
+    if *monitor_process != crate::sim::config::MonitorProcess::Same {
+        return Some("[model] monitor_process = \"separate\" is not derived by exact mode".into());
+    }
+    if burst.is_some() {
+        return Some("[network.burst]: every probe on a bursty path is lost at random".into());
+    }
+    if icmp_ratelimit.is_some() {
+        return Some("[network.icmp_ratelimit] is not derived by exact mode".into());
+    }
+    if !fault_paths.is_empty() {
+        return Some("per-path faults (`[[faults]] lb_node`) are not derived by exact mode".into());
+    }
+    if !stalls.is_empty() {
+        return Some("[[stalls]] are not derived by exact mode".into());
     }
     match rtt {
         Rtt::Fixed(_) => {}
@@ -530,6 +554,8 @@ impl Loop<'_> {
                 Timer::ApplyHealth { role, .. } | Timer::DrainDeadline { role, .. } => {
                     role == Role::Master
                 }
+                // Only under failback = "hold_down", which `why_not_exact` refuses.
+                Timer::FailbackHold { .. } => true,
             },
         }
     }
@@ -712,6 +738,7 @@ impl Loop<'_> {
                             reason,
                             status,
                             probe_sent_at: sent,
+                            stall: None,
                         });
                         self.actions(now, cause);
                     }

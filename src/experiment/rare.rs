@@ -12,6 +12,12 @@
 //! mean time to a verdict (after_completion): `p * E[rtt | rtt <= timeout] + q * timeout`
 //! (`timeout` for a success too under UDP_CONNECT, whose success is silence until the timeout).
 //! Summed over LB nodes, per hour.
+//!
+//! The form **assumes independent losses**. With `[network.burst]` the losses come in bursts
+//! (a Gilbert-Elliott channel per path), and consecutive probes fail together far more often
+//! than their mean loss says: the form then uses the channel's long-run mean loss as if it were
+//! independent, says so ([`FalseFailoverEstimate::assumption`]), and the simulated interval
+//! beside it shows how far off that is (`consistent: false` when the form lies outside it).
 
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
@@ -39,7 +45,9 @@ fn phi(x: f64) -> f64 {
 /// Probability that one fault-free probe fails.
 pub fn probe_failure_probability(cfg: &SimConfig) -> f64 {
     let slow = RttSampler::new(cfg.network.rtt).prob_exceeds(cfg.check.timeout);
-    1.0 - (1.0 - cfg.network.loss) * (1.0 - slow)
+    // A bursty channel enters with its long-run mean loss, as if independent (module docs).
+    let burst = cfg.network.burst.map_or(0.0, |b| b.mean_loss());
+    1.0 - (1.0 - cfg.network.loss) * (1.0 - burst) * (1.0 - slow)
 }
 
 /// Mean round trip of a probe that made it within the timeout, in seconds.
@@ -133,6 +141,10 @@ pub struct FalseFailoverEstimate {
     pub simulated_ci95_per_day: (f64, f64),
     /// Whether the closed form lies in simulation's interval (a cross-check of independence).
     pub consistent: bool,
+    /// Set when the closed form's assumption of independent losses is known not to hold
+    /// (`[network.burst]`): trust the simulated interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumption: Option<&'static str>,
 }
 
 impl FalseFailoverEstimate {
@@ -146,6 +158,9 @@ impl FalseFailoverEstimate {
             simulated_hours,
             simulated_ci95_per_day: (lo, hi),
             consistent: closed >= lo * 0.999 && closed <= hi * 1.001,
+            assumption: cfg.network.burst.map(|_| {
+                "the closed form assumes independent probe losses; [network.burst] makes them bursty, so it uses the burst channel's mean loss as if independent: compare with the simulated interval"
+            }),
         }
     }
 }
@@ -160,6 +175,37 @@ mod tests {
         assert!((trials_until_run(0.5, 2) - 6.0).abs() < 1e-12);
         assert_eq!(trials_until_run(1.0, 3), 3.0);
         assert!(trials_until_run(0.0, 1).is_infinite());
+    }
+
+    #[test]
+    fn a_burst_channel_enters_the_form_with_its_mean_loss_and_a_warning() {
+        use crate::model::probe::ProbeKind;
+        use crate::sim::config::{Burst, CheckConfig};
+        use crate::time::SimDuration;
+        let mut cfg = SimConfig::with_check(CheckConfig {
+            kind: ProbeKind::Tcp,
+            delay: SimDuration::from_secs(5),
+            timeout: SimDuration::from_secs(3),
+            rise: 3,
+            fall: 3,
+        });
+        cfg.network.loss = 0.01;
+        let independent = closed_form_per_hour(&cfg);
+        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0)
+            .assumption
+            .is_none());
+        cfg.network.loss = 0.0;
+        cfg.network.burst = Some(Burst {
+            mean_good: SimDuration::from_secs(90),
+            mean_bad: SimDuration::from_secs(10),
+            loss_good: 0.0,
+            loss_bad: 0.1,
+        });
+        assert!((probe_failure_probability(&cfg) - 0.01).abs() < 1e-12);
+        assert!((closed_form_per_hour(&cfg) - independent).abs() < 1e-12);
+        assert!(FalseFailoverEstimate::new(&cfg, 0, 1.0)
+            .assumption
+            .is_some());
     }
 
     #[test]

@@ -148,6 +148,22 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
     if cfg.model.initial_state != InitialState::Online {
         return Plan::Full("members start OFFLINE (initial_state = \"initial\")");
     }
+    // What the warm-up argument and the shared probe stream do not cover runs in full.
+    if !cfg.fault_paths.is_empty() {
+        return Plan::Full("a per-path fault gives LB nodes different views");
+    }
+    if !cfg.stalls.is_empty() {
+        return Plan::Full("an LB-node stall pauses the checker");
+    }
+    if cfg.network.burst.is_some() || cfg.network.icmp_ratelimit.is_some() {
+        return Plan::Full("bursty loss or ICMP rate limiting keeps state between probes");
+    }
+    if cfg.model.monitor_process != crate::sim::config::MonitorProcess::Same {
+        return Plan::Full("a separate monitor process changes what the check sees");
+    }
+    if cfg.model.failback == crate::model::router::Failback::HoldDown {
+        return Plan::Full("failback hold-down lengthens the tail a window needs");
+    }
     let noisy = matches!(cfg.network.rtt, Rtt::LogNormal { .. }) || cfg.network.loss > 0.0;
     if !noisy {
         return Plan::Full("the probe path has no noise");

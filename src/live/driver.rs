@@ -257,7 +257,7 @@ impl TrafficState {
             Failure::Request => (0, 1),
             _ => (1, 0),
         };
-        let fault = self.charge.fault_at(at);
+        let fault = self.charge.fault_at(at, node);
         self.log.record_failure(fault, node, at, at, conns, reqs);
     }
 
@@ -276,9 +276,45 @@ impl TrafficState {
     }
 }
 
+/// Why the live driver cannot run `cfg`, if it cannot: the faults real networks have that
+/// loopback and one process cannot reproduce. (`failback = "hold_down"` runs live: it lives in
+/// the `LbNode`.)
+pub fn not_live(cfg: &SimConfig) -> Option<String> {
+    let sim = "; run it in the simulator (elbsim run / trials)";
+    if !cfg.fault_paths.is_empty() {
+        return Some(format!(
+            "per-path faults (`[[faults]] lb_node`) cannot run live: every live LB node reaches a backend over the same loopback path{sim}"
+        ));
+    }
+    if !cfg.stalls.is_empty() {
+        return Some(format!(
+            "`[[stalls]]` cannot run live: the live LB nodes' checkers share one process, which cannot pause one node{sim}"
+        ));
+    }
+    if cfg.network.burst.is_some() {
+        return Some(format!(
+            "`[network.burst]` cannot run live: the loopback path is the network, and it loses nothing{sim}"
+        ));
+    }
+    if cfg.network.icmp_ratelimit.is_some() {
+        return Some(format!(
+            "`[network.icmp_ratelimit]` cannot run live: Linux does not rate-limit ICMP errors on loopback (net/ipv4/icmp.c, \"No rate limit on loopback\"){sim}"
+        ));
+    }
+    if cfg.model.monitor_process == crate::sim::config::MonitorProcess::Separate {
+        return Some(format!(
+            "`monitor_process = \"separate\"` cannot run live: a live backend serves its check port from its own process{sim}"
+        ));
+    }
+    None
+}
+
 /// Runs `cfg` live: backends for `pool`'s members, one `LbNode` per LB node, the faults at their
 /// scaled times. Fails only when a backend or the TLS client cannot be set up.
 pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<LiveRun, String> {
+    if let Some(why) = not_live(cfg) {
+        return Err(why);
+    }
     let scale = opts.time_scale;
     if !(scale.is_finite() && scale > 0.0) {
         return Err(format!("the time scale must be above 0, got {scale}"));
@@ -656,6 +692,7 @@ impl Driver<'_> {
                 reason: v.reason,
                 status: v.status,
                 probe_sent_at: m.sent_at,
+                stall: None,
             });
             self.node_actions(now, m.node, Some(cause));
         }

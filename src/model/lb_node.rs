@@ -24,7 +24,11 @@
 //! - the data plane then routes (router), starts or cancels a connection drain of a member that
 //!   turned OFFLINE / ONLINE, and, with `failback_sessions = "reset"`, closes the slave's open
 //!   connections on a *real* failback: back to a master that is ONLINE in this node's view, never
-//!   on a fail-open to a master that is still OFFLINE (`all_down = "master"`).
+//!   on a fail-open to a master that is still OFFLINE (`all_down = "master"`);
+//! - with `failback = "hold_down"`, a master that turns ONLINE in the data plane while the slave
+//!   carries the traffic arms a [`Timer::FailbackHold`] `failback_hold_down` later; if the master
+//!   is still ONLINE then (no OFFLINE in between: each one bumps the hold's epoch), the traffic
+//!   returns to it, a failback like any other.
 
 use super::connections::{Conn, ConnId, ConnTable, QuicPaths};
 use super::health::{Health, HealthChecker, ProbeSchedule, Prober, VerdictEffect};
@@ -56,6 +60,8 @@ pub struct LbNodeConfig {
     pub drain: Option<SimDuration>,
     /// SOURCE_IP persistence timeout, when the pool sets session_persistence.
     pub persistence: Option<SimDuration>,
+    /// `failback = "hold_down"`: how long the master stays ONLINE before the traffic returns.
+    pub failback_hold_down: SimDuration,
 }
 
 /// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
@@ -65,6 +71,8 @@ pub enum Timer {
     ApplyHealth { role: Role, health: Health },
     /// The drain of `role` times out (stale when `epoch` is not the current drain's).
     DrainDeadline { role: Role, epoch: u32 },
+    /// The master's failback hold-down ends (stale when `epoch` is not the current hold's).
+    FailbackHold { epoch: u32 },
 }
 
 /// Why the LB itself closed a connection.
@@ -133,6 +141,9 @@ pub struct LbNode {
     drain_epoch: [u32; 2],
     /// Per member: when the drain in progress began.
     drain_started: [Option<SimTime>; 2],
+    /// Generation of the master's failback hold-down: an OFFLINE master makes a pending hold
+    /// stale.
+    hold_epoch: u32,
     actions: VecDeque<Action>,
 }
 
@@ -149,6 +160,7 @@ impl LbNode {
             cids: CidTable::default(),
             drain_epoch: [0; 2],
             drain_started: [None; 2],
+            hold_epoch: 0,
             actions: VecDeque::new(),
         }
     }
@@ -209,6 +221,12 @@ impl LbNode {
         match timer {
             Timer::ApplyHealth { role, health } => self.apply_health(now, role, health),
             Timer::DrainDeadline { role, epoch } => self.drain_deadline(now, role, epoch),
+            Timer::FailbackHold { epoch } => {
+                if epoch == self.hold_epoch {
+                    let change = self.router.release_hold();
+                    self.route_changed(change);
+                }
+            }
         }
     }
 
@@ -245,7 +263,25 @@ impl LbNode {
                 }
             }
         }
-        let Some(change) = self.router.on_health(role, health) else {
+        if role == Role::Master {
+            self.hold_epoch = self.hold_epoch.wrapping_add(1);
+        }
+        let change = self.router.on_health(role, health);
+        if role == Role::Master && health == Health::Online && self.router.holding() {
+            self.actions.push_back(Action::SetTimer {
+                at: now + self.cfg.failback_hold_down,
+                timer: Timer::FailbackHold {
+                    epoch: self.hold_epoch,
+                },
+            });
+        }
+        self.route_changed(change);
+    }
+
+    /// Reports a route change, and on a real failback with `failback_sessions = "reset"` closes
+    /// the slave's open connections.
+    fn route_changed(&mut self, change: Option<RouteChange>) {
+        let Some(change) = change else {
             return;
         };
         let failback = change.from == Target::Slave
@@ -453,6 +489,7 @@ mod tests {
             route_update_delay: SimDuration::from_millis(100),
             drain: Some(SimDuration::from_secs(5)),
             persistence: Some(SimDuration::from_secs(60)),
+            failback_hold_down: SimDuration::from_secs(30),
         }
     }
 
@@ -594,6 +631,56 @@ mod tests {
             }
         )));
         assert!(n.conn(s).is_none());
+    }
+
+    #[test]
+    fn hold_down_returns_the_traffic_only_after_the_master_stayed_online() {
+        let mut c = cfg();
+        c.failback = Failback::HoldDown;
+        c.route_update_delay = SimDuration::ZERO;
+        c.drain = None;
+        let mut n = LbNode::new(c);
+        verdicts(&mut n, t(1), Role::Master, false, 2);
+        assert_eq!(n.target(), Target::Slave);
+        // The master is back at 10 s: the hold-down timer, 30 s later.
+        n.handle_verdict(t(10), Role::Master, true);
+        n.handle_verdict(t(10), Role::Master, true);
+        let Some(Action::SetTimer { at, timer }) = n.poll_action() else {
+            panic!("apply timer")
+        };
+        n.handle_timer(at, timer);
+        let hold = actions(&mut n)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::SetTimer {
+                    at,
+                    timer: timer @ Timer::FailbackHold { .. },
+                } => Some((at, timer)),
+                _ => None,
+            })
+            .expect("a hold-down timer");
+        assert_eq!(hold.0, t(40));
+        assert_eq!(n.target(), Target::Slave, "held on the slave");
+        n.handle_timer(hold.0, hold.1);
+        assert!(actions(&mut n)
+            .iter()
+            .any(|a| matches!(a, Action::RouteChanged { failback: true, .. })));
+        assert_eq!(n.target(), Target::Master);
+        // A master that fails during its hold-down: the old timer is stale.
+        verdicts(&mut n, t(50), Role::Master, false, 2);
+        let acts = verdicts(&mut n, t(60), Role::Master, true, 2);
+        let (at, timer) = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimer { at, timer } => Some((*at, *timer)),
+                _ => None,
+            })
+            .expect("hold timer");
+        verdicts(&mut n, t(70), Role::Master, false, 2);
+        verdicts(&mut n, t(80), Role::Master, true, 2);
+        n.handle_timer(at, timer);
+        assert!(actions(&mut n).is_empty(), "stale hold");
+        assert_eq!(n.target(), Target::Slave);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Sans-IO: fed health changes (already delayed by `route_update_delay` by the engine), it answers
 //! with the route change, if any. Master while the master is ONLINE, else the slave while the slave
 //! is ONLINE, else the all-down policy. `failback` decides whether a recovered master takes the
-//! traffic back at once (`preemptive`) or only when the slave fails (`sticky`).
+//! traffic back at once (`preemptive`), only when the slave fails (`sticky`), or once it has stayed
+//! ONLINE for a hold-down time (`hold_down`: the router holds the slave until its owner, the
+//! [`LbNode`](super::lb_node::LbNode), releases the hold from a timer; keepalived's and many
+//! operators' non-preemptive habit).
 
 use super::health::Health;
 use serde::{Deserialize, Serialize};
@@ -81,6 +84,9 @@ pub enum AllDown {
 pub enum Failback {
     Preemptive,
     Sticky,
+    /// Back to the master once it has been ONLINE for `failback_hold_down` without a break (or
+    /// at once when the slave fails meanwhile).
+    HoldDown,
 }
 
 /// A change of route.
@@ -97,6 +103,8 @@ pub struct Router {
     target: Target,
     all_down: AllDown,
     failback: Failback,
+    /// Under `HoldDown`: the master's hold-down is over, it may take the traffic back.
+    hold_released: bool,
 }
 
 impl Router {
@@ -106,6 +114,7 @@ impl Router {
             target: Target::Drop,
             all_down,
             failback,
+            hold_released: false,
         };
         r.target = r.preferred();
         r
@@ -121,8 +130,12 @@ impl Router {
 
     fn preferred(&self) -> Target {
         let [m, s] = self.health;
-        if self.failback == Failback::Sticky && self.target == Target::Slave && s == Health::Online
-        {
+        let holds = match self.failback {
+            Failback::Preemptive => false,
+            Failback::Sticky => true,
+            Failback::HoldDown => !self.hold_released,
+        };
+        if holds && self.target == Target::Slave && s == Health::Online {
             return Target::Slave;
         }
         match (m, s) {
@@ -138,6 +151,34 @@ impl Router {
     /// The data plane learns that `role` is now `health`.
     pub fn on_health(&mut self, role: Role, health: Health) -> Option<RouteChange> {
         self.health[role.index()] = health;
+        if role == Role::Master && health == Health::Offline {
+            // A new hold-down starts at the master's next recovery.
+            self.hold_released = false;
+        }
+        self.reroute()
+    }
+
+    /// Under `hold_down`: the master is waiting for its hold-down to end (ONLINE while the
+    /// slave carries the traffic).
+    pub fn holding(&self) -> bool {
+        self.failback == Failback::HoldDown
+            && !self.hold_released
+            && self.target == Target::Slave
+            && self.health[Role::Master.index()] == Health::Online
+    }
+
+    /// The master's hold-down is over: it takes the traffic back if it is still ONLINE.
+    pub fn release_hold(&mut self) -> Option<RouteChange> {
+        self.hold_released = true;
+        let change = self.reroute();
+        if change.is_some() {
+            // The next failover needs a new hold-down.
+            self.hold_released = false;
+        }
+        change
+    }
+
+    fn reroute(&mut self) -> Option<RouteChange> {
         let to = self.preferred();
         let from = self.target;
         self.target = to;
@@ -172,6 +213,33 @@ mod tests {
         assert_eq!(r.target(), Target::Slave);
         let c = r.on_health(Role::Slave, Offline).unwrap();
         assert_eq!(c.to, Target::Master);
+    }
+
+    #[test]
+    fn hold_down_waits_for_its_release_and_a_new_failure_restarts_it() {
+        let mut r = router(Failback::HoldDown, AllDown::Drop);
+        r.on_health(Role::Master, Offline);
+        assert_eq!(r.on_health(Role::Master, Online), None);
+        assert!(r.holding());
+        let c = r.release_hold().unwrap();
+        assert_eq!((c.from, c.to), (Target::Slave, Target::Master));
+        assert!(!r.holding());
+        // The next failover holds again.
+        r.on_health(Role::Master, Offline);
+        assert_eq!(r.on_health(Role::Master, Online), None);
+        assert!(r.holding());
+        // A failure of the master during the hold: a release then finds nothing to do.
+        r.on_health(Role::Master, Offline);
+        assert!(!r.holding());
+        assert_eq!(r.release_hold(), None);
+        // The slave failing during a hold sends the traffic to the ONLINE master at once.
+        let mut r = router(Failback::HoldDown, AllDown::Drop);
+        r.on_health(Role::Master, Offline);
+        r.on_health(Role::Master, Online);
+        assert_eq!(
+            r.on_health(Role::Slave, Offline).unwrap().to,
+            Target::Master
+        );
     }
 
     #[test]

@@ -12,6 +12,17 @@
 //! on the master that no fault explains is a false failover (noise), and a fault it coincides
 //! with stays missed.
 //!
+//! The faults real networks have:
+//! - a **per-path fault** is a fault only for the LB nodes on its path: a node off the path can
+//!   neither detect it nor miss it (it forms no (fault, node) pair, and no verdict of that node
+//!   is attributed to it), and its clients' failures are not charged to it;
+//! - under `monitor_process = "separate"` a fault of the service process never reaches the
+//!   check: it is attributed nothing, and a master fault of that kind is a missed fault with that
+//!   reason ([`MissedFault::why`]);
+//! - an OFFLINE verdict whose deciding probe an **LB-node stall** turned into a timeout
+//!   (`Transition::stall`) is the stall's doing, neither a member fault's detection nor a false
+//!   failover: it is reported apart ([`StallEvent`]), with where the node's traffic went.
+//!
 //! Cost: one pass over the log to index it by node, a sort of the verdicts to attribute (by probe
 //! time) and a sweep over the faults; then per (fault, node) pair a few binary searches. So
 //! `O((F + T) log (F + T) + F x N log T)` for F faults, T logged changes and N nodes, where F x N
@@ -110,6 +121,18 @@ pub struct PairM {
     pub fault: u32,
 }
 
+/// A member OFFLINE verdict caused by an LB-node stall.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StallM {
+    pub lb_node: u32,
+    pub member: Role,
+    /// Index of the stall in `SimConfig::stalls`.
+    pub stall: u32,
+    pub at: SimTime,
+    /// Where the node's new connections went because of it (none: no route change).
+    pub route_to: Option<Target>,
+}
+
 /// The failover metrics of one run, in integer time: what both `run` and `trials` report.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measured {
@@ -128,6 +151,8 @@ pub struct Measured {
     /// Indices (into `log.transitions`, ascending) of the OFFLINE verdicts of either member that
     /// no fault explains: the failure-detector mistakes of [`super::qos`] come from these.
     pub unexplained: Vec<u32>,
+    /// OFFLINE verdicts caused by LB-node stalls.
+    pub stalls: Vec<StallM>,
 }
 
 /// The longest a check can take to detect a fault it sees: a probe in flight when the fault
@@ -184,6 +209,9 @@ struct Attributor<'a> {
 
 impl Attributor<'_> {
     fn reason(&self, f: &Fault) -> Option<Reason> {
+        if !crate::sim::paths::check_meets(self.cfg, &f.kind) {
+            return None;
+        }
         world::reason_of(&f.kind, self.check, self.cfg.check.timeout, self.rtt)
     }
 
@@ -239,13 +267,14 @@ impl Attributor<'_> {
                 .iter()
                 .find(|&&(_, i)| {
                     let f = &faults[i as usize];
-                    world::seen_failing(
-                        std::slice::from_ref(f),
-                        s,
-                        self.check,
-                        self.cfg.check.timeout,
-                        self.rtt,
-                    )
+                    self.cfg.fault_visible(i, x.lb_node)
+                        && world::seen_failing(
+                            std::slice::from_ref(f),
+                            s,
+                            self.check,
+                            self.cfg.check.timeout,
+                            self.rtt,
+                        )
                 })
                 .map(|&(_, i)| i);
         }
@@ -333,10 +362,10 @@ fn covered_end(cfg: &SimConfig, log: &RunLog) -> SimTime {
 /// When the master became healthy again before `t`, by what the check can see: the latest end of
 /// a visible master fault at or before `t`, or the start of a flap's up phase.
 struct Recovery {
-    /// Ends of the visible master faults, sorted.
-    ends: Vec<SimTime>,
-    /// Visible master flaps.
-    flaps: Vec<Fault>,
+    /// Ends of the visible master faults, sorted, with the fault's index.
+    ends: Vec<(SimTime, u32)>,
+    /// Visible master flaps, with their index.
+    flaps: Vec<(Fault, u32)>,
 }
 
 impl Recovery {
@@ -344,12 +373,16 @@ impl Recovery {
         let visible = cfg
             .faults
             .iter()
-            .filter(|f| f.member == Role::Master && att.reason(f).is_some());
-        let mut ends: Vec<SimTime> = visible.clone().filter_map(|f| f.until).collect();
+            .enumerate()
+            .filter(|(_, f)| f.member == Role::Master && att.reason(f).is_some());
+        let mut ends: Vec<(SimTime, u32)> = visible
+            .clone()
+            .filter_map(|(i, f)| f.until.map(|u| (u, i as u32)))
+            .collect();
         ends.sort();
         let flaps = visible
-            .filter(|f| matches!(f.kind, FaultKind::Flap { .. }))
-            .copied()
+            .filter(|(_, f)| matches!(f.kind, FaultKind::Flap { .. }))
+            .map(|(i, f)| (*f, i as u32))
             .collect();
         Recovery { ends, flaps }
     }
@@ -357,10 +390,25 @@ impl Recovery {
     /// The latest instant in `[from, t]` at which a visible fault ended (or a flap went up).
     /// `None` when the master came back while every fault it had was still on (an intermittent
     /// `loss` or `slow`): then there is no healthy moment to measure a failback from.
-    fn healthy_since(&self, from: SimTime, t: SimTime) -> Option<SimTime> {
-        let k = self.ends.partition_point(|&e| e <= t);
-        let mut best = (k > 0 && self.ends[k - 1] >= from).then(|| self.ends[k - 1]);
-        for f in &self.flaps {
+    /// Only faults on `node`'s path count.
+    fn healthy_since(
+        &self,
+        cfg: &SimConfig,
+        node: u32,
+        from: SimTime,
+        t: SimTime,
+    ) -> Option<SimTime> {
+        let k = self.ends.partition_point(|&(e, _)| e <= t);
+        let mut best = self.ends[..k]
+            .iter()
+            .rev()
+            .find(|&&(_, i)| cfg.fault_visible(i, node))
+            .map(|&(e, _)| e)
+            .filter(|&e| e >= from);
+        for (f, i) in &self.flaps {
+            if !cfg.fault_visible(*i, node) {
+                continue;
+            }
             if let FaultKind::Flap { period, down } = f.kind {
                 if f.at <= t && f.until.is_none_or(|u| t < u) && period.0 > 0 {
                     let k = t.since(f.at).0 / period.0;
@@ -405,6 +453,24 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
             .filter(|(_, x)| x.member == member && x.to == Health::Offline)
             .map(|(i, _)| i as u32)
             .collect();
+        // Verdicts an LB-node stall decided are the stall's, reported apart.
+        let (stalled, offline): (Vec<u32>, Vec<u32>) = if cfg.stalls.is_empty() {
+            (Vec::new(), offline)
+        } else {
+            offline
+                .into_iter()
+                .partition(|&t| log.transitions[t as usize].stall.is_some())
+        };
+        for t in stalled {
+            let x = &log.transitions[t as usize];
+            m.stalls.push(StallM {
+                lb_node: x.lb_node,
+                member: x.member,
+                stall: x.stall.unwrap_or(0),
+                at: x.at,
+                route_to: idx.route_of.get(&t).map(|&r| log.routes[r].to),
+            });
+        }
         let faults = att.attribute(log, member, &offline);
         for (&t, fault) in offline.iter().zip(faults) {
             let x: &Transition = &log.transitions[t as usize];
@@ -442,6 +508,10 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
     for fi in order {
         let f = &cfg.faults[fi as usize];
         for node in 0..cfg.lb_nodes.max(1) {
+            if !cfg.fault_visible(fi, node) {
+                // A per-path fault off this node's path: nothing to detect or miss here.
+                continue;
+            }
             let detection = detections.get(&(fi, node)).copied();
             if f.member == Role::Slave {
                 // A slave fault matters to new connections only when it leaves no member up.
@@ -493,7 +563,9 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
                 .get(&on)
                 .map(|&r| &log.routes[r])
                 .filter(|r| r.failback && r.at >= sw);
-            let (Some(back), Some(healthy)) = (back, recovery.healthy_since(f.at, on_x.at)) else {
+            let (Some(back), Some(healthy)) =
+                (back, recovery.healthy_since(cfg, node, f.at, on_x.at))
+            else {
                 continue;
             };
             let persisted = log.traffic.as_ref().and_then(|t| {
@@ -512,6 +584,7 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
             });
         }
     }
+    m.stalls.sort_by_key(|x| (x.at, x.lb_node, x.member));
     m
 }
 
@@ -653,6 +726,28 @@ pub struct MissedFault {
     pub fault_start_s: f64,
     /// When the fault ended (s); null if it lasted to the end of the run.
     pub fault_end_s: Option<f64>,
+    /// Why the check could not see it, when the model knows a reason beyond the fault x check
+    /// table (a separate monitor process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<&'static str>,
+}
+
+/// A member OFFLINE verdict an LB-node stall caused: the deciding probe's timeout ran out while
+/// the node's checker was paused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StallEvent {
+    pub lb_node: u32,
+    pub member: Role,
+    /// The stall: when it began and ended (s).
+    pub stall_start_s: f64,
+    pub stall_end_s: f64,
+    /// When the member was judged OFFLINE (the stall's end) (s).
+    pub at_s: f64,
+    /// Always CONNECT_TIMEOUT.
+    pub reason: &'static str,
+    /// Where the node's new connections went because of it: `slave` (a failover), `drop` or
+    /// `master` (all-down policy: both members OFFLINE); null when the route did not change.
+    pub route_to: Option<Target>,
 }
 
 /// One status change of a member in one node's view, with the API's reason fields.
@@ -685,7 +780,7 @@ pub struct MemberReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {
     pub at_s: f64,
-    /// `fault_start`, `fault_end`, `verdict`, `status`, `route`.
+    /// `fault_start`, `fault_end`, `stall_start`, `stall_end`, `verdict`, `status`, `route`.
     pub event: &'static str,
     pub lb_node: Option<u32>,
     pub member: Option<Role>,
@@ -753,6 +848,13 @@ pub struct RunReport {
     pub needless_failovers: u64,
     /// Failure-detector quality of service (`docs/metrics.md`, "Failure-detector QoS").
     pub qos: super::qos::RunQos,
+    /// With `[[stalls]]`: member OFFLINE verdicts caused by LB-node stalls that changed where
+    /// new connections go (failovers or all-down switches of the LB's own making).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_failovers: Option<u64>,
+    /// Every member OFFLINE verdict caused by a stall.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stall_events: Vec<StallEvent>,
     pub members: Vec<MemberReport>,
     /// What clients saw, when the scenario has `[traffic]`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -885,6 +987,22 @@ fn missed_fault(cfg: &SimConfig, p: &PairM) -> MissedFault {
         fault: f.kind.name(),
         fault_start_s: secs(f.at),
         fault_end_s: f.until.map(secs),
+        why: (!crate::sim::paths::check_meets(cfg, &f.kind)).then_some(
+            "monitor_process = \"separate\": a separate process answers the check port, and this fault of the service process does not reach it",
+        ),
+    }
+}
+
+fn stall_event(cfg: &SimConfig, x: &StallM) -> StallEvent {
+    let st = &cfg.stalls[x.stall as usize];
+    StallEvent {
+        lb_node: x.lb_node,
+        member: x.member,
+        stall_start_s: secs(st.at),
+        stall_end_s: secs(st.until),
+        at_s: secs(x.at),
+        reason: Reason::ConnectTimeout.as_str(),
+        route_to: x.route_to,
     }
 }
 
@@ -1045,6 +1163,9 @@ pub fn analyse(facts: &RunFacts, log: &RunLog, timeline: bool) -> RunReport {
         censored: m.censored.iter().map(|p| missed_fault(cfg, p)).collect(),
         needless_failovers,
         qos,
+        stall_failovers: (!cfg.stalls.is_empty())
+            .then(|| m.stalls.iter().filter(|x| x.route_to.is_some()).count() as u64),
+        stall_events: m.stalls.iter().map(|x| stall_event(cfg, x)).collect(),
         failovers,
         outages,
         failbacks,
@@ -1113,6 +1234,25 @@ fn build_timeline(cfg: &SimConfig, log: &RunLog) -> Vec<TimelineEntry> {
                     detail: f.kind.name().to_string(),
                 },
             ));
+        }
+    }
+    for (i, st) in cfg.stalls.iter().enumerate() {
+        for (at, event) in [(st.at, "stall_start"), (st.until, "stall_end")] {
+            if at <= end {
+                let nodes: Vec<String> = st.lb_nodes.iter().map(u32::to_string).collect();
+                rows.push((
+                    at,
+                    0,
+                    cfg.faults.len() + i,
+                    TimelineEntry {
+                        at_s: secs(at),
+                        event,
+                        lb_node: (st.lb_nodes.len() == 1).then(|| st.lb_nodes[0]),
+                        member: None,
+                        detail: format!("LB node {} checker", nodes.join(", ")),
+                    },
+                ));
+            }
         }
     }
     for (i, v) in log.verdicts.iter().enumerate() {

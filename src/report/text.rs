@@ -176,6 +176,21 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
     if r.false_failover_events.len() > 10 {
         let _ = writeln!(o, "  ... {} more", r.false_failover_events.len() - 10);
     }
+    if let Some(n) = r.stall_failovers {
+        let _ = writeln!(o, "failovers caused by LB-node stalls: {n}");
+        for e in &r.stall_events {
+            let _ = writeln!(
+                o,
+                "  node {} {} OFFLINE at {} (stall {}..{}), new connections to {}",
+                e.lb_node,
+                e.member.as_str(),
+                s3(e.at_s),
+                s3(e.stall_start_s),
+                s3(e.stall_end_s),
+                e.route_to.map_or("(unchanged)", |t| t.as_str())
+            );
+        }
+    }
     let _ = writeln!(o, "missed faults: {}", r.missed_faults);
     for m in &r.missed {
         let _ = writeln!(
@@ -185,6 +200,9 @@ pub fn run_report(r: &RunReport, context: &[String], reproduce: &str) -> String 
             m.fault,
             s3(m.fault_start_s)
         );
+        if let Some(why) = m.why {
+            let _ = writeln!(o, "    because {why}");
+        }
     }
     if r.censored_faults > 0 {
         let _ = writeln!(

@@ -10,11 +10,39 @@ use crate::time::{SimDuration, SimTime};
 /// Shortest flap period.
 pub const MIN_FLAP_PERIOD: SimDuration = SimDuration::from_millis(1);
 
+/// The fault kinds that can be on the path between some LB nodes and a member (`lb_node`):
+/// the path goes silent, loses or delays packets, or a filter on it rejects the check port.
+/// The others are the member's own and every node meets them.
+pub const PATH_KINDS: [&str; 4] = ["host_down", "loss", "slow", "monitor_port_down"];
+
+/// An `lb_node` value (one node or a list) checked against `lb_nodes`: sorted, without
+/// duplicates. `Err` is the message.
+pub(super) fn node_list(list: &super::file::NodeList, lb_nodes: u32) -> Result<Vec<u32>, String> {
+    if list.0.is_empty() {
+        return Err("is an empty list; name at least one LB node, from 0".into());
+    }
+    let mut out = Vec::with_capacity(list.0.len());
+    for &k in &list.0 {
+        if !(0..i64::from(lb_nodes)).contains(&k) {
+            return Err(format!(
+                "LB node {k} does not exist: this scenario has lb_nodes = {lb_nodes}, numbered 0..{}",
+                lb_nodes.saturating_sub(1)
+            ));
+        }
+        out.push(k as u32);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// One `[[faults]]` entry: the fault, and the LB nodes on its path when it is a per-path fault.
 pub(super) fn fault(
     s: &FaultSection,
     pool: &Pool,
     duration: SimDuration,
-) -> Result<Fault, KeyError> {
+    lb_nodes: u32,
+) -> Result<(Fault, Option<Vec<u32>>), KeyError> {
     let bad = |k: &str, m: String| Err((k.to_string(), m));
     let Some(named) = FaultKind::parse(&s.kind) else {
         let names = FaultKind::names();
@@ -120,10 +148,27 @@ pub(super) fn fault(
             return bad("until", format!("{} must be after `at` ({})", u.0, s.at.0));
         }
     }
-    Ok(Fault {
-        member: s.member,
-        kind,
-        at: SimTime::ZERO + s.at.0,
-        until: s.until.map(|u| SimTime::ZERO + u.0),
-    })
+    let path = match &s.lb_node {
+        None => None,
+        Some(_) if !PATH_KINDS.contains(&kind.name()) => {
+            return bad(
+                "lb_node",
+                format!(
+                    "a \"{}\" fault is the member's own and every LB node meets it; only {} can be on the path of some LB nodes: remove lb_node",
+                    kind.name(),
+                    PATH_KINDS.join(", ")
+                ),
+            )
+        }
+        Some(list) => Some(node_list(list, lb_nodes).map_err(|m| ("lb_node".to_string(), m))?),
+    };
+    Ok((
+        Fault {
+            member: s.member,
+            kind,
+            at: SimTime::ZERO + s.at.0,
+            until: s.until.map(|u| SimTime::ZERO + u.0),
+        },
+        path,
+    ))
 }

@@ -115,6 +115,44 @@ pub struct ScenarioFile {
     pub traffic: Option<toml::Spanned<TrafficSection>>,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub stalls: Vec<toml::Spanned<StallSection>>,
+}
+
+/// One `[[stalls]]` entry: LB nodes whose health checker pauses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSection {
+    pub lb_node: NodeList,
+    pub at: Dur,
+    pub until: Dur,
+}
+
+/// `lb_node = 2` or `lb_node = [0, 2]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeList(pub Vec<i64>);
+
+impl<'de> Deserialize<'de> for NodeList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NodeList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an LB node index like 0, or a list of them like [0, 2]")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<NodeList, E> {
+                Ok(NodeList(vec![n]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<NodeList, A::Error> {
+                let mut v = Vec::new();
+                while let Some(n) = seq.next_element::<i64>()? {
+                    v.push(n);
+                }
+                Ok(NodeList(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `[limits]`: what one run may use (`docs/limits.md`); each up to its hard maximum.
@@ -137,6 +175,8 @@ pub struct ModelSection {
     pub failback: Option<crate::model::router::Failback>,
     pub failback_sessions: Option<crate::sim::config::FailbackSessions>,
     pub route_update_delay: Option<Dur>,
+    pub failback_hold_down: Option<Dur>,
+    pub monitor_process: Option<crate::sim::config::MonitorProcess>,
 }
 
 /// `[network]`: the probe path with no fault.
@@ -145,6 +185,39 @@ pub struct ModelSection {
 pub struct NetworkSection {
     pub rtt: Option<DurSpec>,
     pub loss: Option<f64>,
+    pub burst: Option<BurstSection>,
+    pub icmp_ratelimit: Option<IcmpSection>,
+}
+
+/// `[network.burst]`: a Gilbert-Elliott channel on every path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSection {
+    pub mean_good: Dur,
+    pub mean_bad: Dur,
+    pub loss_good: Option<f64>,
+    pub loss_bad: Option<f64>,
+}
+
+/// `[network.icmp_ratelimit]`: Linux's ICMP error limits on the members (kernel defaults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpSection {
+    pub peer_interval: Option<Dur>,
+    pub peer_burst: Option<i64>,
+    pub global_per_s: Option<i64>,
+    pub global_burst: Option<i64>,
+    pub probe_source: Option<ProbeSource>,
+}
+
+/// Where the LB nodes' probes come from, as the member's kernel sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeSource {
+    /// Each LB node from its own address: one per-destination bucket per node.
+    PerNode,
+    /// Every node from one address (a source NAT): one bucket for all.
+    Shared,
 }
 
 /// One `[[faults]]` entry; kind-specific keys are checked against the kind in `super::load`.
@@ -160,6 +233,7 @@ pub struct FaultSection {
     pub probability: Option<f64>,
     pub period: Option<Dur>,
     pub down: Option<f64>,
+    pub lb_node: Option<NodeList>,
 }
 
 /// `[traffic]`: client connections (see `crate::traffic`).

@@ -400,9 +400,35 @@ fn from_toml(
         sim.lb_nodes = n.clamp(1, MAX_LB_NODES) as u32;
     }
 
-    sim.model = sections::model_config(&f.model);
+    match sections::model_config(&f.model) {
+        Ok(m) => sim.model = m,
+        Err((key, msg)) => problems.push(err(&key, msg)),
+    }
+    if sim.model.monitor_process == crate::sim::config::MonitorProcess::Separate {
+        let hm_port = pool.healthmonitor.monitor_port;
+        let separate = hm_port.is_some()
+            && hm_port != pool.master.protocol_port
+            && hm_port != pool.slave.protocol_port;
+        if !separate {
+            problems.push(err(
+                "model.monitor_process",
+                "\"separate\" needs a health check on its own port: set healthmonitor.monitor_port to a port other than the members' protocol_port (without it the check meets the service itself)".into(),
+            ));
+        }
+    }
     match sections::network_config(&f.network) {
-        Ok(n) => sim.network = n,
+        Ok(n) => {
+            if n.icmp_ratelimit.is_some() && sim.check.kind != ProbeKind::UdpConnect {
+                problems.push(err(
+                    "network.icmp_ratelimit",
+                    format!(
+                        "applies to UDP_CONNECT checks only (their failure signal is an ICMP port-unreachable); this pool's check is {:?}: remove it",
+                        sim.check.kind
+                    ),
+                ));
+            }
+            sim.network = n
+        }
         Err((key, msg)) => problems.push(err(&key, msg)),
     }
 
@@ -421,10 +447,56 @@ fn from_toml(
         ));
     }
     for (i, spanned) in f.faults.iter().enumerate().take(MAX_FAULTS) {
-        match faults::fault(spanned.get_ref(), &pool, sim.duration) {
-            Ok(flt) => sim.faults.push(flt),
+        match faults::fault(spanned.get_ref(), &pool, sim.duration, sim.lb_nodes) {
+            Ok((flt, path)) => {
+                if let Some(nodes) = path {
+                    sim.fault_paths.insert(sim.faults.len() as u32, nodes);
+                }
+                sim.faults.push(flt)
+            }
             Err((key, msg)) => {
                 let key = format!("faults[{i}].{key}");
+                let at = key_at(&key).or(Some(spanned.span().start));
+                problems.push(ScenarioError::at(path, &src, at, &key, msg));
+            }
+        }
+    }
+    if f.stalls.len() > MAX_FAULTS {
+        problems.push(err(
+            "stalls",
+            format!(
+                "has {} entries; at most {MAX_FAULTS} stalls fit in one scenario",
+                f.stalls.len()
+            ),
+        ));
+    }
+    for (i, spanned) in f.stalls.iter().enumerate().take(MAX_FAULTS) {
+        let st = spanned.get_ref();
+        let checked = faults::node_list(&st.lb_node, sim.lb_nodes)
+            .map_err(|m| ("lb_node", m))
+            .and_then(|nodes| {
+                if st.at.0 > sim.duration {
+                    Err((
+                        "at",
+                        format!("{} is after the end of the run ({})", st.at.0, sim.duration),
+                    ))
+                } else if st.until.0 <= st.at.0 {
+                    Err((
+                        "until",
+                        format!("{} must be after `at` ({})", st.until.0, st.at.0),
+                    ))
+                } else {
+                    Ok(nodes)
+                }
+            });
+        match checked {
+            Ok(lb_nodes) => sim.stalls.push(crate::sim::config::Stall {
+                lb_nodes,
+                at: SimTime::ZERO + st.at.0,
+                until: SimTime::ZERO + st.until.0,
+            }),
+            Err((key, msg)) => {
+                let key = format!("stalls[{i}].{key}");
                 let at = key_at(&key).or(Some(spanned.span().start));
                 problems.push(ScenarioError::at(path, &src, at, &key, msg));
             }

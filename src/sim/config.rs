@@ -8,6 +8,7 @@ use crate::model::probe::ProbeKind;
 use crate::model::router::{AllDown, Failback, Role};
 use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The pool's health monitor in engine units.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +40,9 @@ pub enum FailbackSessions {
     Reset,
 }
 
+/// `failback_hold_down` when `failback = "hold_down"` does not set it.
+pub const DEFAULT_HOLD_DOWN: SimDuration = SimDuration::from_secs(30);
+
 /// The `[model]` choices the API leaves open; `Default` gives the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelConfig {
@@ -48,6 +52,22 @@ pub struct ModelConfig {
     pub failback: Failback,
     pub failback_sessions: FailbackSessions,
     pub route_update_delay: SimDuration,
+    /// `failback = "hold_down"`: how long the master must stay ONLINE in a node's data plane
+    /// before new connections return to it.
+    pub failback_hold_down: SimDuration,
+    /// Which process answers the health check on `monitor_port`.
+    pub monitor_process: MonitorProcess,
+}
+
+/// Who answers the health check on a separate `monitor_port` (`[model] monitor_process`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorProcess {
+    /// The service's own process also serves the check port: its faults fail the check.
+    Same,
+    /// Another process (a sidecar, an agent) serves the check port: faults of the service
+    /// process (`crash`, `hang`, `http_status`, `tls_error`, `flap`) do not reach the check.
+    Separate,
 }
 
 impl Default for ModelConfig {
@@ -59,6 +79,8 @@ impl Default for ModelConfig {
             failback: Failback::Preemptive,
             failback_sessions: FailbackSessions::Keep,
             route_update_delay: SimDuration::ZERO,
+            failback_hold_down: DEFAULT_HOLD_DOWN,
+            monitor_process: MonitorProcess::Same,
         }
     }
 }
@@ -80,6 +102,10 @@ pub struct NetworkConfig {
     pub rtt: Rtt,
     /// Probability that a probe or its answer is lost.
     pub loss: f64,
+    /// Bursty loss on every (LB node, member) path (`[network.burst]`), for probes and clients.
+    pub burst: Option<Burst>,
+    /// The members' kernels rate-limit ICMP errors (`[network.icmp_ratelimit]`).
+    pub icmp_ratelimit: Option<IcmpRateLimit>,
 }
 
 impl Default for NetworkConfig {
@@ -87,8 +113,79 @@ impl Default for NetworkConfig {
         NetworkConfig {
             rtt: Rtt::Fixed(SimDuration::from_millis(1)),
             loss: 0.0,
+            burst: None,
+            icmp_ratelimit: None,
         }
     }
+}
+
+/// A Gilbert-Elliott loss channel in continuous time: each path alternates between a good and a
+/// bad state, each lasting an exponential time with its mean, and loses each packet with the
+/// state's probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    pub mean_good: SimDuration,
+    pub mean_bad: SimDuration,
+    pub loss_good: f64,
+    pub loss_bad: f64,
+}
+
+impl Burst {
+    /// Long-run fraction of time in the bad state.
+    pub fn bad_fraction(&self) -> f64 {
+        let (g, b) = (self.mean_good.as_secs_f64(), self.mean_bad.as_secs_f64());
+        if g + b <= 0.0 {
+            0.0
+        } else {
+            b / (g + b)
+        }
+    }
+
+    /// Long-run loss probability of one packet.
+    pub fn mean_loss(&self) -> f64 {
+        let pb = self.bad_fraction();
+        pb * self.loss_bad + (1.0 - pb) * self.loss_good
+    }
+}
+
+/// Linux's limits on ICMP errors, here on the port-unreachable a crashed UDP member sends
+/// (`net/ipv4/icmp.c`: `icmp_global_allow`, then `icmpv4_xrlim_allow` ->
+/// `inet_peer_xrlim_allow` in `net/ipv4/inetpeer.c`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IcmpRateLimit {
+    /// `net.ipv4.icmp_ratelimit`: one message per this per destination (default 1000 ms).
+    pub peer_interval: SimDuration,
+    /// Per-destination burst, in messages (`XRLIM_BURST_FACTOR` = 6).
+    pub peer_burst: u32,
+    /// `net.ipv4.icmp_msgs_per_sec` (default 1000).
+    pub global_per_s: u32,
+    /// `net.ipv4.icmp_msgs_burst` (default 50).
+    pub global_burst: u32,
+    /// Every LB node probes from one address (one per-destination bucket for all), instead of
+    /// each from its own.
+    pub shared_source: bool,
+}
+
+impl Default for IcmpRateLimit {
+    fn default() -> Self {
+        IcmpRateLimit {
+            peer_interval: SimDuration::from_secs(1),
+            peer_burst: 6,
+            global_per_s: 1000,
+            global_burst: 50,
+            shared_source: false,
+        }
+    }
+}
+
+/// An LB node's health checker pauses (CPU starvation, a GC pause, a control-plane restart)
+/// from `at` until `until` (`[[stalls]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stall {
+    /// The LB nodes that stall.
+    pub lb_nodes: Vec<u32>,
+    pub at: SimTime,
+    pub until: SimTime,
 }
 
 /// A fault kind with its parameters (spec/model.md section 3).
@@ -250,9 +347,23 @@ pub struct SimConfig {
     /// without `[traffic]`, for the needless-failover rule.
     pub clients_use_tls: bool,
     pub limits: Limits,
+    /// Per-path faults: fault index -> the LB nodes whose path to the member it is on. A fault
+    /// not listed is seen by every node.
+    pub fault_paths: BTreeMap<u32, Vec<u32>>,
+    /// LB-node stalls.
+    pub stalls: Vec<Stall>,
 }
 
 impl SimConfig {
+    /// Whether fault `fault` is on LB node `node`'s path (every node, unless it is a per-path
+    /// fault).
+    #[inline]
+    pub fn fault_visible(&self, fault: u32, node: u32) -> bool {
+        self.fault_paths
+            .get(&fault)
+            .is_none_or(|nodes| nodes.binary_search(&node).is_ok())
+    }
+
     /// A pool with the given check and defaults elsewhere: one LB node, 10 minutes, no fault.
     pub fn with_check(check: CheckConfig) -> Self {
         let member = |role, address: &str| MemberLabel {
@@ -274,6 +385,8 @@ impl SimConfig {
             traffic: None,
             clients_use_tls: false,
             limits: Limits::default(),
+            fault_paths: BTreeMap::new(),
+            stalls: Vec::new(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! randomness, and the run loop that drives the sans-IO machines of `crate::model`.
 pub mod config;
 pub mod engine;
+pub mod loss;
 pub mod network;
+pub mod paths;
 pub mod queue;
 pub mod rng;
 pub mod world;

@@ -22,6 +22,8 @@ pub enum Purpose {
     /// `tune`'s noise-only probe stream that checks the false-failover closed form
     /// (`crate::experiment::stream`): apart from the trial's own probes.
     NoiseCheck = 5,
+    /// The good and bad states of `[network.burst]` on every path.
+    Burst = 6,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

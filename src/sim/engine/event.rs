@@ -73,6 +73,11 @@ pub(super) enum Event {
         id: ConnId,
         path: u8,
     },
+    /// An LB-node stall (index in `SimConfig::stalls`) begins (`end = false`) or ends.
+    Stall {
+        stall: u32,
+        end: bool,
+    },
 }
 
 /// An [`Event`] as two words. Word `a`: tag in bits 0..4, small flags in bits 4..32, the main
@@ -106,6 +111,7 @@ const ARRIVAL: u64 = 7;
 const CONN_END: u64 = 8;
 const QUIC_ROTATE: u64 = 9;
 const QUIC_MIGRATE: u64 = 10;
+const STALL: u64 = 11;
 
 /// Every reason, by code - 1 (code 0 is "no reason").
 const REASONS: [Reason; 11] = [
@@ -202,6 +208,7 @@ impl From<Event> for Packed {
                     Timer::DrainDeadline { role, epoch } => {
                         (1 << 4 | (role.index() as u64) << 5, epoch)
                     }
+                    Timer::FailbackHold { epoch } => (1 << 7, epoch),
                 };
                 Packed {
                     a: NODE_TIMER | flags | hi(node),
@@ -240,6 +247,10 @@ impl From<Event> for Packed {
                 a: QUIC_MIGRATE | u64::from(path) << 8 | hi(node),
                 b: id_word(id),
             },
+            Event::Stall { stall, end } => Packed {
+                a: STALL | u64::from(end) << 4 | hi(stall),
+                b: 0,
+            },
         }
     }
 }
@@ -260,7 +271,11 @@ impl From<Packed> for Event {
             },
             NODE_TIMER => {
                 let role = role_of(a >> 5);
-                let timer = if a >> 4 & 1 == 0 {
+                let timer = if a >> 7 & 1 == 1 {
+                    Timer::FailbackHold {
+                        epoch: (b >> 32) as u32,
+                    }
+                } else if a >> 4 & 1 == 0 {
                     Timer::ApplyHealth {
                         role,
                         health: if a >> 6 & 1 == 1 {
@@ -297,6 +312,10 @@ impl From<Packed> for Event {
                 node: main,
                 id: id_of(b),
                 path: (a >> 8) as u8,
+            },
+            STALL => Event::Stall {
+                stall: main,
+                end: a >> 4 & 1 == 1,
             },
             // Only QUIC_MIGRATE is left: every packed word came from `From<Event>`.
             _ => Event::QuicMigrate {
@@ -350,6 +369,19 @@ mod tests {
                 node: u32::MAX,
                 id,
                 path: 255,
+            },
+            Event::NodeTimer {
+                node: 3,
+                timer: Timer::FailbackHold { epoch: u32::MAX },
+                cause: 17,
+            },
+            Event::Stall {
+                stall: 9,
+                end: false,
+            },
+            Event::Stall {
+                stall: u32::MAX,
+                end: true,
             },
         ];
         for role in Role::BOTH {

@@ -385,7 +385,7 @@ impl Traffic {
 
     /// Charges failures on `node` between `first` and `last` to the fault they belong to.
     fn failure(&mut self, node: u32, first: SimTime, last: SimTime, conns: u64, reqs: u64) {
-        let fault = self.charge.fault_at(first);
+        let fault = self.charge.fault_at(first, node);
         self.log
             .record_failure(fault, node, first, last, conns, reqs);
     }
@@ -406,22 +406,37 @@ pub fn recovery_window(cfg: &SimConfig) -> SimDuration {
 }
 
 /// Which fault a client failure at a given instant is charged to (the rule of the module docs),
-/// for any driver that fills a [`TrafficLog`]: the engine, or the live one.
+/// for any driver that fills a [`TrafficLog`]: the engine, or the live one. A per-path fault is
+/// charged only the failures of the LB nodes on its path: one chart per view
+/// ([`crate::sim::paths::Views`]).
 #[derive(Debug, Clone)]
-pub struct FaultCharging([Charging; 2]);
+pub struct FaultCharging {
+    views: Vec<[Charging; 2]>,
+    node_view: Vec<u32>,
+}
 
 impl FaultCharging {
     pub fn new(cfg: &SimConfig) -> Self {
         let end = SimTime::ZERO + cfg.duration;
         let grace = recovery_window(cfg);
-        FaultCharging(Role::BOTH.map(|r| Charging::new(cfg, r, end, grace)))
+        let views = crate::sim::paths::Views::new(cfg);
+        FaultCharging {
+            views: views
+                .sees(cfg)
+                .iter()
+                .map(|sees| Role::BOTH.map(|r| Charging::new(cfg, r, end, grace, sees)))
+                .collect(),
+            node_view: views.node_views(cfg.lb_nodes),
+        }
     }
 
-    /// The fault a failure at `t` is charged to: the master's, else the slave's, else none.
-    pub fn fault_at(&self, t: SimTime) -> Option<u32> {
-        self.0[Role::Master.index()]
+    /// The fault a failure on LB node `node` at `t` is charged to: the master's, else the
+    /// slave's, else none.
+    pub fn fault_at(&self, t: SimTime, node: u32) -> Option<u32> {
+        let v = &self.views[self.node_view.get(node as usize).copied().unwrap_or(0) as usize];
+        v[Role::Master.index()]
             .at(t)
-            .or_else(|| self.0[Role::Slave.index()].at(t))
+            .or_else(|| v[Role::Slave.index()].at(t))
     }
 }
 
@@ -436,12 +451,12 @@ struct Charging {
 }
 
 impl Charging {
-    fn new(cfg: &SimConfig, member: Role, end: SimTime, grace: SimDuration) -> Self {
+    fn new(cfg: &SimConfig, member: Role, end: SimTime, grace: SimDuration, sees: &[bool]) -> Self {
         use std::collections::BinaryHeap;
         // (instant, is_start, fault): ends sort before starts at the same instant.
         let mut edges: Vec<(SimTime, bool, u32)> = Vec::new();
         for (i, f) in cfg.faults.iter().enumerate() {
-            if f.member == member {
+            if f.member == member && sees[i] {
                 let until = f.until.map_or(SimTime(u64::MAX), |u| u + grace).max(f.at);
                 edges.push((f.at, true, i as u32));
                 if until <= end {
@@ -627,12 +642,26 @@ impl Engine<'_> {
         }
 
         // As for probes, a silent host answers nothing, not even a refusal.
-        let cond = self.conditions[member.index()];
+        let path = node as usize * 2 + member.index();
+        let cond = self.conditions[self.views.view_of(node) * 2 + member.index()];
         let failed = if cond.host_down {
             Some(Counter::TimedOut)
         } else if cond.crashed {
-            Some(Counter::Refused)
-        } else if self.handshake_times_out(&cond) {
+            // A UDP member's kernel answers with a port-unreachable only if its ICMP budget
+            // allows (each client is a destination of its own, seen fresh: only the host-wide
+            // bucket can refuse); otherwise the client meets silence.
+            let udp = t.udp_idle_timeout.is_some();
+            let kept = udp
+                && self
+                    .icmp
+                    .as_mut()
+                    .is_some_and(|icmp| !icmp[member.index()].allow(None, now));
+            Some(if kept {
+                Counter::TimedOut
+            } else {
+                Counter::Refused
+            })
+        } else if self.handshake_times_out(&cond, now, path) {
             Some(Counter::TimedOut)
         } else if t.tls && cond.tls_error {
             Some(Counter::TlsFailed)
@@ -732,10 +761,15 @@ impl Engine<'_> {
     /// Whether a client's handshake to a member in this condition outlasts `connect_timeout`:
     /// a `slow` member's extra latency, or a `loss` fault dropping the SYN (or first flight) and
     /// every retransmission sent within the timeout (RTO 1 s, doubling: RFC 6298).
-    fn handshake_times_out(&mut self, cond: &Condition) -> bool {
+    /// With `[network.burst]`, each transmission is also lost with the loss of its path's
+    /// state at the moment it is sent.
+    fn handshake_times_out(&mut self, cond: &Condition, now: SimTime, path: usize) -> bool {
         let timeout = self.traffic_cfg().connect_timeout;
         if cond.extra_latency >= timeout {
             return true;
+        }
+        if self.burst.is_some() {
+            return self.bursty_handshake_times_out(cond.loss, timeout, now, path);
         }
         if cond.loss <= 0.0 {
             return false;
@@ -749,6 +783,33 @@ impl Engine<'_> {
             rto = rto + rto;
         }
         self.tr().rng.gen::<f64>() < cond.loss.powi(attempts)
+    }
+
+    /// [`Self::handshake_times_out`] on a bursty path: every transmission (at 0, 1 s, 3 s, ...
+    /// before `connect_timeout`) lost, each by the fault's loss or its path state's loss.
+    fn bursty_handshake_times_out(
+        &mut self,
+        fault_loss: f64,
+        timeout: SimDuration,
+        now: SimTime,
+        path: usize,
+    ) -> bool {
+        let mut at = SimDuration::ZERO;
+        let mut rto = SimDuration::from_secs(1);
+        while at < timeout {
+            let burst = self
+                .burst
+                .as_mut()
+                .map_or(0.0, |b| b.loss_at(path, now + at, now));
+            let tr = self.tr();
+            let lost = rng::chance(&mut tr.rng, fault_loss) || rng::chance(&mut tr.rng, burst);
+            if !lost {
+                return false;
+            }
+            at = at + rto;
+            rto = rto + rto;
+        }
+        true
     }
 
     /// Schedules the next CID rotation and migration of a QUIC connection.
@@ -886,11 +947,15 @@ impl Engine<'_> {
     }
 
     /// A member really failed (crash, host_down, flap down): its open connections break.
-    pub(super) fn break_member(&mut self, now: SimTime, member: Role) {
+    /// Only the nodes of `view` see it (a per-path fault breaks only its nodes' connections).
+    pub(super) fn break_member(&mut self, now: SimTime, member: Role, view: u32) {
         if self.traffic.is_none() {
             return;
         }
         for node in 0..self.nodes.len() as u32 {
+            if self.views.view_of(node) != view as usize {
+                continue;
+            }
             // Every one, in the group's order, without a copy of the group (millions, at scale).
             let mut closed = 0;
             while let Some(id) = self.nodes[node as usize].next_conn_on(member, closed) {
