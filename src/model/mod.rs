@@ -8,5 +8,6 @@ pub mod health;
 pub mod lb_node;
 pub mod persistence;
 pub mod probe;
+pub mod profile;
 pub mod quic;
 pub mod router;

@@ -1,0 +1,2 @@
+//! Profiles: the pool's health monitor under another data plane's rules.
+pub mod envoy;
