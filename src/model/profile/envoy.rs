@@ -712,6 +712,28 @@ impl OutlierDetector {
         events
     }
 
+    /// Runs every sweep due up to `now` (the sweeps only return hosts and decay backoffs, so a
+    /// driver may run them late, in a batch, as long as it wakes at [`Self::wake_at`]).
+    pub fn advance(&mut self, now: SimTime) -> Vec<OutlierEvent> {
+        let mut events = Vec::new();
+        while self.next_sweep <= now {
+            let at = self.next_sweep;
+            events.extend(self.on_sweep(at));
+        }
+        events
+    }
+
+    /// The sweep that will return `role`, if it is ejected: the first one at least the
+    /// ejection's span after the ejection.
+    pub fn wake_at(&self, role: Role) -> Option<SimTime> {
+        let h = &self.hosts[role.index()];
+        let at = h.last_ejection.filter(|_| h.ejected)?;
+        let due = at + self.span_for(h.backoff, h.jitter);
+        let step = self.cfg.interval.0.max(1);
+        let k = due.0.saturating_sub(self.next_sweep.0).div_ceil(step);
+        Some(SimTime(self.next_sweep.0 + k * step))
+    }
+
     /// An active check of `role` completed and the host is healthy by active checking: with
     /// `successful_active_health_check_uneject_host`, an ejected host returns at once.
     pub fn on_active_check_passed(&mut self, now: SimTime, role: Role) -> Option<OutlierEvent> {
@@ -781,7 +803,7 @@ pub fn priority_loads(cfg: &PriorityConfig, healthy: [bool; 2]) -> PriorityLoads
             if first_available.is_none() && health[i] > 0 {
                 first_available = Some(i);
             }
-            load[i] = remaining.min(health[i] * 100 / normalized);
+            load[i] = remaining.min((health[i] * 100).checked_div(normalized).unwrap_or(0));
             remaining -= load[i];
         }
         // Rounding leftovers go to the first available priority.
@@ -837,6 +859,75 @@ pub fn choose_member(cfg: &PriorityConfig, loads: &PriorityLoads, hash: u64) -> 
         (!cfg.fail_traffic_on_panic).then_some(role)
     } else {
         loads.healthy[priority].then_some(role)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options (`[model.envoy]`)
+// ---------------------------------------------------------------------------------------------
+
+/// `[model.envoy]`: Envoy settings the API has no field for. `None` durations default as Envoy
+/// defaults them (from `interval` = the pool's `delay`, or from each other).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    pub interval_jitter: SimDuration,
+    pub interval_jitter_percent: u32,
+    pub initial_jitter: SimDuration,
+    pub unhealthy_interval: Option<SimDuration>,
+    pub unhealthy_edge_interval: Option<SimDuration>,
+    pub healthy_edge_interval: Option<SimDuration>,
+    pub no_traffic_interval: SimDuration,
+    pub no_traffic_healthy_interval: Option<SimDuration>,
+    pub retriable_statuses: StatusSet,
+    /// The member's failing HTTP answers carry `x-envoy-immediate-health-check-fail`.
+    pub immediate_health_check_fail: bool,
+    /// `[model.envoy.outlier_detection]`, when present.
+    pub outlier: Option<OutlierConfig>,
+    pub priority: PriorityConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            interval_jitter: SimDuration::ZERO,
+            interval_jitter_percent: 0,
+            initial_jitter: SimDuration::ZERO,
+            unhealthy_interval: None,
+            unhealthy_edge_interval: None,
+            healthy_edge_interval: None,
+            no_traffic_interval: SimDuration::from_secs(60),
+            no_traffic_healthy_interval: None,
+            retriable_statuses: StatusSet::EMPTY,
+            immediate_health_check_fail: false,
+            outlier: None,
+            priority: PriorityConfig::default(),
+        }
+    }
+}
+
+impl Options {
+    /// Envoy's `HealthCheck` for a monitor of `delay`, `timeout`, `fall` (max_retries_down) and
+    /// `rise` (max_retries), with these options and Envoy's defaults for the rest.
+    pub fn health_check(
+        &self,
+        delay: SimDuration,
+        timeout: SimDuration,
+        fall: u32,
+        rise: u32,
+    ) -> HealthCheckConfig {
+        let mut c = HealthCheckConfig::new(delay, timeout, fall, rise);
+        c.interval_jitter = self.interval_jitter;
+        c.interval_jitter_percent = self.interval_jitter_percent;
+        c.initial_jitter = self.initial_jitter;
+        c.unhealthy_interval = self.unhealthy_interval.unwrap_or(delay);
+        c.unhealthy_edge_interval = self.unhealthy_edge_interval.unwrap_or(c.unhealthy_interval);
+        c.healthy_edge_interval = self.healthy_edge_interval.unwrap_or(delay);
+        c.no_traffic_interval = self.no_traffic_interval;
+        c.no_traffic_healthy_interval = self
+            .no_traffic_healthy_interval
+            .unwrap_or(self.no_traffic_interval);
+        c.retriable_statuses = self.retriable_statuses;
+        c
     }
 }
 
@@ -1326,6 +1417,47 @@ mod tests {
             od.on_sweep(SimTime(t));
         }
         assert_eq!(od.ejection_span(Role::Master), secs(70));
+    }
+
+    #[test]
+    fn lazy_sweeps_match_the_timer_and_wake_at_the_returning_sweep() {
+        let s = |x: u64| SimTime(x * 1_000_000_000);
+        let mut eager = outlier(50);
+        let mut lazy = outlier(50);
+        for od in [&mut eager, &mut lazy] {
+            feed(od, s(5), Role::Master, Outcome::Status(500), 5);
+        }
+        assert_eq!(lazy.wake_at(Role::Master), Some(s(40)));
+        assert_eq!(lazy.wake_at(Role::Slave), None);
+        let mut eager_events = Vec::new();
+        for t in (10..=200).step_by(10) {
+            eager_events.extend(eager.on_sweep(s(t)));
+            if t == 60 {
+                eager_events.extend(feed(
+                    &mut eager,
+                    s(61),
+                    Role::Master,
+                    Outcome::Status(500),
+                    5,
+                ));
+            }
+        }
+        let mut lazy_events = lazy.advance(s(40));
+        lazy_events.extend(lazy.advance(s(60)));
+        lazy_events.extend(feed(
+            &mut lazy,
+            s(61),
+            Role::Master,
+            Outcome::Status(500),
+            5,
+        ));
+        // The sweep at 50 s, a full interval after the return at 40 s, decayed the backoff to 0:
+        // the ejection at 61 s lasts base × 1 again.
+        assert_eq!(lazy.ejection_span(Role::Master), secs(30));
+        assert_eq!(lazy.wake_at(Role::Master), Some(s(100)));
+        lazy_events.extend(lazy.advance(s(200)));
+        assert_eq!(eager_events, lazy_events);
+        assert_eq!(eager, lazy);
     }
 
     #[test]
