@@ -34,6 +34,19 @@ pub struct CheckArgs {
     pub max_retries_down: Option<u32>,
 }
 
+/// The data plane whose health-check rules apply.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ProfileArgs {
+    /// Data-plane profile: huawei (default), haproxy, keepalived (envoy: not yet available);
+    /// wins over the scenario's `[model] profile`. See docs/profiles.md.
+    #[arg(long, value_name = "NAME", value_parser = profile_name)]
+    pub profile: Option<elbsim::model::profile::ProfileName>,
+}
+
+fn profile_name(s: &str) -> Result<elbsim::model::profile::ProfileName, String> {
+    elbsim::model::profile::ProfileName::parse(s)
+}
+
 /// The latencies `trials --histogram` can export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HistogramKind {
@@ -147,6 +160,8 @@ pub enum Command {
         timeline: bool,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// Run a scenario many times with independent random draws and summarize failover timing.
     ///
@@ -163,6 +178,8 @@ pub enum Command {
         jobs: Option<usize>,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
         /// Run shard K of N (0-based) and write a shard file for `elbsim merge`: `K/N`, or `N`
         /// with K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
         /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
@@ -208,6 +225,8 @@ pub enum Command {
     Tune {
         #[command(flatten)]
         common: ScenarioArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
         /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
         delay: Option<ValueList>,
@@ -301,6 +320,8 @@ pub enum Command {
         compare: Option<u64>,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// Run the body's health check, as configured, against real servers now.
     ///

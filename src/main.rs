@@ -81,6 +81,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             common,
             timeline,
             check,
+            profile,
         } => {
             if common.format == cli::Format::Shard {
                 eprintln!("error: run: --format shard is for trials and tune");
@@ -102,7 +103,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 markdown: common.markdown(),
                 timeline,
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
             };
             let result = commands::run::run(common.scenario.as_deref(), args);
             finish_files(result.outcome, &outputs, &result.files)
@@ -112,6 +113,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             n,
             jobs,
             check,
+            profile,
             shard,
             csv,
             histogram,
@@ -175,7 +177,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: common.json(),
                 markdown: common.markdown(),
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
                 csv: csv.is_some(),
                 histogram: histogram.is_some().then_some(match histogram_of {
                     cli::HistogramKind::Detection => HistogramOf::Detection,
@@ -208,6 +210,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
         }
         Command::Tune {
             common,
+            profile,
             delay,
             timeout,
             max_retries_down,
@@ -309,6 +312,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 html: common.html.is_some(),
                 top,
                 strict: common.strict,
+                profile: profile.profile,
             };
             let result = with_progress(points, "points", |progress, note| {
                 commands::tune::run_from(common.scenario.as_deref(), &args, progress, note, source)
@@ -325,6 +329,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             timeline,
             compare,
             check,
+            profile,
         } => {
             if common.format == cli::Format::Shard {
                 eprintln!("error: live: --format shard is for trials and tune");
@@ -340,7 +345,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: common.json(),
                 timeline,
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
                 compare,
             };
             finish(
@@ -373,7 +378,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: format == cli::Format::Json,
                 strict,
                 time_scale,
-                check: overrides(check),
+                check: overrides(check, cli::ProfileArgs::default()),
             };
             finish(commands::probe::probe(&body, &args), &outputs, None)
         }
@@ -481,6 +486,7 @@ fn merge(
             n,
             jobs,
             check,
+            profile,
             histogram_of,
             ..
         } => {
@@ -494,6 +500,7 @@ fn merge(
                 n,
                 jobs,
                 check,
+                profile,
                 shard: None,
                 csv: None,
                 histogram: None,
@@ -505,6 +512,7 @@ fn merge(
         }
         Command::Tune {
             mut common,
+            profile,
             delay,
             timeout,
             max_retries_down,
@@ -529,6 +537,7 @@ fn merge(
             common.html = None;
             Command::Tune {
                 common,
+                profile,
                 delay,
                 timeout,
                 max_retries_down,
@@ -585,12 +594,13 @@ fn jobs_or_all_cores(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn overrides(c: cli::CheckArgs) -> elbsim::scenario::CheckOverrides {
+fn overrides(c: cli::CheckArgs, p: cli::ProfileArgs) -> elbsim::scenario::CheckOverrides {
     elbsim::scenario::CheckOverrides {
         delay: c.delay,
         timeout: c.timeout,
         max_retries: c.max_retries,
         max_retries_down: c.max_retries_down,
+        profile: p.profile,
     }
 }
 

@@ -387,6 +387,25 @@ fn host_down_fails_over_within_the_timeout_form() {
 }
 
 #[test]
+fn haproxy_silent_host_fails_over_within_haproxys_connect_bound_window() {
+    // C = min(inter, timeout connect) = min(5, 5): [F*C + (F-1)*inter, F*(C + inter) + r].
+    let c = check_of(&scenario("profile-haproxy-silent-host.toml"));
+    let conn = c.d.min(5.0);
+    let form = (c.f * conn + (c.f - 1.0) * c.d, c.f * (conn + c.d) + R);
+    let rs = detection_within(
+        "profile-haproxy-silent-host.toml",
+        "host_down",
+        "CONNECT_TIMEOUT",
+        form,
+    );
+    // Later than the huawei profile could ever detect it (its window ends at F*T + F*D + r).
+    for r in &rs {
+        let lat = f64_of(&failovers(r)[0], "detection_latency_s");
+        assert!(lat > timeout_form(c).0, "{lat}");
+    }
+}
+
+#[test]
 fn hang_under_a_tcp_check_is_a_missed_fault() {
     for seed in seeds() {
         let r = run_json(&scenario("hang-tcp.toml"), seed);

@@ -37,6 +37,9 @@ pub fn override_flags(o: &scenario::CheckOverrides) -> String {
     add("timeout", o.timeout);
     add("max-retries", o.max_retries);
     add("max-retries-down", o.max_retries_down);
+    if let Some(p) = o.profile {
+        s.push_str(&format!(" --profile {p}"));
+    }
     s
 }
 
@@ -126,8 +129,13 @@ fn model_line(sim: &SimConfig) -> String {
         }
     };
     let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    // The default profile is left unsaid, so reports from before profiles read the same.
+    let profile = match m.profile.name() {
+        crate::model::profile::ProfileName::Huawei => String::new(),
+        p => format!("profile {p}, "),
+    };
     format!(
-        "model: {} schedule, {} failback, all down -> {}, route update delay {}; network {rtt}, loss {}",
+        "model: {profile}{} schedule, {} failback, all down -> {}, route update delay {}; network {rtt}, loss {}",
         name(serde_json::json!(m.probe_schedule)),
         name(serde_json::json!(m.failback)),
         name(serde_json::json!(m.all_down)),

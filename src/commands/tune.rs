@@ -38,6 +38,8 @@ pub struct TuneArgs {
     pub html: bool,
     pub top: usize,
     pub strict: bool,
+    /// `--profile`: the data plane (wins over the scenario's `[model] profile`).
+    pub profile: Option<crate::model::profile::ProfileName>,
 }
 
 /// What `elbsim tune` produced: the report, and the CSV when asked for.
@@ -194,6 +196,9 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
     }
     if args.strict {
         s.push_str(" --strict");
+    }
+    if let Some(p) = args.profile {
+        let _ = write!(s, " --profile {p}");
     }
     s
 }
@@ -454,6 +459,7 @@ fn render(
                     timeout: Some(best.point.timeout),
                     max_retries: Some(best.point.max_retries),
                     max_retries_down: Some(best.point.max_retries_down),
+                    profile: None,
                 })
             );
         }
@@ -566,7 +572,14 @@ pub fn run_from(
         csv: None,
         files: Vec::new(),
     };
-    let s = match super::load_scenario(path, args.strict, Default::default()) {
+    let s = match super::load_scenario(
+        path,
+        args.strict,
+        crate::scenario::CheckOverrides {
+            profile: args.profile,
+            ..Default::default()
+        },
+    ) {
         Ok(s) => s,
         Err(failed) => {
             return TuneOutcome {

@@ -308,13 +308,12 @@ fn one_trial(
 pub fn visible_fault_windows(cfg: &SimConfig) -> Vec<(SimTime, SimTime)> {
     let end = SimTime::ZERO + cfg.duration;
     let rtt = crate::report::run::typical_rtt(cfg);
+    let judging = cfg.judging();
     let mut windows: Vec<(SimTime, SimTime)> = cfg
         .faults
         .iter()
         .filter(|f| f.member == Role::Master)
-        .filter(|f| {
-            crate::sim::world::reason_of(&f.kind, cfg.check.kind, cfg.check.timeout, rtt).is_some()
-        })
+        .filter(|f| crate::sim::world::reason_of(&f.kind, cfg.check.kind, &judging, rtt).is_some())
         .map(|f| (f.at.min(end), f.until.unwrap_or(end).min(end)))
         .collect();
     windows.sort();

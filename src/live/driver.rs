@@ -208,6 +208,8 @@ struct Driver<'a> {
     lateness: Vec<Duration>,
     log: RunLog,
     traffic: Option<TrafficState>,
+    /// The profile's jitter draws (the DES's `Purpose::Jitter` stream), when it has jitter.
+    jitter: Option<rand_chacha::ChaCha8Rng>,
 }
 
 /// The driver's side of client traffic.
@@ -302,7 +304,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let [master, slave]: [Backend; 2] = started
         .try_into()
         .map_err(|_| "two backends were expected".to_string())?;
-    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?;
+    // The profile's phase bounds (connect, read from open, UDP echo), scaled like the timeout.
+    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?
+        .with_judging(&cfg.judging(), scale);
     let mut notes = Vec::new();
     notes.push(
         "[network] rtt and loss are not applied: the loopback path is the network".to_string(),
@@ -420,6 +424,10 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         lateness: Vec::new(),
         log: RunLog::default(),
         traffic: traffic_state,
+        jitter: node_cfg
+            .rules
+            .needs_draw()
+            .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
     };
     d.start();
     let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
@@ -506,10 +514,11 @@ impl Driver<'_> {
         // The DES's phase draws, in the DES's order (slot = node * 2 + role).
         let mut phases = rng::stream(self.opts.seed, self.opts.trial, Purpose::Probes);
         for node in 0..self.nodes.len() as u32 {
+            let m = rng::unit(&mut phases);
+            let s = rng::unit(&mut phases);
+            let at = self.nodes[node as usize].first_probes_at([m, s]);
             for role in Role::BOTH {
-                let phase = rng::unit(&mut phases);
-                let at = self.nodes[node as usize].first_probe_at(role, phase);
-                self.push(at, Due::ProbeSend { node, role });
+                self.push(at[role.index()], Due::ProbeSend { node, role });
             }
         }
         for i in 0..self.cfg.faults.len() {
@@ -626,7 +635,12 @@ impl Driver<'_> {
         let now = self.clock.now();
         self.log.events += 1;
         let v = m.result.verdict();
-        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok);
+        // The profile's jitter, from the DES's own stream kind.
+        let draw = match &mut self.jitter {
+            Some(r) => rng::unit(r),
+            None => 0.0,
+        };
+        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok, draw);
         if let Some(next) = effect.next_probe_at {
             self.push(
                 next,

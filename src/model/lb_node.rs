@@ -27,8 +27,9 @@
 //!   on a fail-open to a master that is still OFFLINE (`all_down = "master"`).
 
 use super::connections::{Conn, ConnId, ConnTable};
-use super::health::{Health, HealthChecker, ProbeSchedule, Prober, VerdictEffect};
+use super::health::{Health, ProbeSchedule, Prober, VerdictEffect};
 use super::persistence::PersistenceTable;
+use super::profile::Rules;
 use super::quic::CidTable;
 use super::router::{AllDown, Failback, Role, RouteChange, Router, Target};
 use crate::time::{SimDuration, SimTime};
@@ -56,6 +57,9 @@ pub struct LbNodeConfig {
     pub drain: Option<SimDuration>,
     /// SOURCE_IP persistence timeout, when the pool sets session_persistence.
     pub persistence: Option<SimDuration>,
+    /// The data plane's health-check rules (`super::profile`): probe timing, counting, start.
+    /// `schedule`, `rise`, `fall` and `initial` above are the same values, kept for readers.
+    pub rules: Rules,
 }
 
 /// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
@@ -138,8 +142,7 @@ pub struct LbNode {
 
 impl LbNode {
     pub fn new(cfg: LbNodeConfig) -> Self {
-        let checker = HealthChecker::new(cfg.rise, cfg.fall, cfg.initial);
-        let prober = Prober::new(cfg.schedule, cfg.delay, checker);
+        let prober = Prober::new(cfg.rules);
         LbNode {
             cfg,
             probers: [prober; 2],
@@ -159,10 +162,17 @@ impl LbNode {
 
     // ---- health checking ----
 
-    /// When `role`'s first probe goes out; `phase` is a uniform draw in `[0, 1)` (the first probe
-    /// lands uniformly within the first `delay`, Huawei elb_faq_0002).
-    pub fn first_probe_at(&self, role: Role, phase: f64) -> SimTime {
-        self.probers[role.index()].first_probe_at(phase)
+    /// When master's and slave's first probes go out, from one uniform draw in `[0, 1)` per
+    /// member, master's first (the profile places them: Huawei within the first `delay`,
+    /// elb_faq_0002; HAProxy staggered by position).
+    pub fn first_probes_at(&self, phases: [f64; 2]) -> [SimTime; 2] {
+        self.cfg.rules.first_probes(phases)
+    }
+
+    /// Whether [`LbNode::handle_verdict`] reads its draw (the profile's jitter).
+    #[inline]
+    pub fn needs_draw(&self) -> bool {
+        self.cfg.rules.needs_draw()
     }
 
     /// A probe of `role` went out at `now`; returns when the next one goes out if the schedule
@@ -174,10 +184,17 @@ impl LbNode {
 
     /// A verdict on `role` arrived at `now`. A status change is effective in this node's view at
     /// once (see [`LbNode::status`]) and reaches the data plane `route_update_delay` later: an
-    /// [`Action::SetTimer`] is queued for it.
+    /// [`Action::SetTimer`] is queued for it. `draw` is a uniform draw in `[0, 1)` for the
+    /// profile's jitter, read only when [`LbNode::needs_draw`].
     #[inline]
-    pub fn handle_verdict(&mut self, now: SimTime, role: Role, ok: bool) -> VerdictEffect {
-        let effect = self.probers[role.index()].on_verdict(now, ok);
+    pub fn handle_verdict(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        ok: bool,
+        draw: f64,
+    ) -> VerdictEffect {
+        let effect = self.probers[role.index()].on_verdict(now, ok, draw);
         if let Some(health) = effect.transition {
             self.actions.push_back(Action::SetTimer {
                 at: now + self.cfg.route_update_delay,
@@ -432,6 +449,17 @@ mod tests {
             route_update_delay: SimDuration::from_millis(100),
             drain: Some(SimDuration::from_secs(5)),
             persistence: Some(SimDuration::from_secs(60)),
+            rules: crate::model::profile::huawei::rules(
+                &crate::model::profile::Monitor {
+                    kind: crate::model::probe::ProbeKind::Tcp,
+                    delay: SimDuration::from_secs(1),
+                    timeout: SimDuration::from_secs(1),
+                    rise: 2,
+                    fall: 2,
+                },
+                ProbeSchedule::AfterCompletion,
+                false,
+            ),
         }
     }
 
@@ -461,7 +489,7 @@ mod tests {
     fn verdicts(n: &mut LbNode, now: SimTime, role: Role, ok: bool, k: u32) -> Vec<Action> {
         let mut out = Vec::new();
         for _ in 0..k {
-            n.handle_verdict(now, role, ok);
+            n.handle_verdict(now, role, ok, 0.0);
         }
         for a in actions(n) {
             if let Action::SetTimer { at, timer } = a {
@@ -475,9 +503,9 @@ mod tests {
     #[test]
     fn a_verdict_reaches_the_data_plane_after_the_route_update_delay() {
         let mut n = LbNode::new(cfg());
-        n.handle_verdict(t(1), Role::Master, false);
+        n.handle_verdict(t(1), Role::Master, false, 0.0);
         assert!(n.poll_action().is_none());
-        let e = n.handle_verdict(t(2), Role::Master, false);
+        let e = n.handle_verdict(t(2), Role::Master, false, 0.0);
         assert_eq!(e.transition, Some(Offline));
         assert_eq!(n.status(Role::Master), Offline);
         assert_eq!(n.health(Role::Master), Online, "not applied yet");

@@ -137,6 +137,59 @@ pub struct ModelSection {
     pub failback: Option<crate::model::router::Failback>,
     pub failback_sessions: Option<crate::sim::config::FailbackSessions>,
     pub route_update_delay: Option<Dur>,
+    /// The data plane whose health-check rules apply (`docs/profiles.md`).
+    pub profile: Option<crate::model::profile::ProfileName>,
+    /// `[model.haproxy]`: used when the profile is haproxy.
+    pub haproxy: Option<HaproxySection>,
+    /// `[model.keepalived]`: used when the profile is keepalived.
+    pub keepalived: Option<KeepalivedSection>,
+}
+
+/// A duration, or `"none"` for a setting left unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurOrNone(pub Option<SimDuration>);
+
+impl<'de> Deserialize<'de> for DurOrNone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurOrNone;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string with a unit, like \"5s\", or \"none\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<DurOrNone, E> {
+                if s == "none" {
+                    return Ok(DurOrNone(None));
+                }
+                parse_duration(s)
+                    .map(|d| DurOrNone(Some(d)))
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[model.haproxy]`: HAProxy settings the API has no field for (`docs/profiles.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxySection {
+    pub timeout_connect: Option<DurOrNone>,
+    pub fastinter: Option<Dur>,
+    pub downinter: Option<Dur>,
+    pub spread_checks: Option<i64>,
+    pub on_marked_down_shutdown_sessions: Option<bool>,
+    pub slowstart: Option<Dur>,
+}
+
+/// `[model.keepalived]`: keepalived settings the API has no field for (`docs/profiles.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepalivedSection {
+    pub retry: Option<i64>,
+    pub delay_before_retry: Option<Dur>,
+    pub alpha: Option<bool>,
+    pub inhibit_on_failure: Option<bool>,
 }
 
 /// `[network]`: the probe path with no fault.

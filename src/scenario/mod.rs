@@ -10,6 +10,7 @@
 pub mod error;
 mod faults;
 pub mod file;
+mod profiles;
 mod sections;
 mod traffic;
 
@@ -63,6 +64,8 @@ pub struct CheckOverrides {
     pub timeout: Option<u32>,
     pub max_retries: Option<u32>,
     pub max_retries_down: Option<u32>,
+    /// `--profile`: the data plane, winning over the scenario's `[model] profile`.
+    pub profile: Option<crate::model::profile::ProfileName>,
 }
 
 impl CheckOverrides {
@@ -210,6 +213,21 @@ fn bare_body(
 ) -> Result<Scenario, ScenarioError> {
     let (pool, request, warnings) = check_pool_json(path, bytes, opts)?;
     let mut sim = sim_config(&pool);
+    // A bare body has no [model] table: the profile can only come from --profile.
+    let model = file::ModelSection::default();
+    let chosen = profiles::profile(&model, opts.overrides.profile)
+        .and_then(|(p, _)| {
+            profiles::check_applies(
+                &p,
+                &sim.check.monitor(),
+                sim.model.probe_schedule,
+                false,
+                true,
+            )
+            .map(|()| p)
+        })
+        .map_err(|(key, msg)| ScenarioError::file(path, format!("{key}: {msg}")))?;
+    sim.model.profile = chosen;
     sim.faults.push(Fault {
         member: Role::Master,
         kind: FaultKind::Crash,
@@ -326,7 +344,7 @@ fn from_toml(
     let err = |key: &str, msg: String| ScenarioError::at(path, &src, key_at(key), key, msg);
 
     // The pool: exactly one of `body` and `[pool]`.
-    let (pool, request, warnings) = match (&f.body, &f.pool) {
+    let (pool, request, mut warnings) = match (&f.body, &f.pool) {
         (Some(_), Some(_)) => {
             return Err(err(
                 "body",
@@ -401,6 +419,30 @@ fn from_toml(
     }
 
     sim.model = sections::model_config(&f.model);
+    let cli_profile = opts.overrides.profile;
+    match profiles::profile(&f.model, cli_profile) {
+        Ok((p, warns)) => {
+            sim.model.profile = p;
+            let fresh = sim.model.initial_state == crate::sim::config::InitialState::Initial;
+            if let Err((key, msg)) = profiles::check_applies(
+                &p,
+                &sim.check.monitor(),
+                sim.model.probe_schedule,
+                fresh,
+                cli_profile.is_some(),
+            ) {
+                problems.push(err(&key, msg));
+            }
+            for (key, msg) in warns {
+                let mut w = ScenarioError::at(path, &src, key_at(&key), &key, msg).problems;
+                for l in &mut w {
+                    l.rule = Some("no-effect".into());
+                }
+                warnings.extend(w);
+            }
+        }
+        Err((key, msg)) => problems.push(err(&key, msg)),
+    }
     match sections::network_config(&f.network) {
         Ok(n) => sim.network = n,
         Err((key, msg)) => problems.push(err(&key, msg)),

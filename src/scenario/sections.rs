@@ -13,6 +13,8 @@ pub(super) fn model_config(m: &file::ModelSection) -> ModelConfig {
         failback: m.failback.unwrap_or(d.failback),
         failback_sessions: m.failback_sessions.unwrap_or(d.failback_sessions),
         route_update_delay: m.route_update_delay.map_or(d.route_update_delay, |x| x.0),
+        // Set by the loader (`super::profiles`), which also knows the command line's choice.
+        profile: d.profile,
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
+use crate::model::profile::{Judging, Monitor, Profile, Rules};
 use crate::model::router::{AllDown, Failback, Role};
 use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,19 @@ pub struct CheckConfig {
     pub rise: u32,
     /// max_retries_down: consecutive failures that turn ONLINE into OFFLINE.
     pub fall: u32,
+}
+
+impl CheckConfig {
+    /// The monitor as the model's profiles take it.
+    pub fn monitor(&self) -> Monitor {
+        Monitor {
+            kind: self.kind,
+            delay: self.delay,
+            timeout: self.timeout,
+            rise: self.rise,
+            fall: self.fall,
+        }
+    }
 }
 
 /// How members start (spec/model.md section 2).
@@ -48,6 +62,8 @@ pub struct ModelConfig {
     pub failback: Failback,
     pub failback_sessions: FailbackSessions,
     pub route_update_delay: SimDuration,
+    /// The data plane whose health-check rules apply (`[model] profile`, `--profile`).
+    pub profile: Profile,
 }
 
 impl Default for ModelConfig {
@@ -59,6 +75,7 @@ impl Default for ModelConfig {
             failback: Failback::Preemptive,
             failback_sessions: FailbackSessions::Keep,
             route_update_delay: SimDuration::ZERO,
+            profile: Profile::Huawei,
         }
     }
 }
@@ -253,6 +270,27 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The profile's rules for this pool's monitor. The scenario loader has checked that they
+    /// apply (`Profile::rules` fails only on a setting no check value changes, such as a UDP
+    /// monitor under haproxy), so a failure here is a `SimConfig` built around the loader.
+    pub fn rules(&self) -> Rules {
+        let fresh = self.model.initial_state == InitialState::Initial;
+        self.model
+            .profile
+            .rules(&self.check.monitor(), self.model.probe_schedule, fresh)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {} (a SimConfig must come from the scenario loader)",
+                    e.key, e.message
+                )
+            })
+    }
+
+    /// How the profile judges a probe's phases (connect and read bounds).
+    pub fn judging(&self) -> Judging {
+        self.rules().judging
+    }
+
     /// A pool with the given check and defaults elsewhere: one LB node, 10 minutes, no fault.
     pub fn with_check(check: CheckConfig) -> Self {
         let member = |role, address: &str| MemberLabel {

@@ -19,6 +19,9 @@ pub enum Purpose {
     Traffic = 3,
     /// Client connection arrival times and addresses.
     Arrivals = 4,
+    /// Probe-interval jitter of a profile that has one (HAProxy `spread-checks`): a stream of
+    /// its own, so jitter moves no other draw.
+    Jitter = 5,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

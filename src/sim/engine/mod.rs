@@ -28,7 +28,7 @@
 //! why, when it reaches its event budget, its cap on open connections, persistence entries or
 //! log entries, or when the interrupt flag is raised (checked every [`INTERRUPT_EVERY`] events).
 
-use super::config::{FaultKind, InitialState, Rtt, SimConfig};
+use super::config::{FaultKind, Rtt, SimConfig};
 use super::network::{self, RttSampler};
 use super::queue::EventQueue;
 use super::rng::{self, Purpose};
@@ -36,6 +36,7 @@ use super::world::{self, condition_at, Condition, Lost};
 use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
+use crate::model::profile::Judging;
 use crate::model::router::{Role, Target};
 use crate::sim::config::{FailbackSessions, Fault};
 use crate::time::{SimDuration, SimTime};
@@ -212,7 +213,7 @@ pub struct RunOptions<'a> {
 /// runs. From then on, once every member is ONLINE everywhere and no failing verdict or route
 /// update is in flight, every probe succeeds and nothing more happens.
 pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
-    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.check.timeout)
+    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.judging().connect)
         && cfg.network.loss == 0.0
         && cfg.traffic.is_none();
     if !deterministic {
@@ -225,21 +226,30 @@ pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
 
 /// The settings every node of a run shares.
 pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
+    let rules = cfg.rules();
     LbNodeConfig {
         schedule: cfg.model.probe_schedule,
         delay: cfg.check.delay,
-        rise: cfg.check.rise,
-        fall: cfg.check.fall,
-        initial: match cfg.model.initial_state {
-            InitialState::Online => Health::Online,
-            InitialState::Initial => Health::Offline,
-        },
+        rise: rules.rise,
+        fall: rules.fall,
+        // The profile's start state (`initial_state = "initial"`: Huawei OFFLINE, HAProxy UP).
+        initial: rules.initial,
         all_down: cfg.model.all_down,
         failback: cfg.model.failback,
         reset_on_failback: cfg.model.failback_sessions == FailbackSessions::Reset,
         route_update_delay: cfg.model.route_update_delay,
-        drain: cfg.traffic.as_ref().and_then(|t| t.drain),
+        // A profile that closes a DOWN member's connections at once (HAProxy
+        // `on-marked-down shutdown-sessions`, keepalived without `inhibit_on_failure`) drains
+        // them with a zero timeout.
+        drain: cfg.traffic.as_ref().and_then(|t| {
+            if rules.close_on_down {
+                Some(SimDuration::ZERO)
+            } else {
+                t.drain
+            }
+        }),
         persistence: cfg.traffic.as_ref().and_then(|t| t.persistence),
+        rules,
     }
 }
 
@@ -264,6 +274,10 @@ struct Engine<'a> {
     quiet_network: bool,
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
+    /// The profile's probe-phase bounds.
+    judging: Judging,
+    /// Jitter draws, when the profile has jitter.
+    jitter_rng: Option<ChaCha8Rng>,
     traffic: Option<Traffic>,
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
@@ -288,11 +302,12 @@ pub fn run<'a>(cfg: &'a SimConfig, opts: RunOptions<'a>) -> RunLog {
 impl<'a> Engine<'a> {
     fn new(cfg: &'a SimConfig, opts: RunOptions<'a>) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
+        let node_cfg = node_config(cfg);
         Engine {
             cfg,
             opts,
             queue: EventQueue::with_capacity(nodes * 4 + cfg.faults.len() * 2 + 8),
-            nodes: vec![LbNode::new(node_config(cfg)); nodes],
+            nodes: vec![LbNode::new(node_cfg); nodes],
             conditions: [Condition::default(); 2],
             cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
             verdict_cache: [None; 2],
@@ -306,6 +321,11 @@ impl<'a> Engine<'a> {
             }),
             rtt: RttSampler::new(cfg.network.rtt),
             probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
+            judging: node_cfg.rules.judging,
+            jitter_rng: node_cfg
+                .rules
+                .needs_draw()
+                .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
             traffic: cfg
                 .traffic
                 .as_ref()
@@ -318,11 +338,15 @@ impl<'a> Engine<'a> {
     }
 
     fn start(&mut self) {
-        for slot in 0..self.nodes.len() * 2 {
-            let phase = rng::unit(&mut self.probes_rng);
-            let (node, role) = slot_parts(slot as u32);
-            let at = self.nodes[node as usize].first_probe_at(role, phase);
-            self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
+        // One phase draw per prober, in slot order (node * 2 + role), as always.
+        for node in 0..self.nodes.len() {
+            let m = rng::unit(&mut self.probes_rng);
+            let s = rng::unit(&mut self.probes_rng);
+            let at = self.nodes[node].first_probes_at([m, s]);
+            for (r, at) in at.into_iter().enumerate() {
+                let slot = (node * 2 + r) as u32;
+                self.queue.push(at, Event::ProbeSend { slot });
+            }
         }
         for (i, f) in self.cfg.faults.iter().enumerate() {
             let fault = i as u32;
@@ -551,7 +575,7 @@ impl<'a> Engine<'a> {
             udp_probe: kind == ProbeKind::UdpConnect
                 && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
         };
-        let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
+        let (after, v) = world::judge(kind, &self.judging, &cond, rtt, lost);
         self.pending_failures += u32::from(!v.ok);
         self.queue.push_in_order(
             at + after,
@@ -575,7 +599,7 @@ impl<'a> Engine<'a> {
         self.verdict_cache[r] = match self.rtt {
             RttSampler::Fixed(rtt) if self.quiet_network && cond.loss == 0.0 => Some(world::judge(
                 self.cfg.check.kind,
-                self.cfg.check.timeout,
+                &self.judging,
                 &cond,
                 rtt,
                 Lost::default(),
@@ -597,7 +621,11 @@ impl<'a> Engine<'a> {
         debug_assert!(ok || self.pending_failures > 0);
         self.pending_failures -= u32::from(!ok);
         let (node, role) = slot_parts(slot);
-        let effect = self.nodes[node as usize].handle_verdict(now, role, ok);
+        let draw = match &mut self.jitter_rng {
+            Some(r) => rng::unit(r),
+            None => 0.0,
+        };
+        let effect = self.nodes[node as usize].handle_verdict(now, role, ok, draw);
         if let Some(next) = effect.next_probe_at {
             self.send_probe(next, slot);
         }

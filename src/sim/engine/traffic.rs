@@ -394,13 +394,14 @@ impl Traffic {
 /// How long after a fault ends its failures are still its own: a probe in flight, then
 /// `max_retries` successes (each up to `delay + timeout`), then the route update. Failures at
 /// failback (sessions reset, QUIC connections cut) fall inside it.
+/// Under a profile, the probe's bound and the interval are the profile's longest
+/// (`Judging::longest`, `Rules::longest_interval`), rise and fall its own.
 pub fn recovery_window(cfg: &SimConfig) -> SimDuration {
-    let c = &cfg.check;
-    let per_probe = c.delay.0.saturating_add(c.timeout.0);
+    let rules = cfg.rules();
+    let t = rules.judging.longest();
+    let per_probe = rules.longest_interval().0.saturating_add(t.0);
     SimDuration(
-        c.timeout
-            .0
-            .saturating_add((c.rise.max(c.fall) as u64).saturating_mul(per_probe))
+        t.0.saturating_add((rules.rise.max(rules.fall) as u64).saturating_mul(per_probe))
             .saturating_add(cfg.model.route_update_delay.0),
     )
 }
