@@ -7,7 +7,7 @@
 use elbsim::model::health::Health;
 use elbsim::model::probe::ProbeKind;
 use elbsim::model::profile::envoy::{
-    detection_window, recovery_window, FaultClass, Options, OutlierConfig,
+    detection_window, recovery_window, FaultClass, Options, OutlierConfig, StatusRanges,
 };
 use elbsim::model::profile::Profile;
 use elbsim::model::router::Role;
@@ -118,6 +118,22 @@ fn assert_spread_in(what: &str, s: &[f64], (lo, hi): (f64, f64), near: f64, unif
     }
 }
 
+/// All inside `[lo, hi]`, the low end reached. Recovery's upper end needs the fault to end at
+/// every phase of the failing check cycle, which a fault of fixed length (here 120 s) does not
+/// give: its end phase follows its start phase.
+fn assert_within_reaching_lo(what: &str, s: &[f64], (lo, hi): (f64, f64)) {
+    let min = s.iter().cloned().fold(f64::MAX, f64::min);
+    let max = s.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(
+        min >= lo - 1e-6 && max <= hi + 1e-6,
+        "{what}: [{min}, {max}] outside [{lo}, {hi}]"
+    );
+    assert!(
+        min - lo < 0.02 * (hi - lo),
+        "{what}: min {min} not near {lo}"
+    );
+}
+
 fn hc(opts: &Options) -> elbsim::model::profile::envoy::HealthCheckConfig {
     opts.health_check(secs(D), secs(T), F, RISE)
 }
@@ -129,10 +145,13 @@ fn crash_is_counted_like_huawei_with_default_intervals() {
     let (det, back) = latencies(&cfg);
     let w = window(detection_window(&hc(&opts), FaultClass::Refused, rtt()));
     // With the edge intervals at their defaults the window is huawei's: [(F-1)(D+r)+r, F(D+r)+r].
-    assert!((w.0 - 10.003).abs() < 1e-9 && (w.1 - 15.004).abs() < 1e-9, "{w:?}");
+    assert!(
+        (w.0 - 10.003).abs() < 1e-9 && (w.1 - 15.004).abs() < 1e-9,
+        "{w:?}"
+    );
     assert_spread_in("crash", &det, w, 0.01, true);
     let b = window(recovery_window(&hc(&opts), rtt(), rtt()));
-    assert_spread_in("crash recovery", &back, b, 0.02, false);
+    assert_within_reaching_lo("crash recovery", &back, b);
 }
 
 #[test]
@@ -141,10 +160,13 @@ fn host_down_waits_for_the_timeouts() {
     let cfg = config(ProbeKind::Tcp, FaultKind::HostDown, opts);
     let (det, back) = latencies(&cfg);
     let w = window(detection_window(&hc(&opts), FaultClass::Silent, rtt()));
-    assert!((w.0 - 19.0).abs() < 1e-9 && (w.1 - 24.001).abs() < 1e-9, "{w:?}");
+    assert!(
+        (w.0 - 19.0).abs() < 1e-9 && (w.1 - 24.001).abs() < 1e-9,
+        "{w:?}"
+    );
     assert_spread_in("host_down", &det, w, 0.01, true);
     let b = window(recovery_window(&hc(&opts), secs(T), rtt()));
-    assert_spread_in("host_down recovery", &back, b, 0.02, false);
+    assert_within_reaching_lo("host_down recovery", &back, b);
 }
 
 #[test]
@@ -168,18 +190,29 @@ fn an_unexpected_status_fails_on_the_first_check() {
     let opts = Options::default();
     let cfg = config(ProbeKind::Http, http_503(), opts);
     let (det, _) = latencies(&cfg);
-    let w = window(detection_window(&hc(&opts), FaultClass::ImmediateStatus, rtt()));
-    assert!((w.0 - 0.001).abs() < 1e-9 && (w.1 - 5.002).abs() < 1e-9, "{w:?}");
+    let w = window(detection_window(
+        &hc(&opts),
+        FaultClass::ImmediateStatus,
+        rtt(),
+    ));
+    assert!(
+        (w.0 - 0.001).abs() < 1e-9 && (w.1 - 5.002).abs() < 1e-9,
+        "{w:?}"
+    );
     assert_spread_in("503", &det, w, 0.01, true);
 }
 
 #[test]
 fn a_retriable_status_counts_towards_the_threshold() {
     let mut opts = Options::default();
-    opts.retriable_statuses.insert_range(500, 600);
+    opts.retriable_statuses = StatusRanges::from_inclusive(&[(500, 599)]).unwrap();
     let cfg = config(ProbeKind::Http, http_503(), opts);
     let (det, _) = latencies(&cfg);
-    let w = window(detection_window(&hc(&opts), FaultClass::RetriableStatus, rtt()));
+    let w = window(detection_window(
+        &hc(&opts),
+        FaultClass::RetriableStatus,
+        rtt(),
+    ));
     assert_spread_in("retriable 503", &det, w, 0.01, true);
 }
 
@@ -249,40 +282,52 @@ fn traffic(cfg: &mut SimConfig) {
         address = "192.168.0.11"
         protocol_port = 80
     "#;
-    let s = elbsim::scenario::load_str(text, "t.toml").expect("loads");
+    let s = elbsim::scenario::load_str(std::path::Path::new("t.toml"), text, true).expect("loads");
     cfg.traffic = s.sim.traffic;
 }
 
 #[test]
 fn both_down_panics_and_splits_the_traffic_between_them() {
-    let mut cfg = config(ProbeKind::Tcp, FaultKind::HostDown, Options::default());
+    // The master crashes and the slave goes silent at the same time: once both are detected,
+    // Envoy is in total panic and sends half the new connections to each (refused by the
+    // master, timed out at the slave); before that, each goes to the one still thought healthy.
+    let mut cfg = config(ProbeKind::Tcp, FaultKind::Crash, Options::default());
     cfg.faults.push(Fault {
         member: Role::Slave,
-        kind: FaultKind::Crash,
-        at: SimTime::ZERO + secs(90),
-        until: Some(SimTime::ZERO + secs(150)),
+        kind: FaultKind::HostDown,
+        at: SimTime::ZERO + secs(60),
+        until: Some(SimTime::ZERO + secs(180)),
     });
     traffic(&mut cfg);
-    let (log, _) = one(&cfg, 3);
-    let t = log.traffic.expect("traffic");
     use elbsim::sim::engine::Counter;
-    // During the overlap both are down: half the new connections time out at the master, half
-    // are refused by the slave; none is dropped for want of a backend.
-    assert!(t.counters.get(Counter::TimedOut) > 500, "{:?}", t.counters);
-    assert!(t.counters.get(Counter::Refused) > 500, "{:?}", t.counters);
-    let ratio =
-        t.counters.get(Counter::TimedOut) as f64 / t.counters.get(Counter::Refused) as f64;
-    assert!((0.8..1.25).contains(&ratio), "{ratio}");
-    assert_eq!(t.counters.get(Counter::NoBackend), 0);
+    for seed in 0..5 {
+        let (log, r) = one(&cfg, seed);
+        let t = log.traffic.expect("traffic");
+        let (refused, timed_out) = (
+            t.counters.get(Counter::Refused),
+            t.counters.get(Counter::TimedOut),
+        );
+        // About 100 s of panic at 50 connections/s: ~2,500 each way.
+        assert!(refused > 2000 && timed_out > 2000, "{:?}", t.counters);
+        let ratio = refused as f64 / timed_out as f64;
+        assert!((0.85..1.2).contains(&ratio), "seed {seed}: {ratio}");
+        assert_eq!(t.counters.get(Counter::NoBackend), 0);
+        // The report calls it a fail-open to the master: an outage, not a failover.
+        assert!(!r.outages.is_empty(), "seed {seed}: {r:?}");
+    }
 
-    // Panic threshold 0: no panic, no healthy host at priority 0: nothing is routed.
+    // Panic threshold 0: no panic, and no healthy host at priority 0: nothing is routed.
     let mut opts = Options::default();
     opts.priority.healthy_panic_threshold = 0;
     cfg.model.profile = Profile::Envoy(opts);
     let (log, _) = one(&cfg, 3);
     let t = log.traffic.expect("traffic");
-    assert!(t.counters.get(Counter::NoBackend) > 1000, "{:?}", t.counters);
-    assert_eq!(t.counters.get(Counter::Refused), 0);
+    assert!(
+        t.counters.get(Counter::NoBackend) > 4000,
+        "{:?}",
+        t.counters
+    );
+    assert!(t.counters.get(Counter::Refused) < 1000, "{:?}", t.counters);
 }
 
 #[test]

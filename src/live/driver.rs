@@ -210,6 +210,9 @@ struct Driver<'a> {
     traffic: Option<TrafficState>,
     /// The profile's jitter draws (the DES's `Purpose::Jitter` stream), when it has jitter.
     jitter: Option<rand_chacha::ChaCha8Rng>,
+    /// envoy's data-plane draws (the DES's `Purpose::Passive` stream): each connection's
+    /// priority level, outlier enforcement and ejection jitter.
+    passive: Option<rand_chacha::ChaCha8Rng>,
 }
 
 /// The driver's side of client traffic.
@@ -428,6 +431,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
             .rules
             .needs_draw()
             .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
+        passive: node_cfg
+            .envoy
+            .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
     };
     d.start();
     let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
@@ -640,7 +646,12 @@ impl Driver<'_> {
             Some(r) => rng::unit(r),
             None => 0.0,
         };
-        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok, draw);
+        // The status of a failed HTTP answer: envoy counts it at once unless retriable.
+        let mismatch = v
+            .status
+            .filter(|_| v.reason == Some(crate::model::probe::Reason::ResponseMismatch));
+        let effect =
+            self.nodes[m.node as usize].handle_probe_verdict(now, m.role, v.ok, mismatch, draw);
         if let Some(next) = effect.next_probe_at {
             self.push(
                 next,
@@ -672,14 +683,37 @@ impl Driver<'_> {
                 probe_sent_at: m.sent_at,
             });
             self.node_actions(now, m.node, Some(cause));
+        } else {
+            // envoy's outlier sweeps run lazily at verdicts: a member they return is an action.
+            self.node_actions(now, m.node, None);
         }
     }
 
     /// Carries out what a node asked for. Drains act through the `Closed` actions of the
     /// connections they close.
-    fn node_actions(&mut self, now: SimTime, node: u32, cause: Option<u32>) {
+    fn node_actions(&mut self, now: SimTime, node: u32, mut cause: Option<u32>) {
         while let Some(action) = self.nodes[node as usize].poll_action() {
             match action {
+                Action::StatusChanged {
+                    role,
+                    health,
+                    reason,
+                    status,
+                } => {
+                    // envoy's passive side: a status change of its own, the cause of the route
+                    // update that follows.
+                    tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), "live member status (passive)");
+                    cause = Some(self.log.transitions.len() as u32);
+                    self.log.transitions.push(Transition {
+                        at: now,
+                        lb_node: node,
+                        member: role,
+                        to: health,
+                        reason,
+                        status,
+                        probe_sent_at: now,
+                    });
+                }
                 // A timer already due (route_update_delay 0) acts at once, as the DES's
                 // same-instant event does, instead of paying a round through the timer wheel.
                 Action::SetTimer { at, timer } if at <= now => {
@@ -785,7 +819,11 @@ impl Driver<'_> {
                 t.counters().add(Counter::Connections, 1);
                 let n = &mut self.nodes[node as usize];
                 let target = n.target();
-                let Some(routed) = n.route_connection(now, client, None) else {
+                let hash = match (&mut self.passive, n.needs_route_draw()) {
+                    (Some(r), true) => rand::Rng::gen::<u64>(r),
+                    _ => 0,
+                };
+                let Some(routed) = n.route_connection_hashed(now, client, None, hash) else {
                     t.counters().add(Counter::NoBackend, 1);
                     t.fail(node, now, Failure::NoBackend);
                     let _ = reply.send(None);
@@ -844,6 +882,19 @@ impl Driver<'_> {
                     };
                     t.counters().add(counter, 1);
                     t.fail(node, at, f);
+                    // envoy's outlier detection: a refused connection is a 503, a timed-out
+                    // one a 504.
+                    if let (true, Some(r)) = (n.wants_client_outcomes(), self.passive.as_mut()) {
+                        let outcome = if timed_out {
+                            crate::model::profile::envoy::Outcome::Timeout
+                        } else {
+                            crate::model::profile::envoy::Outcome::ConnectFailed
+                        };
+                        n.handle_client_outcome(now, conn.member, outcome, &mut || {
+                            rand::Rng::gen::<u64>(r)
+                        });
+                        self.node_actions(now, node, None);
+                    }
                 }
             }
             TrafficMsg::Established { node, id } => {

@@ -81,6 +81,15 @@ impl HealthChecker {
         (self.ok_streak, self.fail_streak)
     }
 
+    /// Sets the status outright, both streaks cleared: Envoy's shortcuts (the first passing
+    /// check marks a starting host healthy; an unexpected HTTP status or the immediate-fail
+    /// header marks it unhealthy) that skip the counting.
+    pub fn set_status(&mut self, status: Health) {
+        self.status = status;
+        self.ok_streak = 0;
+        self.fail_streak = 0;
+    }
+
     /// Counts one verdict; returns the new status if it changed.
     #[inline]
     pub fn on_verdict(&mut self, ok: bool) -> Option<Health> {
@@ -155,8 +164,25 @@ impl Prober {
     /// read only when [`Rules::needs_draw`].
     #[inline]
     pub fn on_verdict(&mut self, now: SimTime, ok: bool, draw: f64) -> VerdictEffect {
+        self.on_probe_verdict(now, ok, None, draw)
+    }
+
+    /// [`Prober::on_verdict`] with what failed: `mismatch` is the status of a failed HTTP
+    /// answer (RESPONSE_MISMATCH), which some profiles count differently (envoy: at once,
+    /// unless retriable).
+    #[inline]
+    pub fn on_probe_verdict(
+        &mut self,
+        now: SimTime,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
         let was = self.checker.status();
-        let transition = self.checker.on_verdict(ok);
+        let transition = match self.rules.intervals {
+            super::profile::Intervals::Envoy(e) => self.envoy_count(&e, ok, mismatch),
+            _ => self.checker.on_verdict(ok),
+        };
         let next_probe_at = match self.rules.schedule {
             ProbeSchedule::AfterCompletion => {
                 let d = self
@@ -175,6 +201,48 @@ impl Prober {
 
     pub fn status(&self) -> Health {
         self.checker.status()
+    }
+
+    /// Envoy's counting (`ActiveHealthCheckSession::handleSuccess` / `setUnhealthy`, see
+    /// `super::profile::envoy`): the streaks, plus two shortcuts.
+    fn envoy_count(
+        &mut self,
+        e: &super::profile::envoy::EnvoyIntervals,
+        ok: bool,
+        mismatch: Option<u16>,
+    ) -> Option<Health> {
+        let first = !self.state.has_run;
+        self.state.has_run = true;
+        let was = self.checker.status();
+        let mut transition = self.checker.on_verdict(ok);
+        if ok && first && was == Health::Offline && transition.is_none() {
+            // "If this is the first time we ever got a check result on this host, we
+            // immediately move it to healthy."
+            self.checker.set_status(Health::Online);
+            transition = Some(Health::Online);
+        }
+        if !ok && was == Health::Online && transition.is_none() && e.fails_at_once(mismatch) {
+            // An unexpected, non-retriable HTTP status: an ACTIVE failure, no threshold.
+            self.checker.set_status(Health::Offline);
+            transition = Some(Health::Offline);
+        }
+        transition
+    }
+
+    /// The member fails at once, whatever the counters (Envoy's router read
+    /// `x-envoy-immediate-health-check-fail` on a client's answer); the probe schedule is not
+    /// touched. Returns the new status if it changed.
+    pub fn fail_at_once(&mut self) -> Option<Health> {
+        self.state.has_run = true;
+        (self.checker.status() == Health::Online).then(|| {
+            self.checker.set_status(Health::Offline);
+            Health::Offline
+        })
+    }
+
+    /// The cluster has carried traffic: the profile's traffic intervals apply from now on.
+    pub fn set_traffic_seen(&mut self) {
+        self.state.traffic_seen = true;
     }
 }
 

@@ -29,6 +29,8 @@
 use super::connections::{Conn, ConnId, ConnTable};
 use super::health::{Health, ProbeSchedule, Prober, VerdictEffect};
 use super::persistence::PersistenceTable;
+use super::probe::Reason;
+use super::profile::envoy::{self, DataPlane, OutlierDetector, OutlierEvent};
 use super::profile::Rules;
 use super::quic::CidTable;
 use super::router::{AllDown, Failback, Role, RouteChange, Router, Target};
@@ -60,6 +62,9 @@ pub struct LbNodeConfig {
     /// The data plane's health-check rules (`super::profile`): probe timing, counting, start.
     /// `schedule`, `rise`, `fall` and `initial` above are the same values, kept for readers.
     pub rules: Rules,
+    /// The envoy profile's data-plane parts: priority/panic routing, outlier detection, the
+    /// router's reading of `x-envoy-immediate-health-check-fail` (`None` for other profiles).
+    pub envoy: Option<DataPlane>,
 }
 
 /// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
@@ -69,6 +74,8 @@ pub enum Timer {
     ApplyHealth { role: Role, health: Health },
     /// The drain of `role` times out (stale when `epoch` is not the current drain's).
     DrainDeadline { role: Role, epoch: u32 },
+    /// Envoy's outlier sweep that may return an ejected member is due.
+    OutlierSweep,
 }
 
 /// Why the LB itself closed a connection.
@@ -101,6 +108,16 @@ pub enum Action {
     DrainEnded { role: Role, closed: u64 },
     /// The LB closed an open connection.
     Closed { conn: Conn, why: LbClose },
+    /// `role`'s status changed in this node's view for a reason other than a probe verdict
+    /// (envoy: outlier ejection or return, the immediate-fail header on a client's answer).
+    /// Like a verdict's change, it reaches the data plane through a later
+    /// [`Timer::ApplyHealth`] (queued right after this action).
+    StatusChanged {
+        role: Role,
+        health: Health,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    },
 }
 
 /// Where a new connection goes.
@@ -138,12 +155,18 @@ pub struct LbNode {
     /// Per member: when the drain in progress began.
     drain_started: [Option<SimTime>; 2],
     actions: VecDeque<Action>,
+    /// envoy: outlier detection of this node, when configured.
+    outlier: Option<OutlierDetector>,
 }
 
 impl LbNode {
     pub fn new(cfg: LbNodeConfig) -> Self {
         let prober = Prober::new(cfg.rules);
         LbNode {
+            outlier: cfg
+                .envoy
+                .and_then(|e| e.outlier)
+                .map(|o| OutlierDetector::new(o, SimTime::ZERO)),
             cfg,
             probers: [prober; 2],
             router: Router::new(cfg.initial, cfg.initial, cfg.all_down, cfg.failback),
@@ -194,19 +217,166 @@ impl LbNode {
         ok: bool,
         draw: f64,
     ) -> VerdictEffect {
-        let effect = self.probers[role.index()].on_verdict(now, ok, draw);
+        self.handle_probe_verdict(now, role, ok, None, draw)
+    }
+
+    /// [`LbNode::handle_verdict`] with what failed: `mismatch` is the status of a failed HTTP
+    /// answer (RESPONSE_MISMATCH), which the envoy profile counts at once unless retriable.
+    /// The returned transition is of the member's status in this node's view
+    /// ([`LbNode::status`]), which under envoy also reflects an outlier ejection: a passing
+    /// check returns an ejected member (`successful_active_health_check_uneject_host`).
+    #[inline]
+    pub fn handle_probe_verdict(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
+        if self.outlier.is_none() {
+            let effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
+            if let Some(health) = effect.transition {
+                self.push_apply(now, role, health);
+            }
+            return effect;
+        }
+        // Sweeps due first: a member they return is a change of its own (an action).
+        self.outlier_advance(now);
+        let before = self.status(role);
+        let mut effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
+        if ok && self.probers[role.index()].status() == Health::Online {
+            if let Some(od) = self.outlier.as_mut() {
+                od.on_active_check_passed(now, role);
+            }
+        }
+        let after = self.status(role);
+        effect.transition = (before != after).then_some(after);
         if let Some(health) = effect.transition {
-            self.actions.push_back(Action::SetTimer {
-                at: now + self.cfg.route_update_delay,
-                timer: Timer::ApplyHealth { role, health },
-            });
+            self.push_apply(now, role, health);
         }
         effect
     }
 
-    /// `role`'s status as this node's health checker sees it.
+    fn push_apply(&mut self, now: SimTime, role: Role, health: Health) {
+        self.actions.push_back(Action::SetTimer {
+            at: now + self.cfg.route_update_delay,
+            timer: Timer::ApplyHealth { role, health },
+        });
+    }
+
+    /// `role`'s status as this node's health checker sees it (under envoy: passing active
+    /// checks and not ejected by outlier detection).
     pub fn status(&self, role: Role) -> Health {
-        self.probers[role.index()].status()
+        let active = self.probers[role.index()].status();
+        match &self.outlier {
+            Some(od) if od.ejected(role) => Health::Offline,
+            _ => active,
+        }
+    }
+
+    // ---- envoy's passive side ----
+
+    /// Whether client outcomes matter to this node (envoy with outlier detection or the
+    /// immediate-fail header): drivers skip [`LbNode::handle_client_outcome`] otherwise.
+    pub fn wants_client_outcomes(&self) -> bool {
+        self.cfg
+            .envoy
+            .is_some_and(|e| e.outlier.is_some() || e.immediate_fail_header)
+    }
+
+    /// A client operation this node routed to `role` ended with `outcome` at `now` (a refused
+    /// or timed-out connection, a failed request's status). Under envoy, the router reads the
+    /// immediate-fail header on an answer, and outlier detection counts the outcome; a status
+    /// change comes out as [`Action::StatusChanged`]. `draw` gives uniform `u64`s for the
+    /// enforcement and ejection-jitter draws.
+    pub fn handle_client_outcome(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        outcome: envoy::Outcome,
+        draw: &mut impl FnMut() -> u64,
+    ) {
+        let Some(dp) = self.cfg.envoy else { return };
+        self.outlier_advance(now);
+        let before = self.status(role);
+        if dp.immediate_fail_header {
+            if let envoy::Outcome::Status(_) = outcome {
+                self.probers[role.index()].fail_at_once();
+            }
+        }
+        let mut wake = None;
+        if let Some(od) = self.outlier.as_mut() {
+            for e in od.on_outcome(now, role, outcome, draw) {
+                if let OutlierEvent::Ejected { role, .. } = e {
+                    wake = od.wake_at(role);
+                }
+            }
+        }
+        let after = self.status(role);
+        if before != after {
+            let (reason, status) = match outcome {
+                envoy::Outcome::ConnectFailed => (Reason::ConnectRefused, None),
+                envoy::Outcome::Timeout => (Reason::ConnectTimeout, None),
+                envoy::Outcome::RequestTimeout => (Reason::RecvResponseTimeout, None),
+                envoy::Outcome::Status(s) => (Reason::ResponseMismatch, Some(s)),
+            };
+            self.status_changed(now, role, after, Some(reason), status);
+        }
+        if let Some(at) = wake {
+            self.actions.push_back(Action::SetTimer {
+                at,
+                timer: Timer::OutlierSweep,
+            });
+        }
+    }
+
+    /// Whether another failing client answer from `role` could still change something here:
+    /// outlier detection has not ejected it, or the immediate-fail header would take it out.
+    pub fn passive_sees(&self, role: Role) -> bool {
+        let Some(dp) = self.cfg.envoy else {
+            return false;
+        };
+        let not_ejected = self.outlier.as_ref().is_some_and(|o| !o.ejected(role));
+        let header = dp.immediate_fail_header && self.status(role) == Health::Online;
+        not_ejected || header
+    }
+
+    /// Runs the outlier sweeps due by `now`; members they return change status.
+    fn outlier_advance(&mut self, now: SimTime) {
+        let Some(od) = self.outlier.as_mut() else {
+            return;
+        };
+        if od.next_sweep() > now {
+            return;
+        }
+        let before = Role::BOTH.map(|r| od.ejected(r));
+        od.advance(now);
+        for role in Role::BOTH {
+            if before[role.index()] && !self.outlier.as_ref().is_some_and(|o| o.ejected(role)) {
+                let active = self.probers[role.index()].status();
+                if active == Health::Online {
+                    self.status_changed(now, role, Health::Online, None, None);
+                }
+            }
+        }
+    }
+
+    fn status_changed(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        health: Health,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    ) {
+        self.actions.push_back(Action::StatusChanged {
+            role,
+            health,
+            reason,
+            status,
+        });
+        self.push_apply(now, role, health);
     }
 
     /// `role`'s status as this node's data plane acts on it (`route_update_delay` behind).
@@ -226,6 +396,7 @@ impl LbNode {
         match timer {
             Timer::ApplyHealth { role, health } => self.apply_health(now, role, health),
             Timer::DrainDeadline { role, epoch } => self.drain_deadline(now, role, epoch),
+            Timer::OutlierSweep => self.outlier_advance(now),
         }
     }
 
@@ -318,6 +489,26 @@ impl LbNode {
         client: u32,
         quic_key: Option<u64>,
     ) -> Option<Routed> {
+        self.route_connection_hashed(now, client, quic_key, 0)
+    }
+
+    /// Whether [`LbNode::route_connection_hashed`] reads its hash (envoy picks the priority
+    /// level of each connection with a random draw).
+    pub fn needs_route_draw(&self) -> bool {
+        self.cfg.envoy.is_some()
+    }
+
+    /// [`LbNode::route_connection`] with a uniform `hash` for profiles that draw per
+    /// connection: under envoy, the priority level comes from Envoy's per-priority loads
+    /// (`envoy::priority_loads`, `envoy::choose_member`) over the data plane's view: the master
+    /// while it is healthy, the slave while only it is, both halves of the traffic in panic.
+    pub fn route_connection_hashed(
+        &mut self,
+        now: SimTime,
+        client: u32,
+        quic_key: Option<u64>,
+        hash: u64,
+    ) -> Option<Routed> {
         let target = self.router.target();
         let router = &self.router;
         let persisted = self
@@ -325,7 +516,21 @@ impl LbNode {
             .as_ref()
             .and_then(|p| p.lookup(client, now))
             .filter(|&m| router.health(m) == Health::Online);
-        let mut member = persisted.or(target.member())?;
+        let chosen = match self.cfg.envoy {
+            Some(dp) => {
+                let healthy = Role::BOTH.map(|r| router.health(r) == Health::Online);
+                let loads = envoy::priority_loads(&dp.priority, healthy);
+                envoy::choose_member(&dp.priority, &loads, hash)
+            }
+            None => target.member(),
+        };
+        let mut member = persisted.or(chosen)?;
+        if self.cfg.envoy.is_some() {
+            // The cluster has carried traffic: Envoy leaves its no-traffic intervals.
+            for p in &mut self.probers {
+                p.set_traffic_seen();
+            }
+        }
         if let Some(key) = quic_key {
             if let Some(m) = self.cids.route(key, Target::of(member)) {
                 member = m;
@@ -409,6 +614,11 @@ impl LbNode {
     /// Handles of the connections open on `role` (a snapshot: the caller may close them).
     pub fn conns_on(&self, role: Role) -> Vec<ConnId> {
         self.conns.group(role)
+    }
+
+    /// How many connections are open on `role`.
+    pub fn open_on(&self, role: Role) -> usize {
+        self.conns.open_on(role)
     }
 
     pub fn open_count(&self) -> usize {

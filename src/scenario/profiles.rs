@@ -6,10 +6,11 @@
 //! by serde (with the closest known key, `super::error`); values are checked here, each error
 //! naming its key.
 
-use super::file::{HaproxySection, KeepalivedSection, ModelSection};
+use super::file::{Dur, EnvoySection, HaproxySection, KeepalivedSection, ModelSection};
 use super::KeyError;
 use crate::model::health::ProbeSchedule;
-use crate::model::profile::{haproxy, keepalived, Monitor, Profile, ProfileName};
+use crate::model::profile::{envoy, haproxy, keepalived, Monitor, Profile, ProfileName};
+use crate::time::SimDuration;
 
 /// A warning about a profile option: (key, message).
 pub(super) type KeyWarning = (String, String);
@@ -45,17 +46,31 @@ pub(super) fn profile(
         }
         ProfileName::Keepalived => Profile::Keepalived(keepalived_options(m.keepalived.as_ref())?),
         ProfileName::Envoy => {
-            return Err((
-                "model.profile".into(),
-                format!(
-                    "profile envoy not yet available{by}; use one of {}",
-                    ProfileName::available_names()
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ))
+            // Envoy's priority levels decide both: a recovered priority 0 takes its traffic
+            // back at once, and with both down the panic threshold decides.
+            if m.failback == Some(crate::model::router::Failback::Sticky) {
+                return Err((
+                    "model.failback".into(),
+                    format!(
+                        "\"sticky\" does not apply to profile envoy{by}: Envoy sends traffic to \
+                         the highest priority level with healthy hosts, so a recovered master \
+                         takes it back at once; remove the key (or use \"preemptive\")"
+                    ),
+                ));
+            }
+            if m.all_down.is_some() {
+                return Err((
+                    "model.all_down".into(),
+                    format!(
+                        "does not apply to profile envoy{by}: with both members down Envoy's \
+                         panic threshold decides (model.envoy.healthy_panic_threshold, default \
+                         50: half the traffic to each; 0: none); remove the key"
+                    ),
+                ));
+            }
+            let (o, w) = envoy_options(m.envoy.as_ref())?;
+            warnings.extend(w);
+            Profile::Envoy(o)
         }
     };
     Ok((p, warnings))
@@ -142,4 +157,207 @@ fn keepalived_options(s: Option<&KeepalivedSection>) -> Result<keepalived::Optio
         alpha: s.alpha.unwrap_or(d.alpha),
         inhibit_on_failure: s.inhibit_on_failure.unwrap_or(d.inhibit_on_failure),
     })
+}
+
+fn whole_ms(key: &str, d: Dur, positive: bool) -> Result<SimDuration, KeyError> {
+    let ms = SimDuration::from_millis(1).0;
+    if d.0 .0 % ms != 0 {
+        return Err((
+            format!("model.envoy.{key}"),
+            format!(
+                "must be whole milliseconds (Envoy reads durations in ms), got {}",
+                d.0
+            ),
+        ));
+    }
+    if positive && d.0 .0 == 0 {
+        return Err((
+            format!("model.envoy.{key}"),
+            "must be more than 0 (Envoy requires it); leave it out for the default".into(),
+        ));
+    }
+    Ok(d.0)
+}
+
+fn in_range(
+    key: &str,
+    v: Option<i64>,
+    lo: i64,
+    hi: i64,
+    default: u32,
+    what: &str,
+) -> Result<u32, KeyError> {
+    match v {
+        None => Ok(default),
+        Some(v) if (lo..=hi).contains(&v) => Ok(v as u32),
+        Some(v) => Err((
+            format!("model.envoy.{key}"),
+            format!("must be {lo}..{hi} ({what}), got {v}"),
+        )),
+    }
+}
+
+/// `[model.envoy]` into the envoy profile's options, with the warnings they draw.
+fn envoy_options(s: Option<&EnvoySection>) -> Result<(envoy::Options, Vec<KeyWarning>), KeyError> {
+    let d = envoy::Options::default();
+    let Some(s) = s else {
+        return Ok((d, Vec::new()));
+    };
+    let opt =
+        |key: &str, v: Option<Dur>, positive: bool| -> Result<Option<SimDuration>, KeyError> {
+            v.map(|x| whole_ms(key, x, positive)).transpose()
+        };
+    let retriable = match &s.retriable_statuses {
+        None => envoy::StatusRanges::default(),
+        Some(text) if text.is_empty() => envoy::StatusRanges::default(),
+        Some(text) => {
+            let codes = crate::api::pool::ExpectedCodes::parse(text).map_err(|e| {
+                (
+                    "model.envoy.retriable_statuses".to_string(),
+                    e.replace("expected_codes", "retriable_statuses"),
+                )
+            })?;
+            envoy::StatusRanges::from_inclusive(codes.ranges()).ok_or_else(|| {
+                (
+                    "model.envoy.retriable_statuses".to_string(),
+                    "at most 5 codes or ranges".to_string(),
+                )
+            })?
+        }
+    };
+    let outlier = match &s.outlier_detection {
+        None => None,
+        Some(o) => {
+            let od = envoy::OutlierConfig::default();
+            let key = |k: &str| format!("outlier_detection.{k}");
+            let interval = opt(&key("interval"), o.interval, true)?.unwrap_or(od.interval);
+            let base = opt(&key("base_ejection_time"), o.base_ejection_time, true)?
+                .unwrap_or(od.base_ejection_time);
+            let max = opt(&key("max_ejection_time"), o.max_ejection_time, true)?
+                .unwrap_or(od.max_ejection_time.max(base));
+            if max < base {
+                return Err((
+                    "model.envoy.outlier_detection.max_ejection_time".into(),
+                    format!(
+                        "{max} is shorter than base_ejection_time ({base}); Envoy refuses this \
+                         (\"max_ejection_time cannot be smaller than base_ejection_time\")"
+                    ),
+                ));
+            }
+            let count = |k: &str, v: Option<i64>, def: u32| {
+                in_range(
+                    &key(k),
+                    v,
+                    0,
+                    1_000_000,
+                    def,
+                    "consecutive errors; 0 never ejects",
+                )
+            };
+            let pct = |k: &str, v: Option<i64>, def: u32| {
+                in_range(&key(k), v, 0, 100, def, "a percentage")
+            };
+            Some(envoy::OutlierConfig {
+                interval,
+                base_ejection_time: base,
+                max_ejection_time: max,
+                max_ejection_time_jitter: opt(
+                    &key("max_ejection_time_jitter"),
+                    o.max_ejection_time_jitter,
+                    false,
+                )?
+                .unwrap_or(od.max_ejection_time_jitter),
+                consecutive_5xx: count("consecutive_5xx", o.consecutive_5xx, od.consecutive_5xx)?,
+                consecutive_gateway_failure: count(
+                    "consecutive_gateway_failure",
+                    o.consecutive_gateway_failure,
+                    od.consecutive_gateway_failure,
+                )?,
+                enforcing_consecutive_5xx: pct(
+                    "enforcing_consecutive_5xx",
+                    o.enforcing_consecutive_5xx,
+                    od.enforcing_consecutive_5xx,
+                )?,
+                enforcing_consecutive_gateway_failure: pct(
+                    "enforcing_consecutive_gateway_failure",
+                    o.enforcing_consecutive_gateway_failure,
+                    od.enforcing_consecutive_gateway_failure,
+                )?,
+                max_ejection_percent: pct(
+                    "max_ejection_percent",
+                    o.max_ejection_percent,
+                    od.max_ejection_percent,
+                )?,
+                always_eject_one_host: o.always_eject_one_host.unwrap_or(od.always_eject_one_host),
+                successful_active_health_check_uneject_host: o
+                    .successful_active_health_check_uneject_host
+                    .unwrap_or(od.successful_active_health_check_uneject_host),
+            })
+        }
+    };
+    let mut warnings = Vec::new();
+    if let Some(o) = &outlier {
+        if o.max_ejection_percent < 50 && !o.always_eject_one_host {
+            warnings.push((
+                "model.envoy.outlier_detection.max_ejection_percent".to_string(),
+                format!(
+                    "{} % ejects no member of a two-member pool: Envoy ejects only while \
+                     (ejected + 1) / hosts x 100 <= max_ejection_percent \
+                     (outlier_detection_impl.cc, ejectHost); set 50 (one member), 100 (both) \
+                     or always_eject_one_host = true",
+                    o.max_ejection_percent
+                ),
+            ));
+        }
+    }
+    let options = envoy::Options {
+        interval_jitter: opt("interval_jitter", s.interval_jitter, false)?
+            .unwrap_or(d.interval_jitter),
+        interval_jitter_percent: in_range(
+            "interval_jitter_percent",
+            s.interval_jitter_percent,
+            0,
+            100,
+            d.interval_jitter_percent,
+            "a percentage of the interval",
+        )?,
+        initial_jitter: opt("initial_jitter", s.initial_jitter, false)?.unwrap_or(d.initial_jitter),
+        unhealthy_interval: opt("unhealthy_interval", s.unhealthy_interval, true)?,
+        unhealthy_edge_interval: opt("unhealthy_edge_interval", s.unhealthy_edge_interval, true)?,
+        healthy_edge_interval: opt("healthy_edge_interval", s.healthy_edge_interval, true)?,
+        no_traffic_interval: opt("no_traffic_interval", s.no_traffic_interval, true)?
+            .unwrap_or(d.no_traffic_interval),
+        no_traffic_healthy_interval: opt(
+            "no_traffic_healthy_interval",
+            s.no_traffic_healthy_interval,
+            true,
+        )?,
+        retriable_statuses: retriable,
+        immediate_health_check_fail: s
+            .immediate_health_check_fail
+            .unwrap_or(d.immediate_health_check_fail),
+        outlier,
+        priority: envoy::PriorityConfig {
+            overprovisioning_factor: in_range(
+                "overprovisioning_factor",
+                s.overprovisioning_factor,
+                1,
+                u32::MAX as i64,
+                d.priority.overprovisioning_factor,
+                "percent, 140 = 1.4",
+            )?,
+            healthy_panic_threshold: in_range(
+                "healthy_panic_threshold",
+                s.healthy_panic_threshold,
+                0,
+                100,
+                d.priority.healthy_panic_threshold,
+                "a percentage",
+            )?,
+            fail_traffic_on_panic: s
+                .fail_traffic_on_panic
+                .unwrap_or(d.priority.fail_traffic_on_panic),
+        },
+    };
+    Ok((options, warnings))
 }

@@ -22,6 +22,10 @@ pub enum Purpose {
     /// Probe-interval jitter of a profile that has one (HAProxy `spread-checks`): a stream of
     /// its own, so jitter moves no other draw.
     Jitter = 5,
+    /// envoy's data plane: each connection's priority draw, outlier enforcement and ejection
+    /// jitter, and the requests clients send to a failing member; apart, so that the same seed
+    /// gives envoy the same clients as other profiles.
+    Passive = 6,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

@@ -165,10 +165,14 @@ pub fn reason_of(
         }
         FaultKind::HostDown | FaultKind::Loss { .. } => Some(Reason::ConnectTimeout),
         FaultKind::Slow { latency } => (latency + rtt > timeout).then_some(Reason::ConnectTimeout),
-        FaultKind::Hang => check.speaks_http().then_some(Reason::RecvResponseTimeout),
-        FaultKind::HttpStatus { expected, .. } => {
-            (check.speaks_http() && !expected).then_some(Reason::ResponseMismatch)
+        // Clients' failing answers count too where the profile reads them (envoy's outlier
+        // detection, the immediate-fail header): then any check "sees" these faults.
+        FaultKind::Hang => {
+            (check.speaks_http() || j.clients_seen).then_some(Reason::RecvResponseTimeout)
         }
+        FaultKind::HttpStatus { expected, status } => ((check.speaks_http() && !expected)
+            || (j.clients_seen && crate::sim::engine::status_fails_requests(status)))
+        .then_some(Reason::ResponseMismatch),
         FaultKind::TlsError => (check == ProbeKind::Https).then_some(Reason::SslHandshakeError),
     }
 }
@@ -277,6 +281,7 @@ mod tests {
         read: crate::model::profile::Read::FromSend(T),
         udp_echo: true,
         udp_silence: T,
+        clients_seen: false,
     };
 
     fn with(f: impl Fn(&mut Condition)) -> Condition {

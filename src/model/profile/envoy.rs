@@ -463,8 +463,11 @@ pub enum Outcome {
     Status(u16),
     /// The connection was refused or reset: `LocalOriginConnectFailed`, counted as 503.
     ConnectFailed,
-    /// No answer in time: `LocalOriginTimeout`, counted as 504.
+    /// A connection not answered in time: `LocalOriginTimeout`, counted as 504.
     Timeout,
+    /// A request on an open connection not answered in time (the router's upstream timeout):
+    /// counted as 504.
+    RequestTimeout,
 }
 
 impl Outcome {
@@ -472,7 +475,7 @@ impl Outcome {
         match self {
             Outcome::Status(c) => c,
             Outcome::ConnectFailed => 503,
-            Outcome::Timeout => 504,
+            Outcome::Timeout | Outcome::RequestTimeout => 504,
         }
     }
 }
@@ -878,7 +881,8 @@ pub struct Options {
     pub healthy_edge_interval: Option<SimDuration>,
     pub no_traffic_interval: SimDuration,
     pub no_traffic_healthy_interval: Option<SimDuration>,
-    pub retriable_statuses: StatusSet,
+    /// `retriable_statuses`, inclusive ranges.
+    pub retriable_statuses: StatusRanges,
     /// The member's failing HTTP answers carry `x-envoy-immediate-health-check-fail`.
     pub immediate_health_check_fail: bool,
     /// `[model.envoy.outlier_detection]`, when present.
@@ -897,7 +901,7 @@ impl Default for Options {
             healthy_edge_interval: None,
             no_traffic_interval: SimDuration::from_secs(60),
             no_traffic_healthy_interval: None,
-            retriable_statuses: StatusSet::EMPTY,
+            retriable_statuses: StatusRanges::default(),
             immediate_health_check_fail: false,
             outlier: None,
             priority: PriorityConfig::default(),
@@ -926,8 +930,222 @@ impl Options {
         c.no_traffic_healthy_interval = self
             .no_traffic_healthy_interval
             .unwrap_or(self.no_traffic_interval);
-        c.retriable_statuses = self.retriable_statuses;
+        c.retriable_statuses = self.retriable_statuses.to_set();
         c
+    }
+}
+
+/// Up to five inclusive status ranges (the API's `expected_codes` grammar), `Copy` and small:
+/// what the compiled rules carry of `retriable_statuses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatusRanges {
+    ranges: [(u16, u16); 5],
+    len: u8,
+}
+
+impl StatusRanges {
+    /// The most ranges kept (the API's limit for `expected_codes`).
+    pub const MAX: usize = 5;
+
+    /// From inclusive ranges; `None` when there are more than [`Self::MAX`].
+    pub fn from_inclusive(ranges: &[(u16, u16)]) -> Option<StatusRanges> {
+        if ranges.len() > Self::MAX {
+            return None;
+        }
+        let mut r = StatusRanges::default();
+        for (i, &x) in ranges.iter().enumerate() {
+            r.ranges[i] = x;
+        }
+        r.len = ranges.len() as u8;
+        Some(r)
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        self.ranges[..self.len as usize]
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&code))
+    }
+
+    /// The same codes as a [`StatusSet`].
+    pub fn to_set(&self) -> StatusSet {
+        let mut s = StatusSet::EMPTY;
+        for &(lo, hi) in &self.ranges[..self.len as usize] {
+            s.insert_range(lo, hi.saturating_add(1));
+        }
+        s
+    }
+}
+
+/// The compiled interval policy of the envoy profile, and the counting detail the prober needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvoyIntervals {
+    pub interval: SimDuration,
+    pub unhealthy: SimDuration,
+    pub unhealthy_edge: SimDuration,
+    pub healthy_edge: SimDuration,
+    pub no_traffic: SimDuration,
+    pub no_traffic_healthy: SimDuration,
+    /// `retriable_statuses`: failing statuses that count towards the threshold.
+    pub retriable: StatusRanges,
+}
+
+impl EnvoyIntervals {
+    /// The interval after a verdict that passed (`ok`) or not, the member now `status` (the
+    /// verdict counted): a transition is pending when the verdict disagrees with the status.
+    #[inline]
+    pub fn after(&self, status: Health, ok: bool, traffic_seen: bool) -> SimDuration {
+        let pending = ok != (status == Health::Online);
+        let change = if pending {
+            Transition::ChangePending
+        } else {
+            Transition::Unchanged
+        };
+        let cfg = HealthCheckConfig {
+            unhealthy_interval: self.unhealthy,
+            unhealthy_edge_interval: self.unhealthy_edge,
+            healthy_edge_interval: self.healthy_edge,
+            no_traffic_interval: self.no_traffic,
+            no_traffic_healthy_interval: self.no_traffic_healthy,
+            ..HealthCheckConfig::new(self.interval, SimDuration::ZERO, 1, 1)
+        };
+        interval_base(&cfg, ok, change, traffic_seen)
+    }
+
+    /// The longest interval any state asks for.
+    pub fn longest(&self) -> SimDuration {
+        [
+            self.interval,
+            self.unhealthy,
+            self.unhealthy_edge,
+            self.healthy_edge,
+            self.no_traffic,
+            self.no_traffic_healthy,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(self.interval)
+    }
+
+    /// A failed verdict with `status` fails the host at once: an HTTP status outside the
+    /// expected ones (the world reports it as RESPONSE_MISMATCH) that is not retriable.
+    #[inline]
+    pub fn fails_at_once(&self, status: Option<u16>) -> bool {
+        status.is_some_and(|s| !self.retriable.contains(s))
+    }
+}
+
+/// Envoy's jitter for one interval from one uniform draw `u` in `[0, 1)`: whole milliseconds
+/// uniform in `[0, percent × interval / 100)` plus whole milliseconds uniform in `[0, ms)`, the
+/// two taken from the integer and fractional parts of one draw (independent and uniform, as
+/// Envoy's two `random() %` calls are).
+pub fn additive_jitter(interval: SimDuration, percent: u32, jitter_ms: u64, u: f64) -> SimDuration {
+    let pct = percent as u64 * ms(interval) / 100;
+    let mut extra = 0u64;
+    let mut u = u;
+    if pct > 0 {
+        let x = u * pct as f64;
+        let a = (x.floor() as u64).min(pct - 1);
+        extra += a;
+        u = (x - a as f64).clamp(0.0, 1.0 - f64::EPSILON);
+    }
+    if jitter_ms > 0 {
+        extra += ((u * jitter_ms as f64).floor() as u64).min(jitter_ms - 1);
+    }
+    from_ms(extra)
+}
+
+impl Options {
+    /// The compiled rules of the envoy profile for `m` (see the module docs for each rule).
+    /// `fresh`: Envoy starts with the run (hosts unhealthy, first check at once, the first pass
+    /// marks healthy; no traffic yet); otherwise steady state.
+    pub fn rules(
+        &self,
+        m: &super::Monitor,
+        schedule: crate::model::health::ProbeSchedule,
+        fresh: bool,
+    ) -> Result<super::Rules, super::ProfileError> {
+        use super::{FirstProbes, Intervals, Jitter, Judging, ProbeState, ProfileName, Read};
+        if schedule != crate::model::health::ProbeSchedule::AfterCompletion {
+            return Err(super::ProfileError::new(
+                "model.probe_schedule",
+                "Envoy schedules each check after the previous one's verdict \
+                 (health_checker_base_impl.cc, handleSuccess / handleFailure); \
+                 probe_schedule = \"fixed_rate\" does not apply to profile envoy",
+            ));
+        }
+        let hc = self.health_check(m.delay, m.timeout, m.fall, m.rise);
+        let retriable = self.retriable_statuses;
+        let jitter = if hc.interval_jitter_percent > 0 || ms(hc.interval_jitter) > 0 {
+            Jitter::Additive {
+                percent: hc.interval_jitter_percent,
+                ms: ms(hc.interval_jitter),
+            }
+        } else {
+            Jitter::None
+        };
+        Ok(super::Rules {
+            profile: ProfileName::Envoy,
+            schedule,
+            rise: m.rise.max(1),
+            fall: m.fall.max(1),
+            initial: if fresh {
+                Health::Offline
+            } else {
+                Health::Online
+            },
+            initial_fail_streak: 0,
+            intervals: Intervals::Envoy(EnvoyIntervals {
+                interval: hc.interval,
+                unhealthy: hc.unhealthy_interval,
+                unhealthy_edge: hc.unhealthy_edge_interval,
+                healthy_edge: hc.healthy_edge_interval,
+                no_traffic: hc.no_traffic_interval,
+                no_traffic_healthy: hc.no_traffic_healthy_interval,
+                retriable,
+            }),
+            jitter,
+            judging: Judging {
+                // One timeout from the check's start bounds it all (onIntervalBase arms
+                // timeout_timer_ when the check starts).
+                connect: m.timeout,
+                read: Read::FromSend(m.timeout),
+                udp_echo: true,
+                udp_silence: m.timeout,
+                clients_seen: self.outlier.is_some() || self.immediate_health_check_fail,
+            },
+            first: if fresh {
+                FirstProbes::Uniform(self.initial_jitter)
+            } else {
+                FirstProbes::Uniform(m.delay)
+            },
+            initial_probe_state: ProbeState {
+                has_run: !fresh,
+                traffic_seen: !fresh,
+                ..ProbeState::default()
+            },
+            close_on_down: false,
+        })
+    }
+}
+
+/// What an LB node needs of the envoy profile beyond the probe rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataPlane {
+    pub priority: PriorityConfig,
+    pub outlier: Option<OutlierConfig>,
+    /// The member's failing answers carry `x-envoy-immediate-health-check-fail`, which the
+    /// router reads on clients' answers.
+    pub immediate_fail_header: bool,
+}
+
+impl Options {
+    /// The data-plane parts of these options.
+    pub fn data_plane(&self) -> DataPlane {
+        DataPlane {
+            priority: self.priority,
+            outlier: self.outlier,
+            immediate_fail_header: self.immediate_health_check_fail,
+        }
     }
 }
 

@@ -150,6 +150,7 @@ impl Options {
                 read: Read::FromOpen(m.timeout),
                 udp_echo: false,
                 udp_silence: connect,
+                clients_seen: false,
             },
             first: FirstProbes::Staggered {
                 span: if fresh { start_inter } else { inter },

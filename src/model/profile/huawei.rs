@@ -34,6 +34,7 @@ pub fn rules(m: &Monitor, schedule: ProbeSchedule, fresh: bool) -> Rules {
             read: Read::FromSend(m.timeout),
             udp_echo: true,
             udp_silence: m.timeout,
+            clients_seen: false,
         },
         first: FirstProbes::Uniform(m.delay),
         initial_probe_state: super::ProbeState::default(),

@@ -132,11 +132,13 @@ impl Options {
                 read: Read::FromOpen(ct),
                 udp_echo: false,
                 udp_silence: ct,
+                clients_seen: false,
             },
             first: FirstProbes::Uniform(m.delay),
             initial_probe_state: ProbeState {
                 retry_it: if fresh { retry } else { 0 },
                 has_run: !fresh,
+                ..ProbeState::default()
             },
             close_on_down: !self.inhibit_on_failure,
         })

@@ -35,20 +35,25 @@
 //!    connections at once (HAProxy `on-marked-down shutdown-sessions`, keepalived removing the
 //!    real server from IPVS).
 //!
-//! # Adding a profile (the seam the envoy profile plugs into)
+//! # Adding a profile
 //!
-//! `envoy` is a [`ProfileName`] already (so scenario files and `--profile` know the word), but
-//! [`ProfileName::build`] refuses it with "profile envoy not yet available" until its module
-//! lands. To land it: add `pub mod envoy;` with an `Options` type (defaults in `Default`) and a
+//! Add a module with an `Options` type (defaults in `Default`) and a
 //! `rules(&self, &Monitor, ProbeSchedule, fresh) -> Result<Rules, ProfileError>`; add the
-//! variant `Profile::Envoy(envoy::Options)` and its arms in [`Profile::name`] and
-//! [`Profile::rules`]; if envoy needs an interval policy or jitter the existing variants cannot
-//! express (unhealthy/edge intervals, `interval_jitter` + `interval_jitter_percent`, which are
-//! one-sided), add a variant to [`Intervals`] / [`Jitter`] and its arm in
-//! [`Rules::interval_after`] / [`Jitter::offset`]; per-member state beyond the streaks goes in
-//! [`ProbeState`]. The scenario side is `crate::scenario::profiles` (a `[model.envoy]` table)
-//! and the `build` arm here. Nothing in the engine or the live driver changes: both only call
-//! `LbNode` and `Judging`.
+//! variant to [`Profile`] and its arms in [`Profile::name`] and [`Profile::rules`]; an interval
+//! policy or jitter the existing variants cannot express gets a variant of [`Intervals`] /
+//! [`Jitter`] with its arms; per-member state beyond the streaks goes in [`ProbeState`]. The
+//! scenario side is `crate::scenario::profiles` (a `[model.<name>]` table).
+//!
+//! # What envoy adds beyond the seam
+//!
+//! Envoy's counting depends on *what* failed, not only whether: an HTTP status outside the
+//! expected ones fails the host at once unless retriable, and the very first passing check
+//! marks a starting host healthy at once. So the drivers hand the prober the whole verdict
+//! (`LbNode::handle_probe_verdict`), and [`Intervals::Envoy`] carries the retriable statuses.
+//! Envoy's passive side (outlier detection, the router's reading of
+//! `x-envoy-immediate-health-check-fail`) and its priority/panic routing are data-plane
+//! decisions, so they live in `crate::model::lb_node` (state from [`envoy`]), fed client
+//! outcomes by the drivers (`LbNode::handle_client_outcome`).
 
 pub mod envoy;
 pub mod haproxy;
@@ -69,7 +74,9 @@ pub enum ProfileName {
     Huawei,
     /// HAProxy 2.6's health checks (`src/check.c`, `src/tcpcheck.c`, `src/server.c`).
     Haproxy,
-    /// Envoy's active health checker and outlier detection (not yet available).
+    /// Envoy's active health checker, outlier detection and priority/panic load balancing
+    /// (`source/extensions/health_checkers/`, `source/common/upstream/outlier_detection_impl.cc`,
+    /// `source/extensions/load_balancing_policies/common/load_balancer_impl.cc`).
     Envoy,
     /// keepalived 2.2's checkers in front of IPVS (`keepalived/check/`).
     Keepalived,
@@ -106,9 +113,10 @@ impl ProfileName {
             })
     }
 
-    /// Whether this build can run the profile.
+    /// Whether this build can run the profile (every one, now that envoy has landed; kept so
+    /// that a profile can be named before its module exists).
     pub fn available(self) -> bool {
-        !matches!(self, ProfileName::Envoy)
+        true
     }
 
     /// Every profile this build can run, for `compare`'s default.
@@ -163,6 +171,7 @@ pub enum Profile {
     #[default]
     Huawei,
     Haproxy(haproxy::Options),
+    Envoy(envoy::Options),
     Keepalived(keepalived::Options),
 }
 
@@ -171,6 +180,7 @@ impl Profile {
         match self {
             Profile::Huawei => ProfileName::Huawei,
             Profile::Haproxy(_) => ProfileName::Haproxy,
+            Profile::Envoy(_) => ProfileName::Envoy,
             Profile::Keepalived(_) => ProfileName::Keepalived,
         }
     }
@@ -186,6 +196,7 @@ impl Profile {
         match self {
             Profile::Huawei => Ok(huawei::rules(m, schedule, fresh)),
             Profile::Haproxy(o) => o.rules(m, schedule, fresh),
+            Profile::Envoy(o) => o.rules(m, schedule, fresh),
             Profile::Keepalived(o) => o.rules(m, schedule, fresh),
         }
     }
@@ -212,6 +223,10 @@ pub enum Intervals {
         retry: u32,
         checker: keepalived::Checker,
     },
+    /// Envoy's `HealthCheckerImplBase::interval`: by the verdict and whether a transition is
+    /// pending, or the no-traffic intervals (see [`envoy`]). Also carries Envoy's counting
+    /// (retriable statuses).
+    Envoy(envoy::EnvoyIntervals),
 }
 
 /// Random spread added to each interval.
@@ -222,6 +237,12 @@ pub enum Jitter {
     /// `process_chk_conn`: `rv = inter * spread / 100; rv -= 2 * rv * random`).
     Symmetric {
         percent: u32,
+    },
+    /// Envoy's `intervalWithJitter`: `random() % (percent × interval / 100)` ms plus
+    /// `random() % ms` ms, added (never subtracted), in whole milliseconds.
+    Additive {
+        percent: u32,
+        ms: u64,
     },
 }
 
@@ -234,6 +255,20 @@ impl Jitter {
             Jitter::Symmetric { percent } => {
                 let rv = (interval.0 as u128 * percent as u128 / 100) as i64;
                 rv - (2.0 * rv as f64 * u) as i64
+            }
+            Jitter::Additive { percent, ms } => {
+                envoy::additive_jitter(interval, percent, ms, u.clamp(0.0, 1.0)).0 as i64
+            }
+        }
+    }
+
+    /// The largest offset this jitter can add to `interval`.
+    pub fn max_offset(self, interval: SimDuration) -> SimDuration {
+        match self {
+            Jitter::None => SimDuration::ZERO,
+            Jitter::Symmetric { .. } => SimDuration(self.offset(interval, 0.0).max(0) as u64),
+            Jitter::Additive { percent, ms } => {
+                envoy::additive_jitter(interval, percent, ms, 1.0 - f64::EPSILON)
             }
         }
     }
@@ -262,6 +297,10 @@ pub struct Judging {
     pub udp_echo: bool,
     /// UDP checks: silence until then is a success.
     pub udp_silence: SimDuration,
+    /// Failing answers that *clients* get (5xx statuses, request timeouts) also mark the member
+    /// down: Envoy's outlier detection or `x-envoy-immediate-health-check-fail`, with client
+    /// traffic. Attribution then credits `hang` and `http_status` faults whatever the check.
+    pub clients_seen: bool,
 }
 
 impl Judging {
@@ -328,8 +367,11 @@ pub struct Rules {
 pub struct ProbeState {
     /// keepalived's `checker->retry_it`.
     pub retry_it: u32,
-    /// keepalived's `checker->has_run`.
+    /// keepalived's `checker->has_run`; envoy: a check has given its verdict (Envoy's
+    /// `first_check_` is its negation).
     pub has_run: bool,
+    /// envoy: the cluster has carried traffic (else the no-traffic intervals apply).
+    pub traffic_seen: bool,
 }
 
 impl Rules {
@@ -408,6 +450,7 @@ impl Rules {
                 delay_loop,
                 delay_before_retry,
             ),
+            Intervals::Envoy(e) => e.after(checker.status(), ok, state.traffic_seen),
         }
     }
 
@@ -426,9 +469,9 @@ impl Rules {
                 delay_before_retry,
                 ..
             } => delay_loop.max(delay_before_retry),
+            Intervals::Envoy(e) => e.longest(),
         };
-        let extra = self.jitter.offset(base, 0.0).max(0) as u64;
-        base + SimDuration(extra)
+        base + self.jitter.max_offset(base)
     }
 
     /// The closed-form window `[lo, hi]` of detection latency for a fault whose probes all fail
@@ -450,6 +493,7 @@ impl Rules {
                 delay_before_retry,
                 ..
             } => (delay_loop, delay_before_retry),
+            Intervals::Envoy(e) => (e.interval, e.unhealthy_edge),
         };
         let (g, fg) = (healthy_gap.as_secs_f64(), fail_gap.as_secs_f64());
         let lo = f * v + (f - 1.0) * fg;
@@ -462,13 +506,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_envoy_is_not_yet_available() {
+    fn names_round_trip_and_every_profile_is_available() {
         for p in ProfileName::ALL {
             assert_eq!(ProfileName::parse(p.as_str()), Ok(p));
         }
         assert!(ProfileName::parse("nginx").unwrap_err().contains("huawei"));
-        assert!(!ProfileName::Envoy.available());
-        assert_eq!(ProfileName::available_names().len(), 3);
+        assert!(ProfileName::Envoy.available());
+        assert_eq!(ProfileName::available_names().len(), 4);
     }
 
     #[test]

@@ -73,6 +73,13 @@ pub(super) enum Event {
         id: ConnId,
         path: u8,
     },
+    /// envoy: the next request that `node`'s clients send on their open connections to
+    /// `member` while its requests fail (stale when `generation` is not the stream's current).
+    ClientRequest {
+        node: u32,
+        member: Role,
+        generation: u32,
+    },
 }
 
 /// An [`Event`] as two words. Word `a`: tag in bits 0..4, small flags in bits 4..32, the main
@@ -106,6 +113,7 @@ const ARRIVAL: u64 = 7;
 const CONN_END: u64 = 8;
 const QUIC_ROTATE: u64 = 9;
 const QUIC_MIGRATE: u64 = 10;
+const CLIENT_REQUEST: u64 = 11;
 
 /// Every reason, by code - 1 (code 0 is "no reason").
 const REASONS: [Reason; 11] = [
@@ -202,6 +210,7 @@ impl From<Event> for Packed {
                     Timer::DrainDeadline { role, epoch } => {
                         (1 << 4 | (role.index() as u64) << 5, epoch)
                     }
+                    Timer::OutlierSweep => (1 << 7, 0),
                 };
                 Packed {
                     a: NODE_TIMER | flags | hi(node),
@@ -240,6 +249,14 @@ impl From<Event> for Packed {
                 a: QUIC_MIGRATE | u64::from(path) << 8 | hi(node),
                 b: id_word(id),
             },
+            Event::ClientRequest {
+                node,
+                member,
+                generation,
+            } => Packed {
+                a: CLIENT_REQUEST | (member.index() as u64) << 4 | hi(node),
+                b: u64::from(generation),
+            },
         }
     }
 }
@@ -260,7 +277,9 @@ impl From<Packed> for Event {
             },
             NODE_TIMER => {
                 let role = role_of(a >> 5);
-                let timer = if a >> 4 & 1 == 0 {
+                let timer = if a >> 7 & 1 == 1 {
+                    Timer::OutlierSweep
+                } else if a >> 4 & 1 == 0 {
                     Timer::ApplyHealth {
                         role,
                         health: if a >> 6 & 1 == 1 {
@@ -297,6 +316,11 @@ impl From<Packed> for Event {
                 node: main,
                 id: id_of(b),
                 path: (a >> 8) as u8,
+            },
+            CLIENT_REQUEST => Event::ClientRequest {
+                node: main,
+                member: role_of(a >> 4),
+                generation: b as u32,
             },
             // Only QUIC_MIGRATE is left: every packed word came from `From<Event>`.
             _ => Event::QuicMigrate {
@@ -350,6 +374,21 @@ mod tests {
                 node: u32::MAX,
                 id,
                 path: 255,
+            },
+            Event::NodeTimer {
+                node: 3,
+                timer: Timer::OutlierSweep,
+                cause: 17,
+            },
+            Event::ClientRequest {
+                node: u32::MAX,
+                member: Role::Slave,
+                generation: u32::MAX,
+            },
+            Event::ClientRequest {
+                node: 0,
+                member: Role::Master,
+                generation: 0,
             },
         ];
         for role in Role::BOTH {

@@ -36,7 +36,8 @@ use super::world::{self, condition_at, Condition, Lost};
 use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
-use crate::model::profile::Judging;
+use crate::model::profile::{Judging, Profile};
+use crate::model::router::{AllDown, Failback};
 use crate::model::router::{Role, Target};
 use crate::sim::config::{FailbackSessions, Fault};
 use crate::time::{SimDuration, SimTime};
@@ -227,15 +228,36 @@ pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
 /// The settings every node of a run shares.
 pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
     let rules = cfg.rules();
+    let envoy = match cfg.model.profile {
+        Profile::Envoy(o) => Some(o.data_plane()),
+        _ => None,
+    };
     LbNodeConfig {
+        envoy,
         schedule: cfg.model.probe_schedule,
         delay: cfg.check.delay,
         rise: rules.rise,
         fall: rules.fall,
         // The profile's start state (`initial_state = "initial"`: Huawei OFFLINE, HAProxy UP).
         initial: rules.initial,
-        all_down: cfg.model.all_down,
-        failback: cfg.model.failback,
+        // envoy: priority levels decide (the scenario loader refuses other settings): a
+        // recovered master always takes the traffic back, and with both down the panic
+        // threshold fails open to both (reported as a fail-open to the master) or drops.
+        all_down: match envoy {
+            Some(dp)
+                if dp.priority.healthy_panic_threshold > 0
+                    && !dp.priority.fail_traffic_on_panic =>
+            {
+                AllDown::Master
+            }
+            Some(_) => AllDown::Drop,
+            None => cfg.model.all_down,
+        },
+        failback: if envoy.is_some() {
+            Failback::Preemptive
+        } else {
+            cfg.model.failback
+        },
         reset_on_failback: cfg.model.failback_sessions == FailbackSessions::Reset,
         route_update_delay: cfg.model.route_update_delay,
         // A profile that closes a DOWN member's connections at once (HAProxy
@@ -278,6 +300,11 @@ struct Engine<'a> {
     judging: Judging,
     /// Jitter draws, when the profile has jitter.
     jitter_rng: Option<ChaCha8Rng>,
+    /// envoy's data-plane draws (route hash, outlier), when the profile is envoy.
+    passive_rng: Option<ChaCha8Rng>,
+    /// Some node keeps outlier detection (envoy), whose lazy sweeps can change a status at any
+    /// input.
+    has_outlier: bool,
     traffic: Option<Traffic>,
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
@@ -326,6 +353,10 @@ impl<'a> Engine<'a> {
                 .rules
                 .needs_draw()
                 .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
+            passive_rng: node_cfg
+                .envoy
+                .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
+            has_outlier: node_cfg.envoy.is_some_and(|e| e.outlier.is_some()),
             traffic: cfg
                 .traffic
                 .as_ref()
@@ -489,13 +520,42 @@ impl<'a> Engine<'a> {
             Event::ConnEnd { node, id } => self.on_conn_end(now, node, id),
             Event::QuicRotate { node, id, path } => self.on_quic_rotate(now, node, id, path),
             Event::QuicMigrate { node, id, path } => self.on_quic_migrate(now, node, id, path),
+            Event::ClientRequest {
+                node,
+                member,
+                generation,
+            } => self.on_client_request(now, node, member, generation),
         }
     }
 
     /// Carries out what node `node` asked for; `cause` is the status change behind it.
-    fn node_actions(&mut self, now: SimTime, node: u32, cause: u32) {
+    fn node_actions(&mut self, now: SimTime, node: u32, mut cause: u32) {
         while let Some(action) = self.nodes[node as usize].poll_action() {
             match action {
+                Action::StatusChanged {
+                    role,
+                    health,
+                    reason,
+                    status,
+                } => {
+                    // envoy's passive side (outlier detection, the immediate-fail header): a
+                    // status change of its own, the cause of the route update queued next.
+                    tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), reason = reason.map(Reason::as_str), "member status (passive)");
+                    cause = self.log.transitions.len() as u32;
+                    self.log.transitions.push(Transition {
+                        at: now,
+                        lb_node: node,
+                        member: role,
+                        to: health,
+                        reason,
+                        status,
+                        probe_sent_at: now,
+                    });
+                    self.count_log(now, 1);
+                    if health == Health::Online {
+                        self.start_requests(now, node, role);
+                    }
+                }
                 Action::SetTimer { at, timer } => {
                     if let Timer::ApplyHealth { .. } = timer {
                         self.pending_updates += 1;
@@ -625,7 +685,9 @@ impl<'a> Engine<'a> {
             Some(r) => rng::unit(r),
             None => 0.0,
         };
-        let effect = self.nodes[node as usize].handle_verdict(now, role, ok, draw);
+        // The status of a failed HTTP answer: envoy counts it at once unless retriable.
+        let mismatch = status.filter(|_| reason == Some(Reason::ResponseMismatch));
+        let effect = self.nodes[node as usize].handle_probe_verdict(now, role, ok, mismatch, draw);
         if let Some(next) = effect.next_probe_at {
             self.send_probe(next, slot);
         }
@@ -654,6 +716,12 @@ impl<'a> Engine<'a> {
             });
             self.count_log(now, 1);
             self.node_actions(now, node, cause);
+            if health == Health::Online {
+                self.start_requests(now, node, role);
+            }
+        } else if self.has_outlier {
+            // Outlier sweeps run lazily at verdicts: a member they returned is an action.
+            self.node_actions(now, node, NO_CAUSE);
         }
     }
 
@@ -666,6 +734,7 @@ impl<'a> Engine<'a> {
         if c.is_down() && !was_down {
             self.break_member(now, member);
         }
+        self.restart_requests(now, member);
     }
 }
 
