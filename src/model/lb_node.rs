@@ -670,7 +670,185 @@ mod tests {
                 ProbeSchedule::AfterCompletion,
                 false,
             ),
+            envoy: None,
         }
+    }
+
+    /// An envoy node: the envoy profile's rules and data plane, all_down and failback as the
+    /// engine sets them for it.
+    fn envoy_cfg(opts: envoy::Options) -> LbNodeConfig {
+        let m = crate::model::profile::Monitor {
+            kind: crate::model::probe::ProbeKind::Tcp,
+            delay: SimDuration::from_secs(1),
+            timeout: SimDuration::from_secs(1),
+            rise: 2,
+            fall: 2,
+        };
+        LbNodeConfig {
+            all_down: AllDown::Master,
+            route_update_delay: SimDuration::ZERO,
+            drain: None,
+            persistence: None,
+            rules: opts
+                .rules(&m, ProbeSchedule::AfterCompletion, false)
+                .expect("envoy rules"),
+            envoy: Some(opts.data_plane()),
+            ..cfg()
+        }
+    }
+
+    /// Fires every timer in `acts` (in order) and collects what follows.
+    fn settle(n: &mut LbNode, acts: Vec<Action>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for a in acts {
+            if let Action::SetTimer { at, timer } = a {
+                n.handle_timer(at, timer);
+                let more = actions(n);
+                out.extend(settle(n, more));
+            } else {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn envoy_routes_by_priority_and_splits_in_panic() {
+        let mut n = LbNode::new(envoy_cfg(envoy::Options::default()));
+        for h in [0, 37, 99] {
+            assert_eq!(
+                n.route_connection_hashed(t(0), 1, None, h).unwrap().member,
+                Role::Master
+            );
+        }
+        let a = actions(&mut n);
+        assert!(a.is_empty());
+        for _ in 0..2 {
+            n.handle_verdict(t(1), Role::Master, false, 0.0);
+        }
+        let a = actions(&mut n);
+        settle(&mut n, a);
+        assert_eq!(
+            n.route_connection_hashed(t(2), 1, None, 7).unwrap().member,
+            Role::Slave
+        );
+        for _ in 0..2 {
+            n.handle_verdict(t(3), Role::Slave, false, 0.0);
+        }
+        let a = actions(&mut n);
+        settle(&mut n, a);
+        // Total panic: hash % 100 + 1 <= 50 picks priority 0.
+        assert_eq!(
+            n.route_connection_hashed(t(4), 1, None, 49).unwrap().member,
+            Role::Master
+        );
+        assert_eq!(
+            n.route_connection_hashed(t(4), 1, None, 50).unwrap().member,
+            Role::Slave
+        );
+        assert_eq!(n.target(), Target::Master, "reported as a fail-open");
+    }
+
+    #[test]
+    fn envoy_an_unexpected_status_fails_the_member_on_one_check() {
+        let mut n = LbNode::new(envoy_cfg(envoy::Options::default()));
+        let e = n.handle_probe_verdict(t(1), Role::Master, false, Some(503), 0.0);
+        assert_eq!(e.transition, Some(Offline));
+        // A refusal needs the threshold (2).
+        let e = n.handle_probe_verdict(t(1), Role::Slave, false, None, 0.0);
+        assert_eq!(e.transition, None);
+    }
+
+    #[test]
+    fn envoy_outlier_ejects_and_the_sweep_returns() {
+        let opts = envoy::Options {
+            outlier: Some(envoy::OutlierConfig {
+                max_ejection_percent: 50,
+                ..envoy::OutlierConfig::default()
+            }),
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        assert!(n.wants_client_outcomes());
+        let mut draw = || 0u64;
+        for _ in 0..5 {
+            n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::Status(503), &mut draw);
+        }
+        let a = actions(&mut n);
+        assert_eq!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Offline,
+                reason: Some(Reason::ResponseMismatch),
+                status: Some(503)
+            }
+        );
+        assert_eq!(n.status(Role::Master), Offline);
+        assert!(!n.passive_sees(Role::Master));
+        // The sweep at 40 s (the first multiple of 10 s at least 30 s after 5 s) returns it.
+        assert!(a.contains(&Action::SetTimer {
+            at: t(40),
+            timer: Timer::OutlierSweep
+        }));
+        n.handle_timer(t(40), Timer::OutlierSweep);
+        let a = actions(&mut n);
+        assert_eq!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Online,
+                reason: None,
+                status: None
+            }
+        );
+        assert_eq!(n.status(Role::Master), Online);
+    }
+
+    #[test]
+    fn envoy_a_passing_check_returns_an_ejected_member() {
+        let opts = envoy::Options {
+            outlier: Some(envoy::OutlierConfig {
+                max_ejection_percent: 50,
+                ..envoy::OutlierConfig::default()
+            }),
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        for _ in 0..5 {
+            n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::ConnectFailed, &mut || 0);
+        }
+        actions(&mut n);
+        let e = n.handle_probe_verdict(t(6), Role::Master, true, None, 0.0);
+        assert_eq!(e.transition, Some(Online));
+    }
+
+    #[test]
+    fn envoy_the_immediate_fail_header_takes_the_member_out_at_once() {
+        let opts = envoy::Options {
+            immediate_health_check_fail: true,
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::Status(503), &mut || 0);
+        let a = actions(&mut n);
+        assert!(matches!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Offline,
+                ..
+            }
+        ));
+        // Two passes bring it back (not the first check any more: healthy_threshold applies).
+        assert_eq!(
+            n.handle_verdict(t(6), Role::Master, true, 0.0).transition,
+            None
+        );
+        assert_eq!(
+            n.handle_verdict(t(7), Role::Master, true, 0.0).transition,
+            Some(Online)
+        );
     }
 
     fn t(s: u64) -> SimTime {
