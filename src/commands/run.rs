@@ -134,11 +134,19 @@ fn model_line(sim: &SimConfig) -> String {
         crate::model::profile::ProfileName::Huawei => String::new(),
         p => format!("profile {p}, "),
     };
+    // envoy: the panic threshold decides what happens with both members down.
+    let all_down = match m.profile {
+        crate::model::profile::Profile::Envoy(o)
+            if o.priority.healthy_panic_threshold > 0 && !o.priority.fail_traffic_on_panic =>
+        {
+            "panic (half to each)".to_string()
+        }
+        _ => name(serde_json::json!(m.all_down)),
+    };
     format!(
-        "model: {profile}{} schedule, {} failback, all down -> {}, route update delay {}; network {rtt}, loss {}",
+        "model: {profile}{} schedule, {} failback, all down -> {all_down}, route update delay {}; network {rtt}, loss {}",
         name(serde_json::json!(m.probe_schedule)),
         name(serde_json::json!(m.failback)),
-        name(serde_json::json!(m.all_down)),
         m.route_update_delay,
         sim.network.loss
     )
