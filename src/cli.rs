@@ -47,6 +47,13 @@ fn profile_name(s: &str) -> Result<elbsim::model::profile::ProfileName, String> 
     elbsim::model::profile::ProfileName::parse(s)
 }
 
+/// `compare --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Json,
+}
+
 /// The latencies `trials --histogram` can export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HistogramKind {
@@ -150,6 +157,41 @@ pub enum Command {
         /// Treat the pool's API warnings as errors.
         #[arg(long)]
         strict: bool,
+    },
+    /// Run one scenario's trials under several data-plane profiles and print detection,
+    /// failover and failback percentiles, false failovers per day, missed faults and client
+    /// failures side by side (docs/profiles.md).
+    ///
+    /// Each column is what `elbsim trials --profile NAME` reports with the same -n and --seed;
+    /// identical for any --jobs.
+    Compare {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input. Without it, the
+        /// bundled example.
+        scenario: Option<PathBuf>,
+        /// Profiles to compare, comma-separated, in column order (default: every available one:
+        /// huawei,haproxy,keepalived).
+        #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = profile_name)]
+        profiles: Vec<elbsim::model::profile::ProfileName>,
+        /// Trials per profile.
+        #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        n: u64,
+        /// Worker threads (default: all cores).
+        #[arg(short, long, value_parser = jobs)]
+        jobs: Option<usize>,
+        /// Seed of every random draw (default: the scenario's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// text or json.
+        #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+        format: CompareFormat,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        check: CheckArgs,
     },
     /// Run one scenario: health checks, failover and failback in simulated time.
     Run {

@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     if matches!(
         cli.command,
-        Command::Run { .. } | Command::Trials { .. } | Command::Tune { .. }
+        Command::Run { .. }
+            | Command::Trials { .. }
+            | Command::Tune { .. }
+            | Command::Compare { .. }
     ) {
         install_ctrl_c();
     }
@@ -77,6 +80,36 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             &Outputs::default(),
             None,
         ),
+        Command::Compare {
+            scenario,
+            profiles,
+            n,
+            jobs,
+            seed,
+            format,
+            strict,
+            output,
+            check,
+        } => {
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::compare::CompareArgs {
+                n,
+                seed,
+                jobs: jobs_or_all_cores(jobs),
+                json: format == cli::CompareFormat::Json,
+                strict,
+                check: overrides(check, cli::ProfileArgs::default()),
+                profiles,
+            };
+            let count = args.profiles.len().max(3) as u64 * n;
+            let outcome = with_progress(count, "trials", |progress, _| {
+                commands::compare::compare(scenario.as_deref(), &args, progress)
+            });
+            finish(outcome, &outputs, None)
+        }
         Command::Run {
             common,
             timeline,
