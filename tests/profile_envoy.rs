@@ -364,3 +364,201 @@ fn outlier_detection_ejects_a_member_the_tcp_check_cannot_see_failing() {
     let (log, _) = one(&cfg, 1);
     assert!(log.transitions.is_empty(), "{:?}", log.transitions);
 }
+
+#[test]
+fn the_immediate_fail_header_takes_the_member_out_on_the_first_failing_request() {
+    // A TCP check cannot see a 503; with the header, the router marks the master failed on the
+    // first client answer that carries it (router.cc, onUpstreamHeaders).
+    let opts = Options {
+        immediate_health_check_fail: true,
+        ..Options::default()
+    };
+    let mut cfg = config(ProbeKind::Tcp, http_503(), opts);
+    traffic(&mut cfg);
+    for seed in 0..10 {
+        let (_, r) = one(&cfg, seed);
+        assert_eq!(r.failovers.len(), 1, "seed {seed}: {r:?}");
+        let f = &r.failovers[0];
+        // ~250 open connections at 2 requests/s: the first request within milliseconds.
+        assert!(f.detection_latency_s < 0.1, "seed {seed}: {f:?}");
+        assert_eq!(r.false_failovers, 0);
+        // The TCP check keeps passing, so healthy_threshold (2) checks bring the master back
+        // and the next failing request takes it out again: it flaps until the fault ends, then
+        // is back within two checks (not the first check any more).
+        let (log, _) = one(&cfg, seed);
+        let master: Vec<_> = log
+            .transitions
+            .iter()
+            .filter(|x| x.member == Role::Master)
+            .collect();
+        let downs = master.iter().filter(|x| x.to == Health::Offline).count();
+        assert!(downs >= 8, "seed {seed}: {downs}");
+        let last = master.last().unwrap();
+        assert_eq!(last.to, Health::Online);
+        let back = last.at.since(SimTime::ZERO + secs(180)).as_secs_f64();
+        assert!(
+            back <= 2.0 * (D as f64 + 0.001) + 0.001 + D as f64,
+            "seed {seed}: {back}"
+        );
+    }
+    // Without traffic, nothing reads the header: the TCP check never fails, the fault is missed.
+    let cfg = config(ProbeKind::Tcp, http_503(), opts);
+    let (_, r) = one(&cfg, 1);
+    assert!(r.failovers.is_empty());
+}
+
+#[test]
+fn refused_connections_eject_the_master_before_the_check_notices() {
+    let opts = Options {
+        outlier: Some(OutlierConfig {
+            max_ejection_percent: 50,
+            ..OutlierConfig::default()
+        }),
+        ..Options::default()
+    };
+    let mut cfg = config(ProbeKind::Tcp, FaultKind::Crash, opts);
+    traffic(&mut cfg);
+    for seed in 0..10 {
+        let (_, r) = one(&cfg, seed);
+        let f = &r.failovers[0];
+        // 5 refused connections at 50/s: about 0.1 s, well before the check's 10 s at least.
+        assert!(f.detection_latency_s < 1.0, "seed {seed}: {f:?}");
+        assert_eq!(f.reason.as_deref(), Some("CONNECT_REFUSED"), "{f:?}");
+        assert_eq!(r.false_failovers, 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_fresh_envoy_without_traffic_checks_at_the_no_traffic_interval() {
+    let mut cfg = config(ProbeKind::Tcp, FaultKind::Crash, Options::default());
+    cfg.model.initial_state = InitialState::Initial;
+    cfg.faults.clear();
+    let log = run(
+        &cfg,
+        RunOptions {
+            seed: 1,
+            record_verdicts: true,
+            ..Default::default()
+        },
+    );
+    let times: Vec<f64> = log
+        .verdicts
+        .iter()
+        .filter(|v| v.member == Role::Master)
+        .map(|v| v.at.as_secs_f64())
+        .collect();
+    // At once (r), then every no_traffic_healthy_interval (= no_traffic_interval, 60 s) + r.
+    assert_eq!(times.len(), 5, "{times:?}");
+    for (k, t) in times.iter().enumerate() {
+        let want = 0.001 + k as f64 * 60.001;
+        assert!((t - want).abs() < 1e-6, "{times:?}");
+    }
+}
+
+#[test]
+fn overprovisioning_below_one_spills_traffic_to_the_slave() {
+    let mut opts = Options::default();
+    opts.priority.overprovisioning_factor = 70;
+    let mut cfg = config(ProbeKind::Tcp, FaultKind::Crash, opts);
+    cfg.faults.clear();
+    traffic(&mut cfg);
+    let (log, _) = one(&cfg, 2);
+    use elbsim::sim::engine::Counter;
+    let t = log.traffic.expect("traffic");
+    let (m, s) = (
+        t.counters.get(Counter::ToMaster) as f64,
+        t.counters.get(Counter::ToSlave) as f64,
+    );
+    let share = m / (m + s);
+    // 70 % to priority 0 (binomial over ~15,000 connections: +-0.4 % at 1 sigma).
+    assert!((share - 0.70).abs() < 0.02, "{share}");
+}
+
+fn load(extra: &str) -> Result<elbsim::scenario::Scenario, String> {
+    let text = format!(
+        r#"
+        name = "t"
+        [model]
+        profile = "envoy"
+        {extra}
+        [pool]
+        lb_algorithm = "ROUND_ROBIN"
+        protocol = "TCP"
+        type = "ip"
+        [pool.healthmonitor]
+        type = "HTTP"
+        delay = 5
+        timeout = 3
+        max_retries = 2
+        [[pool.members]]
+        role = "master"
+        address = "192.168.0.10"
+        protocol_port = 80
+        [[pool.members]]
+        role = "slave"
+        address = "192.168.0.11"
+        protocol_port = 80
+    "#
+    );
+    elbsim::scenario::load_str(std::path::Path::new("e.toml"), &text, true)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn envoy_options_are_checked_with_their_key() {
+    let ok = load(
+        "[model.envoy]\nunhealthy_edge_interval = \"1s\"\nretriable_statuses = \"500-504\"\n\
+         [model.envoy.outlier_detection]\nmax_ejection_percent = 50\n",
+    )
+    .expect("valid");
+    match ok.sim.model.profile {
+        Profile::Envoy(o) => {
+            assert_eq!(o.unhealthy_edge_interval, Some(secs(1)));
+            assert!(o.retriable_statuses.contains(503));
+            assert_eq!(o.outlier.map(|x| x.max_ejection_percent), Some(50));
+        }
+        p => panic!("{p:?}"),
+    }
+    for (extra, key, says) in [
+        ("failback = \"sticky\"", "model.failback", "sticky"),
+        ("all_down = \"master\"", "model.all_down", "panic threshold"),
+        ("probe_schedule = \"fixed_rate\"", "model.probe_schedule", "fixed_rate"),
+        (
+            "[model.envoy]\ninterval_jitter = \"1500us\"",
+            "model.envoy.interval_jitter",
+            "whole milliseconds",
+        ),
+        (
+            "[model.envoy]\nhealthy_panic_threshold = 101",
+            "model.envoy.healthy_panic_threshold",
+            "0..100",
+        ),
+        (
+            "[model.envoy]\nretriable_statuses = \"5xx\"",
+            "model.envoy.retriable_statuses",
+            "retriable_statuses",
+        ),
+        (
+            "[model.envoy.outlier_detection]\nbase_ejection_time = \"60s\"\nmax_ejection_time = \"30s\"",
+            "model.envoy.outlier_detection.max_ejection_time",
+            "base_ejection_time",
+        ),
+        (
+            "[model.envoy]\nunhealthy_intervall = \"1s\"",
+            "unhealthy_intervall",
+            "unhealthy_interval",
+        ),
+    ] {
+        let e = load(extra).expect_err(extra);
+        assert!(e.contains(key) && e.contains(says), "{extra}: {e}");
+    }
+    // The default max_ejection_percent draws a warning: it ejects nobody in a pair.
+    let s = load("[model.envoy.outlier_detection]\n").expect("valid");
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.message.contains("ejects no member")),
+        "{:?}",
+        s.warnings
+    );
+}
