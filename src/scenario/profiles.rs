@@ -161,7 +161,7 @@ fn keepalived_options(s: Option<&KeepalivedSection>) -> Result<keepalived::Optio
 
 fn whole_ms(key: &str, d: Dur, positive: bool) -> Result<SimDuration, KeyError> {
     let ms = SimDuration::from_millis(1).0;
-    if d.0 .0 % ms != 0 {
+    if !d.0 .0.is_multiple_of(ms) {
         return Err((
             format!("model.envoy.{key}"),
             format!(
