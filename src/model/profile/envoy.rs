@@ -1011,19 +1011,19 @@ impl EnvoyIntervals {
         interval_base(&cfg, ok, change, traffic_seen)
     }
 
-    /// The longest interval any state asks for.
-    pub fn longest(&self) -> SimDuration {
-        [
-            self.interval,
-            self.unhealthy,
-            self.unhealthy_edge,
-            self.healthy_edge,
-            self.no_traffic,
-            self.no_traffic_healthy,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(self.interval)
+    /// The longest interval any state asks for; the no-traffic intervals count only when the
+    /// run starts before the cluster has carried traffic (`traffic_seen` false).
+    pub fn longest(&self, traffic_seen: bool) -> SimDuration {
+        let with_traffic = self
+            .interval
+            .max(self.unhealthy)
+            .max(self.unhealthy_edge)
+            .max(self.healthy_edge);
+        if traffic_seen {
+            with_traffic
+        } else {
+            with_traffic.max(self.no_traffic).max(self.no_traffic_healthy)
+        }
     }
 
     /// A failed verdict with `status` fails the host at once: an HTTP status outside the

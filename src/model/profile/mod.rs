@@ -469,7 +469,7 @@ impl Rules {
                 delay_before_retry,
                 ..
             } => delay_loop.max(delay_before_retry),
-            Intervals::Envoy(e) => e.longest(),
+            Intervals::Envoy(e) => e.longest(self.initial_probe_state.traffic_seen),
         };
         base + self.jitter.max_offset(base)
     }
