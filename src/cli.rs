@@ -37,8 +37,8 @@ pub struct CheckArgs {
 /// The data plane whose health-check rules apply.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct ProfileArgs {
-    /// Data-plane profile: huawei (default), haproxy, keepalived (envoy: not yet available);
-    /// wins over the scenario's `[model] profile`. See docs/profiles.md.
+    /// Data-plane profile: huawei (default), haproxy, envoy, keepalived; wins over the
+    /// scenario's `[model] profile`. See docs/profiles.md.
     #[arg(long, value_name = "NAME", value_parser = profile_name)]
     pub profile: Option<elbsim::model::profile::ProfileName>,
 }
@@ -169,7 +169,7 @@ pub enum Command {
         /// bundled example.
         scenario: Option<PathBuf>,
         /// Profiles to compare, comma-separated, in column order (default: every available one:
-        /// huawei,haproxy,keepalived).
+        /// huawei,haproxy,envoy,keepalived).
         #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = profile_name)]
         profiles: Vec<elbsim::model::profile::ProfileName>,
         /// Trials per profile.

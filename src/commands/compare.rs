@@ -3,7 +3,7 @@
 //! Each profile gets the same batch `elbsim trials` would run with `--profile` (same `-n`,
 //! `--seed`, `--jobs`, health-check overrides), so a column here is exactly what that command
 //! reports; only the rules differ (`crate::model::profile`). A profile that cannot apply to the
-//! pool (haproxy has no UDP check; envoy is not yet available) keeps its column, with `-` and
+//! pool (haproxy has no UDP check; envoy has no fixed_rate schedule) keeps its column, with `-` and
 //! the reason under the table, rather than failing the command.
 //!
 //! Deterministic: trial `i` of every profile uses the streams of `(seed, i)`, whatever the job

@@ -683,9 +683,6 @@ impl Driver<'_> {
                 probe_sent_at: m.sent_at,
             });
             self.node_actions(now, m.node, Some(cause));
-        } else {
-            // envoy's outlier sweeps run lazily at verdicts: a member they return is an action.
-            self.node_actions(now, m.node, None);
         }
     }
 

@@ -170,7 +170,7 @@ impl Prober {
     /// [`Prober::on_verdict`] with what failed: `mismatch` is the status of a failed HTTP
     /// answer (RESPONSE_MISMATCH), which some profiles count differently (envoy: at once,
     /// unless retriable).
-    #[inline]
+    #[inline(always)]
     pub fn on_probe_verdict(
         &mut self,
         now: SimTime,
@@ -178,9 +178,42 @@ impl Prober {
         mismatch: Option<u16>,
         draw: f64,
     ) -> VerdictEffect {
+        // One interval whatever the state (huawei): the whole verdict inline, with one match
+        // on the interval policy; every other policy takes the general path, out of line, so
+        // that this one stays small enough to inline into the engine's loop.
+        if let super::profile::Intervals::Fixed(d) = self.rules.intervals {
+            let transition = self.checker.on_verdict(ok);
+            let next_probe_at = match self.rules.schedule {
+                ProbeSchedule::AfterCompletion => {
+                    let j = self.rules.jitter.offset(d, draw);
+                    Some(SimTime((now.0 + d.0).saturating_add_signed(j)))
+                }
+                ProbeSchedule::FixedRate => None,
+            };
+            return VerdictEffect {
+                transition,
+                next_probe_at,
+            };
+        }
+        self.on_verdict_general(now, ok, mismatch, draw)
+    }
+
+    /// [`Prober::on_probe_verdict`] for interval policies that depend on the state (haproxy,
+    /// keepalived, envoy), and envoy's counting.
+    #[inline(never)]
+    fn on_verdict_general(
+        &mut self,
+        now: SimTime,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
         let was = self.checker.status();
-        let transition = match self.rules.intervals {
-            super::profile::Intervals::Envoy(e) => self.envoy_count(&e, ok, mismatch),
+        let transition = match &self.rules.intervals {
+            super::profile::Intervals::Envoy(e) => {
+                let at_once = !ok && e.fails_at_once(mismatch);
+                self.envoy_count(ok, at_once)
+            }
             _ => self.checker.on_verdict(ok),
         };
         let next_probe_at = match self.rules.schedule {
@@ -203,14 +236,16 @@ impl Prober {
         self.checker.status()
     }
 
+    /// One interval whatever the state (the huawei profile).
+    #[inline(always)]
+    pub fn has_fixed_interval(&self) -> bool {
+        matches!(self.rules.intervals, super::profile::Intervals::Fixed(_))
+    }
+
     /// Envoy's counting (`ActiveHealthCheckSession::handleSuccess` / `setUnhealthy`, see
     /// `super::profile::envoy`): the streaks, plus two shortcuts.
-    fn envoy_count(
-        &mut self,
-        e: &super::profile::envoy::EnvoyIntervals,
-        ok: bool,
-        mismatch: Option<u16>,
-    ) -> Option<Health> {
+    /// `at_once`: a failed HTTP answer with an unexpected, non-retriable status.
+    fn envoy_count(&mut self, ok: bool, at_once: bool) -> Option<Health> {
         let first = !self.state.has_run;
         self.state.has_run = true;
         let was = self.checker.status();
@@ -221,7 +256,7 @@ impl Prober {
             self.checker.set_status(Health::Online);
             transition = Some(Health::Online);
         }
-        if !ok && was == Health::Online && transition.is_none() && e.fails_at_once(mismatch) {
+        if at_once && was == Health::Online && transition.is_none() {
             // An unexpected, non-retriable HTTP status: an ACTIVE failure, no threshold.
             self.checker.set_status(Health::Offline);
             transition = Some(Health::Offline);

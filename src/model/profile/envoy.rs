@@ -992,7 +992,8 @@ pub struct EnvoyIntervals {
 impl EnvoyIntervals {
     /// The interval after a verdict that passed (`ok`) or not, the member now `status` (the
     /// verdict counted): a transition is pending when the verdict disagrees with the status.
-    #[inline]
+    /// Out of line: it keeps the other profiles' probe path small.
+    #[inline(never)]
     pub fn after(&self, status: Health, ok: bool, traffic_seen: bool) -> SimDuration {
         let pending = ok != (status == Health::Online);
         let change = if pending {

@@ -302,9 +302,6 @@ struct Engine<'a> {
     jitter_rng: Option<ChaCha8Rng>,
     /// envoy's data-plane draws (route hash, outlier), when the profile is envoy.
     passive_rng: Option<ChaCha8Rng>,
-    /// Some node keeps outlier detection (envoy), whose lazy sweeps can change a status at any
-    /// input.
-    has_outlier: bool,
     traffic: Option<Traffic>,
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
@@ -356,7 +353,6 @@ impl<'a> Engine<'a> {
             passive_rng: node_cfg
                 .envoy
                 .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
-            has_outlier: node_cfg.envoy.is_some_and(|e| e.outlier.is_some()),
             traffic: cfg
                 .traffic
                 .as_ref()
@@ -461,7 +457,9 @@ impl<'a> Engine<'a> {
             && self
                 .nodes
                 .iter()
-                .all(|n| Role::BOTH.iter().all(|&r| n.status(r) == Health::Online))
+                // Quiescence is only tested without client traffic, where envoy's outlier
+                // detection ejects nothing: the active checks' status is the status.
+                .all(|n| Role::BOTH.iter().all(|&r| n.active_status(r) == Health::Online))
     }
 
     #[inline]
@@ -719,9 +717,6 @@ impl<'a> Engine<'a> {
             if health == Health::Online {
                 self.start_requests(now, node, role);
             }
-        } else if self.has_outlier {
-            // Outlier sweeps run lazily at verdicts: a member they returned is an action.
-            self.node_actions(now, node, NO_CAUSE);
         }
     }
 
