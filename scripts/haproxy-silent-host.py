@@ -12,16 +12,18 @@ for UP again. Everything stops by itself after the trials (and after at most --m
 
 Usage: scripts/haproxy-silent-host.py [--trials N] [--inter-ms 1000] [--connect-ms 800]
          [--check-ms 600] [--fall 3] [--rise 2]
-Prints each detection latency and the window [F*C + (F-1)*inter, F*(C + inter)] with
-C = min(inter, timeout connect), as JSON on the last line.
+Prints each detection latency and the window [F*C + (F-1)*fastinter, F*C + (F-1)*fastinter +
+inter] with C = min(inter, timeout connect) (fastinter defaults to inter: [F*C + (F-1)*inter,
+F*(C + inter)]), as JSON on the last line.
 """
 import argparse, json, os, random, socket, subprocess, sys, tempfile, threading, time
 
 p = argparse.ArgumentParser()
 p.add_argument("--trials", type=int, default=30)
 p.add_argument("--inter-ms", type=int, default=1000)
-p.add_argument("--connect-ms", type=int, default=800)
+p.add_argument("--connect-ms", type=int, default=800, help="0: no timeout connect")
 p.add_argument("--check-ms", type=int, default=600)
+p.add_argument("--fastinter-ms", type=int, default=0, help="0: not set (fastinter = inter)")
 p.add_argument("--fall", type=int, default=3)
 p.add_argument("--rise", type=int, default=2)
 p.add_argument("--seed", type=int, default=1)
@@ -99,7 +101,7 @@ defaults
     mode tcp
     log global
     option log-health-checks
-    timeout connect {a.connect_ms}ms
+{f"    timeout connect {a.connect_ms}ms" if a.connect_ms else ""}
     timeout check {a.check_ms}ms
     timeout client 5s
     timeout server 5s
@@ -107,7 +109,7 @@ frontend fe
     bind 127.0.0.1:{fe_port}
     default_backend be
 backend be
-    server master 127.0.0.1:{m.port} check inter {a.inter_ms}ms fall {a.fall} rise {a.rise}
+    server master 127.0.0.1:{m.port} check inter {a.inter_ms}ms{f" fastinter {a.fastinter_ms}ms" if a.fastinter_ms else ""} fall {a.fall} rise {a.rise}
 """
 tmp = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
 tmp.write(cfg)
@@ -140,8 +142,11 @@ def wait_for(word, since):
 
 
 inter = a.inter_ms / 1000
-C = min(a.inter_ms, a.connect_ms) / 1000
-lo, hi = a.fall * C + (a.fall - 1) * inter, a.fall * (C + inter)
+# tcpcheck_eval_connect: min(inter, timeout connect) when timeout check is set, else inter.
+C = (min(a.inter_ms, a.connect_ms) if a.connect_ms and a.check_ms else a.inter_ms) / 1000
+fast = (a.fastinter_ms or a.inter_ms) / 1000
+lo = a.fall * C + (a.fall - 1) * fast
+hi = lo + inter
 latencies, durations = [], []
 try:
     # Let the server reach full health first (it starts at health = rise).
@@ -171,8 +176,8 @@ for _, line in events:
 out = {
     "haproxy": subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
     "inter_s": inter, "timeout_connect_s": a.connect_ms / 1000, "timeout_check_s": a.check_ms / 1000,
-    "fall": a.fall, "C_s": C, "window_s": [lo, hi],
-    "trials": len(latencies), "min_s": min(latencies), "max_s": max(latencies),
+    "fall": a.fall, "fastinter_s": fast, "C_s": C, "window_s": [lo, hi],
+    "fastinter_set": bool(a.fastinter_ms), "trials": len(latencies), "min_s": min(latencies), "max_s": max(latencies),
     "mean_s": sum(latencies) / len(latencies),
     "inside": sum(lo - 0.05 <= x <= hi + 0.05 for x in latencies),
     "l4_timeout_check_durations_ms": sorted(set(durations)),

@@ -12,9 +12,16 @@
 //! mean time to a verdict (after_completion): `p * E[rtt | rtt <= timeout] + q * timeout`
 //! (`timeout` for a success too under UDP_CONNECT, whose success is silence until the timeout).
 //! Summed over LB nodes, per hour.
+//!
+//! Under a data-plane profile (`crate::model::profile`) the timeout is the profile's connect
+//! bound, `F` and `R` its fall and rise (keepalived rises on one success), and the cycle its
+//! healthy interval (HAProxy's `inter`, keepalived's `delay_loop`); the intervals a profile uses
+//! between failures (fastinter, delay_before_retry) are not in the cycle, so for those profiles
+//! the form is an approximation, which `consistent` then checks against simulation.
 
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
+use crate::model::profile::Intervals;
 use crate::sim::config::{Rtt, SimConfig};
 use crate::sim::network::{erfc, RttSampler};
 use serde::Serialize;
@@ -38,13 +45,13 @@ fn phi(x: f64) -> f64 {
 
 /// Probability that one fault-free probe fails.
 pub fn probe_failure_probability(cfg: &SimConfig) -> f64 {
-    let slow = RttSampler::new(cfg.network.rtt).prob_exceeds(cfg.check.timeout);
+    let slow = RttSampler::new(cfg.network.rtt).prob_exceeds(cfg.judging().connect);
     1.0 - (1.0 - cfg.network.loss) * (1.0 - slow)
 }
 
 /// Mean round trip of a probe that made it within the timeout, in seconds.
 fn mean_rtt_within_timeout_s(cfg: &SimConfig) -> f64 {
-    let t = cfg.check.timeout.as_secs_f64();
+    let t = cfg.judging().connect.as_secs_f64();
     match cfg.network.rtt {
         Rtt::Fixed(r) => r.as_secs_f64().min(t),
         Rtt::LogNormal { .. } => match RttSampler::new(cfg.network.rtt) {
@@ -69,19 +76,25 @@ pub fn closed_form_per_hour(cfg: &SimConfig) -> f64 {
         return 0.0;
     }
     let p = 1.0 - q;
-    let t = cfg.check.timeout.as_secs_f64();
+    let rules = cfg.rules();
+    let t = rules.judging.connect.as_secs_f64();
+    let healthy = match rules.intervals {
+        Intervals::Fixed(d) => d,
+        Intervals::ByHealth { inter, .. } => inter,
+        Intervals::Retry { delay_loop, .. } => delay_loop,
+    }
+    .as_secs_f64();
     let cycle_s = match cfg.model.probe_schedule {
-        ProbeSchedule::FixedRate => cfg.check.delay.as_secs_f64(),
+        ProbeSchedule::FixedRate => healthy,
         ProbeSchedule::AfterCompletion => {
             let ok_after = match cfg.check.kind {
-                ProbeKind::UdpConnect => t,
+                ProbeKind::UdpConnect => rules.judging.udp_silence.as_secs_f64(),
                 _ => mean_rtt_within_timeout_s(cfg),
             };
-            cfg.check.delay.as_secs_f64() + p * ok_after + q * t
+            healthy + p * ok_after + q * t
         }
     };
-    let probes_per_failover =
-        trials_until_run(q, cfg.check.fall) + trials_until_run(p, cfg.check.rise);
+    let probes_per_failover = trials_until_run(q, rules.fall) + trials_until_run(p, rules.rise);
     if !probes_per_failover.is_finite() || cycle_s <= 0.0 {
         return 0.0;
     }

@@ -159,10 +159,17 @@ pub fn load_with(
 /// problems and against which `body = "..."` is resolved): a TOML scenario, or a bare API body
 /// when the text starts with `{`. The entry point of the scenario fuzz target.
 pub fn load_str(origin: &Path, text: &str, strict: bool) -> Result<Scenario, ScenarioError> {
-    let opts = PoolCheck {
-        strict,
-        overrides: CheckOverrides::default(),
-    };
+    load_str_with(origin, text, strict, CheckOverrides::default())
+}
+
+/// [`load_str`] with command-line overrides (health-check values, `--profile`).
+pub fn load_str_with(
+    origin: &Path,
+    text: &str,
+    strict: bool,
+    overrides: CheckOverrides,
+) -> Result<Scenario, ScenarioError> {
+    let opts = PoolCheck { strict, overrides };
     let name = origin.display().to_string();
     if text.trim_start().starts_with('{') {
         return bare_body(origin, text.as_bytes(), opts, name);
