@@ -82,6 +82,9 @@ pub fn closed_form_per_hour(cfg: &SimConfig) -> f64 {
         Intervals::Fixed(d) => d,
         Intervals::ByHealth { inter, .. } => inter,
         Intervals::Retry { delay_loop, .. } => delay_loop,
+        // Envoy's healthy interval (in steady state, with traffic; its jitter is left out as
+        // haproxy's is).
+        Intervals::Envoy(e) => e.interval,
     }
     .as_secs_f64();
     let cycle_s = match cfg.model.probe_schedule {
