@@ -212,9 +212,18 @@ pub enum Command {
     Trials {
         #[command(flatten)]
         common: ScenarioArgs,
-        /// Number of trials.
-        #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-        n: u64,
+        /// Number of trials [default: 1000]. Without -n, a noise-free scenario is computed
+        /// exactly over every probe phase instead (see --exact).
+        #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+        n: Option<u64>,
+        /// Compute the latency distributions exactly over every first-probe phase instead of
+        /// sampling (noise-free scenarios only: fixed rtt, no loss, no [traffic], faults on the
+        /// master; exit 2 naming what is random otherwise). The default without -n.
+        #[arg(long, conflicts_with = "sample")]
+        exact: bool,
+        /// Sample trials even where exact mode applies.
+        #[arg(long)]
+        sample: bool,
         /// Worker threads (default: all cores).
         #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,
@@ -262,7 +271,7 @@ pub enum Command {
     /// --max-retries 1..3. A scenario with no fault on the master gets one (--probe-fault) to
     /// measure latency. False failovers use the closed form for independent probe failures,
     /// cross-checked by the simulated count and its 95% interval. A sweep has at most 10000
-    /// points; points whose health check draws an API warning are shown but not ranked.
+    /// points (250000 with --exact); points whose health check draws an API warning are shown but not ranked.
     /// Ctrl-C prints the points finished, marked as partial.
     Tune {
         #[command(flatten)]
@@ -287,9 +296,18 @@ pub enum Command {
         /// QUIC pools: quic_cid_hash_strategy.len values (1..20).
         #[arg(long, value_parser = |s: &str| range(s, 1, 20))]
         len: Option<ValueList>,
-        /// Trials per point.
-        #[arg(short = 'n', long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
-        n: u64,
+        /// Trials per point [default: 200]. Without -n, a noise-free scenario is computed
+        /// exactly at every point (see --exact).
+        #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+        n: Option<u64>,
+        /// Compute every point exactly over every first-probe phase instead of running trials
+        /// (noise-free scenarios only; exit 2 naming what is random otherwise); allows sweeps
+        /// of up to 250000 points. The default without -n.
+        #[arg(long, conflicts_with = "sample")]
+        exact: bool,
+        /// Run trials at every point even where exact mode applies.
+        #[arg(long)]
+        sample: bool,
         /// Worker threads (default: all cores).
         #[arg(short, long, value_parser = jobs)]
         jobs: Option<usize>,

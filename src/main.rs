@@ -144,6 +144,8 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
         Command::Trials {
             common,
             n,
+            exact,
+            sample,
             jobs,
             check,
             profile,
@@ -159,6 +161,12 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            let mode = match exact_mode("trials", exact, sample, n.is_some(), shard.is_some()) {
+                Ok(m) if merged.is_some() => m.min_sample(),
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let n = n.unwrap_or(1000);
             if shard.is_some() {
                 if let Err(code) = refuse_with_shard(
                     "trials",
@@ -222,6 +230,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 save_baseline: save_path.is_some(),
                 plot: common.plot.is_some(),
                 html: common.html.is_some(),
+                mode,
             };
             let source = match (merged, shard) {
                 (
@@ -251,6 +260,8 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             offset,
             len,
             n,
+            exact,
+            sample,
             jobs,
             objective,
             max_false_per_day,
@@ -275,12 +286,25 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             }
             .or_default_sweep();
             let points = ranges.point_count();
-            let cap = elbsim::experiment::tune::MAX_POINTS;
+            // Exact points cost microseconds, sampled ones seconds: each mode has its cap.
+            let cap = if exact {
+                elbsim::experiment::tune::MAX_EXACT_POINTS
+            } else {
+                elbsim::experiment::tune::MAX_POINTS
+            };
             if points > cap {
                 eprintln!(
-                    "error: the sweep has {points} points, more than the limit of {cap}; narrow \
+                    "error: the sweep has {points} points, more than the limit of {cap}{}; narrow \
                      --delay, --timeout, --max-retries-down, --max-retries, --offset or --len \
-                     (the number of points is the product of their lengths)"
+                     (the number of points is the product of their lengths)",
+                    if exact || points > elbsim::experiment::tune::MAX_EXACT_POINTS {
+                        String::new()
+                    } else {
+                        format!(
+                            " (--exact allows {} on a noise-free scenario)",
+                            elbsim::experiment::tune::MAX_EXACT_POINTS
+                        )
+                    }
                 );
                 return ExitCode::from(2);
             }
@@ -297,6 +321,12 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            let mode = match exact_mode("tune", exact, sample, n.is_some(), shard.is_some()) {
+                Ok(m) if merged.is_some() => m.min_sample(),
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let n = n.unwrap_or(200);
             if shard.is_some() {
                 if let Err(code) = refuse_with_shard(
                     "tune",
@@ -346,6 +376,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 top,
                 strict: common.strict,
                 profile: profile.profile,
+                mode,
             };
             let result = with_progress(points, "points", |progress, note| {
                 commands::tune::run_from(common.scenario.as_deref(), &args, progress, note, source)
@@ -453,6 +484,33 @@ fn shard_of(
         })
 }
 
+/// `--exact`, `--sample` or neither: exact when asked, sampled when asked or when `-n` (a trial
+/// count) was given or the run is a shard, else exact where the scenario qualifies.
+/// `--exact --shard` is a usage error: exact mode computes everything in one process.
+fn exact_mode(
+    command: &str,
+    exact: bool,
+    sample: bool,
+    n_given: bool,
+    sharded: bool,
+) -> Result<elbsim::experiment::exact::Mode, ExitCode> {
+    use elbsim::experiment::exact::Mode;
+    if exact && sharded {
+        eprintln!(
+            "error: {command} --exact: exact mode needs no --shard (it computes the whole \
+             distribution in one process, in seconds); drop --shard, or use --sample to shard trials"
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(if exact {
+        Mode::Exact
+    } else if sample || n_given || sharded {
+        Mode::Sample
+    } else {
+        Mode::Auto
+    })
+}
+
 /// This process's arguments after the subcommand `command`, as a shard file records them.
 fn shard_args(command: &str) -> Vec<String> {
     let all: Vec<String> = std::env::args().skip(1).collect();
@@ -531,6 +589,9 @@ fn merge(
             Command::Trials {
                 common,
                 n,
+                // Shards sample; their merge renders the sampled figures.
+                exact: false,
+                sample: true,
                 jobs,
                 check,
                 profile,
@@ -563,6 +624,7 @@ fn merge(
             top,
             csv: _,
             shard: _,
+            ..
         } => {
             common.format = format;
             common.output = output;
@@ -578,6 +640,8 @@ fn merge(
                 offset,
                 len,
                 n,
+                exact: false,
+                sample: true,
                 jobs,
                 objective,
                 max_false_per_day,

@@ -42,6 +42,8 @@ pub struct TrialsArgs {
     pub plot: bool,
     /// `--html`: one self-contained page with the report and the plots.
     pub html: bool,
+    /// `--exact`, `--sample`, or the choice by the scenario (see [`crate::experiment::exact`]).
+    pub mode: crate::experiment::exact::Mode,
 }
 
 /// The exit code when the report is complete but an `--assert` fails.
@@ -192,6 +194,9 @@ fn ci_table(latencies: &[(&str, &str, &Summary)]) -> String {
 pub fn render(r: &TrialsReport, name: &str, reproduce: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "elbsim trials: {name}");
+    if r.method == Some("exact") {
+        return render_exact(r, o, reproduce);
+    }
     let _ = writeln!(
         o,
         "{} trials{} | seed {} | {} events",
@@ -387,6 +392,10 @@ pub fn trials_from(
         }
     };
     let seed = super::run::effective_seed(args.seed, &s);
+    let exact = match exact_mode(&s, args, &source) {
+        Ok(x) => x,
+        Err(e) => return usage(e),
+    };
     let csv = args.csv.then(|| CsvRows::new(&s.sim));
     let hist = args.histogram.map(|of| HistogramCollector::new(&s.sim, of));
     // The plots need the three distributions themselves, not only their summaries.
@@ -416,8 +425,9 @@ pub fn trials_from(
         } else {
             None
         };
-    let acc = match source {
-        Source::Simulate => run_range(
+    let acc = match (&exact, source) {
+        (Some(_), _) => Accum::default(),
+        (None, Source::Simulate) => run_range(
             &s.sim,
             seed,
             0..args.n,
@@ -426,7 +436,7 @@ pub fn trials_from(
             progress,
             observe,
         ),
-        Source::Shard { shard, args: argv } => {
+        (None, Source::Shard { shard, args: argv }) => {
             let range = shard.range(args.n);
             let acc = run_range(
                 &s.sim,
@@ -472,7 +482,7 @@ pub fn trials_from(
             }
             .into();
         }
-        Source::Merged { acc, fingerprint } => {
+        (None, Source::Merged { acc, fingerprint }) => {
             if scenario_fingerprint(&s) != fingerprint {
                 return Outcome {
                     stdout: String::new(),
@@ -484,17 +494,31 @@ pub fn trials_from(
             acc.clone()
         }
     };
-    let report = report(&s.sim, &acc, args.n, seed);
+    let report = match &exact {
+        Some(x) => x.report(&s.sim, seed),
+        None => report(&s.sim, &acc, args.n, seed),
+    };
     let mut stderr = super::warning_lines(&s);
     if let Some(limit) = report.limit {
         return super::limit_reached(&s, limit, stderr).into();
     }
-    let _ = writeln!(
-        stderr,
-        "elbsim trials: {} job{}",
-        args.jobs,
-        if args.jobs == 1 { "" } else { "s" }
-    );
+    match &exact {
+        Some(x) => {
+            let _ = writeln!(
+                stderr,
+                "elbsim trials: exact over every first-probe phase ({} pieces); no trials run",
+                x.pieces
+            );
+        }
+        None => {
+            let _ = writeln!(
+                stderr,
+                "elbsim trials: {} job{}",
+                args.jobs,
+                if args.jobs == 1 { "" } else { "s" }
+            );
+        }
+    }
     if report.partial {
         let _ = writeln!(
             stderr,
@@ -502,12 +526,20 @@ pub fn trials_from(
             report.trials, report.trials_requested
         );
     }
-    let reproduce = format!(
-        "elbsim trials {}{} -n {} --seed {seed}",
-        s.origin,
-        super::run::override_flags(&args.check),
-        args.n
-    )
+    let reproduce = if exact.is_some() {
+        format!(
+            "elbsim trials {}{} --exact",
+            s.origin,
+            super::run::override_flags(&args.check)
+        )
+    } else {
+        format!(
+            "elbsim trials {}{} -n {} --seed {seed}",
+            s.origin,
+            super::run::override_flags(&args.check),
+            args.n
+        )
+    }
     .replace("  ", " ");
     let warnings: Vec<Warning> = s
         .warnings
@@ -619,4 +651,131 @@ pub fn trials_from(
         },
         files,
     }
+}
+
+/// Whether this command computes exactly: `Ok(Some(..))` with the exact figures, `Ok(None)` to
+/// sample, `Err` (a usage error, exit 2) when `--exact` cannot be honoured. Shards and merges
+/// always sample: a shard file holds sampled histograms.
+fn exact_mode(
+    s: &scenario::Scenario,
+    args: &TrialsArgs,
+    source: &Source,
+) -> Result<Option<crate::experiment::exact::Exact>, String> {
+    use crate::experiment::exact::{self, Mode};
+    let per_trial = [
+        ("--csv", args.csv),
+        ("--histogram", args.histogram.is_some()),
+        ("--plot", args.plot),
+        ("--html", args.html),
+    ];
+    let sharded = !matches!(source, Source::Simulate);
+    match args.mode {
+        Mode::Sample => Ok(None),
+        Mode::Auto => {
+            if sharded || per_trial.iter().any(|(_, on)| *on) {
+                return Ok(None);
+            }
+            // Not applicable: sample, as without exact mode.
+            Ok(exact::compute(&s.sim).ok())
+        }
+        Mode::Exact => {
+            if let Some((flag, _)) = per_trial.iter().find(|(_, on)| *on) {
+                return Err(format!(
+                    "trials --exact: {flag} needs the trials themselves, and exact mode runs none; \
+                     drop --exact (or use --sample) for {flag}"
+                ));
+            }
+            if sharded {
+                return Err(
+                    "trials --exact: exact mode needs no --shard (it computes the whole \
+                     distribution in one process)"
+                        .into(),
+                );
+            }
+            exact::compute(&s.sim).map(Some).map_err(|why| {
+                format!(
+                    "trials --exact: {} is not noise-free: {why}; run without --exact to sample it",
+                    s.origin
+                )
+            })
+        }
+    }
+}
+
+/// The text of an exact report: the same latency table, figures over every phase instead of
+/// samples, and no intervals (there is no sampling error).
+fn render_exact(r: &TrialsReport, mut o: String, reproduce: &str) -> String {
+    let phases = r.exact.as_ref().map_or(r.trials, |e| e.phases_per_prober);
+    let _ = writeln!(
+        o,
+        "exact: every first-probe phase, {} | no sampling error",
+        crate::experiment::exact::describe(phases)
+    );
+    o.push('\n');
+    let header = [
+        "latency", "phases", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
+    ];
+    let rows: Vec<Vec<String>> = latency_summaries(r)
+        .iter()
+        .map(|(_, l, s)| row(l, s))
+        .collect();
+    o.push_str(&table(&header, &rows));
+    if let Some(e) = r.exact.as_ref().filter(|e| !e.overall.is_empty()) {
+        o.push_str("\nfailover over all LB nodes (independent phases)\n");
+        let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), s3);
+        let mut rows = Vec::new();
+        for fl in &e.overall {
+            for (label, st) in [
+                ("first node", &fl.first_node_s),
+                ("last node", &fl.last_node_s),
+            ] {
+                rows.push(vec![
+                    format!("fault {} {label}", fl.fault),
+                    f(st.min),
+                    f(st.p50),
+                    f(st.p90),
+                    f(st.p99),
+                    f(st.max),
+                ]);
+            }
+        }
+        o.push_str(&table(
+            &["failover", "min", "p50", "p90", "p99", "max"],
+            &rows,
+        ));
+    }
+    let _ = writeln!(
+        o,
+        "\nfalse failovers: {:.4} per hour ({:.3} per day), exact",
+        r.false_failovers_per_hour,
+        r.false_failovers_per_hour * 24.0
+    );
+    let _ = writeln!(
+        o,
+        "missed faults: {}, exact",
+        r.missed_fault_rate.map_or_else(
+            || "no (fault, LB node) pair".to_string(),
+            |x| format!("{:.2}% of (fault, LB node) pairs", x * 100.0)
+        )
+    );
+    let share = |k: u64| {
+        let total = r.trials as f64 * 1.0;
+        k as f64 / total
+    };
+    if r.censored_faults > 0 {
+        let _ = writeln!(
+            o,
+            "censored faults: {:.3} per run (undetected, detection window past the end of the run; not in the missed rate)",
+            share(r.censored_faults)
+        );
+    }
+    if r.needless_failovers > 0 {
+        let _ = writeln!(
+            o,
+            "needless failovers: {:.3} per run (clients unharmed by the fault; see `elbsim run` for the rule)",
+            share(r.needless_failovers)
+        );
+    }
+    let _ = writeln!(o, "\nreproduce: {reproduce}");
+    o
 }

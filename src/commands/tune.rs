@@ -40,6 +40,8 @@ pub struct TuneArgs {
     pub strict: bool,
     /// `--profile`: the data plane (wins over the scenario's `[model] profile`).
     pub profile: Option<crate::model::profile::ProfileName>,
+    /// `--exact`, `--sample`, or the choice by the scenario (see [`crate::experiment::exact`]).
+    pub mode: crate::experiment::exact::Mode,
 }
 
 /// What `elbsim tune` produced: the report, and the CSV when asked for.
@@ -154,12 +156,20 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
     if !origin.is_empty() {
         let _ = write!(s, " {origin}");
     }
-    let _ = write!(
-        s,
-        " -n {} --seed {seed} --objective {}",
-        args.trials,
-        name(args.objective.to_possible_value())
-    );
+    if args.mode == crate::experiment::exact::Mode::Exact {
+        let _ = write!(
+            s,
+            " --exact --objective {}",
+            name(args.objective.to_possible_value())
+        );
+    } else {
+        let _ = write!(
+            s,
+            " -n {} --seed {seed} --objective {}",
+            args.trials,
+            name(args.objective.to_possible_value())
+        );
+    }
     let r = &args.ranges;
     for (flag, values) in [
         ("delay", &r.delay),
@@ -272,25 +282,46 @@ fn render(
     reproduce: &str,
 ) -> String {
     let mut o = String::new();
+    let exact = r.method == Some("exact");
     let _ = writeln!(o, "elbsim tune: {name}");
     let _ = writeln!(
         o,
-        "{} points{} x {} trials | seed {} | objective {} | constraint: false failovers <= {}/day{}{}",
+        "{} points{} x {} | seed {} | objective {} | constraint: false failovers <= {}/day{}{}",
         r.points.len(),
         if r.partial {
             format!(" of {} (PARTIAL: interrupted)", r.points_requested)
         } else {
             String::new()
         },
-        r.trials_per_point,
+        if r.method == Some("exact") {
+            "exact (every probe phase)".to_string()
+        } else {
+            format!("{} trials", r.trials_per_point)
+        },
         r.seed,
-        serde_json::to_value(r.objective).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        serde_json::to_value(r.objective)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
         r.constraints.max_false_per_day,
-        if r.constraints.timeout_below_delay { ", timeout < delay" } else { "" },
+        if r.constraints.timeout_below_delay {
+            ", timeout < delay"
+        } else {
+            ""
+        },
         r.constraints
             .max_missed_rate
             .map_or(String::new(), |m| format!(", missed-fault rate <= {m}")),
     );
+    if r.sampled_points > 0 {
+        let _ = writeln!(
+            o,
+            "({} point{} could not be computed exactly and ran {} trials instead)",
+            r.sampled_points,
+            if r.sampled_points == 1 { "" } else { "s" },
+            r.trials_per_point
+        );
+    }
     if let Some(f) = r.probe_fault {
         let _ = writeln!(
             o,
@@ -309,7 +340,11 @@ fn render(
         "p50 failover",
         "p99 failover",
         "false/day",
-        "sim false (95% CI/day)",
+        if exact {
+            "false/day over every phase"
+        } else {
+            "sim false (95% CI/day)"
+        },
         "ok",
         "pareto",
     ]);
@@ -349,12 +384,16 @@ fn render(
                 opt(p.failover_latency_s.p50),
                 opt(p.failover_latency_s.p99),
                 per_day(p.false_failovers.per_day),
-                format!(
-                    "{} ({}..{})",
-                    p.false_failovers.simulated_count,
-                    per_day(lo),
-                    per_day(hi)
-                ),
+                if exact {
+                    per_day(exact_per_day(p))
+                } else {
+                    format!(
+                        "{} ({}..{})",
+                        p.false_failovers.simulated_count,
+                        per_day(lo),
+                        per_day(hi)
+                    )
+                },
                 if !p.ranked {
                     "warning".into()
                 } else if p.feasible {
@@ -433,18 +472,27 @@ fn render(
                     );
                 }
             }
-            let _ = writeln!(
-                o,
-                "false failovers: closed form {} per day; simulation saw {} in {:.1} h{}",
-                per_day(best.false_failovers.per_day),
-                best.false_failovers.simulated_count,
-                best.false_failovers.simulated_hours,
-                if best.false_failovers.consistent {
-                    ", consistent"
-                } else {
-                    ", NOT consistent with the closed form"
-                }
-            );
+            if exact {
+                let _ = writeln!(
+                    o,
+                    "false failovers: closed form {} per day; exact over every probe phase {} per day",
+                    per_day(best.false_failovers.per_day),
+                    per_day(exact_per_day(best)),
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "false failovers: closed form {} per day; simulation saw {} in {:.1} h{}",
+                    per_day(best.false_failovers.per_day),
+                    best.false_failovers.simulated_count,
+                    best.false_failovers.simulated_hours,
+                    if best.false_failovers.consistent {
+                        ", consistent"
+                    } else {
+                        ", NOT consistent with the closed form"
+                    }
+                );
+            }
             if quic {
                 let _ = writeln!(
                     o,
@@ -453,14 +501,20 @@ fn render(
             }
             let _ = writeln!(
                 o,
-                "check it: elbsim trials {origin}{} -n 10000",
+                "check it: elbsim trials {origin}{} -n 10000{}",
                 super::run::override_flags(&crate::scenario::CheckOverrides {
                     delay: Some(best.point.delay),
                     timeout: Some(best.point.timeout),
                     max_retries: Some(best.point.max_retries),
                     max_retries_down: Some(best.point.max_retries_down),
                     profile: None,
-                })
+                }),
+                // An exact figure is checked by sampling (-n samples anyway; said for clarity).
+                if r.method == Some("exact") {
+                    " --sample"
+                } else {
+                    ""
+                }
             );
         }
         None => {
@@ -602,10 +656,38 @@ pub fn run_from(
     }
     let seed = super::run::effective_seed(args.seed, &s);
     let points = args.ranges.point_count();
+    let exact = match exact_sweep(&s, args, &source, points) {
+        Ok(e) => e,
+        Err(msg) => {
+            return TuneOutcome {
+                outcome: Outcome {
+                    stdout: String::new(),
+                    stderr: format!("error: {msg}\n"),
+                    exit: 2,
+                },
+                csv: None,
+                files: Vec::new(),
+            }
+        }
+    };
+    let resolved;
+    let args = if exact {
+        resolved = TuneArgs {
+            mode: crate::experiment::exact::Mode::Exact,
+            ..args.clone()
+        };
+        &resolved
+    } else {
+        args
+    };
     note(&format!(
-        "elbsim tune: {points} point{} x {} trials",
+        "elbsim tune: {points} point{} x {}",
         if points == 1 { "" } else { "s" },
-        args.trials
+        if exact {
+            "exact (every probe phase)".to_string()
+        } else {
+            format!("{} trials", args.trials)
+        }
     ));
     // The estimate comes from the first point's wall time: points cost about the same.
     let started = Instant::now();
@@ -633,6 +715,7 @@ pub fn run_from(
         allow_warnings: args.allow_warnings,
     };
     let point_source = match source {
+        Source::Simulate if exact => PointSource::Exact,
         Source::Simulate => PointSource::Simulate,
         Source::Merged {
             points: m,
@@ -795,6 +878,55 @@ fn human_duration(d: Duration) -> String {
         format!("{:.0} min", s / 60.0)
     } else {
         format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// Whether this sweep is computed exactly; `Err` (exit 2) when `--exact` cannot be honoured.
+/// Shards and merges always run trials. The question is asked of the scenario with the fault
+/// tune adds to measure latency; the swept values never make a scenario random.
+fn exact_sweep(
+    s: &crate::scenario::Scenario,
+    args: &TuneArgs,
+    source: &Source,
+    points: u64,
+) -> Result<bool, String> {
+    use crate::experiment::exact::{why_not_exact, Mode};
+    let (cfg, _) = crate::experiment::tune::with_probe_fault(&s.sim, args.probe_fault.kind());
+    let sharded = !matches!(source, Source::Simulate);
+    match args.mode {
+        Mode::Sample => Ok(false),
+        Mode::Auto => Ok(!sharded
+            && points <= crate::experiment::tune::MAX_POINTS
+            && why_not_exact(&cfg).is_none()),
+        Mode::Exact if sharded => {
+            Err("tune --exact: exact mode needs no --shard; drop --shard, or use --sample".into())
+        }
+        Mode::Exact => match why_not_exact(&cfg) {
+            None => Ok(true),
+            Some(why) => Err(format!(
+                "tune --exact: {} is not noise-free: {why}; run without --exact to sample it{}",
+                s.origin,
+                if points > crate::experiment::tune::MAX_POINTS {
+                    format!(
+                        " (a sampled sweep takes at most {} points)",
+                        crate::experiment::tune::MAX_POINTS
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+        },
+    }
+}
+
+/// An exact point's false failovers per day: its count over every probe phase, per day of the
+/// fault-free time of all those phases.
+fn exact_per_day(p: &PointResult) -> f64 {
+    let f = &p.false_failovers;
+    if f.simulated_hours > 0.0 {
+        f.simulated_count as f64 / f.simulated_hours * 24.0
+    } else {
+        0.0
     }
 }
 

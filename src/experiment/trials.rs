@@ -81,6 +81,13 @@ pub struct TrialsReport {
     /// Set when a trial reached one of the scenario's limits: the batch is not valid.
     #[serde(skip)]
     pub limit: Option<engine::Stopped>,
+    /// `"exact"` when the figures were computed over every probe phase instead of sampled
+    /// (`super::exact`); absent for a sampled batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+    /// What exact mode adds: the phase grid, and the first and last LB node's failover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<super::exact::ExactFacts>,
 }
 
 /// The `traffic` part of a trials report.
@@ -468,5 +475,7 @@ pub fn report(cfg: &SimConfig, acc: &Accum, n: u64, seed: u64) -> TrialsReport {
             unavailability_s: acc.unavailability.summary(),
         }),
         limit: acc.limit,
+        method: None,
+        exact: None,
     }
 }

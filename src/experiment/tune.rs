@@ -33,6 +33,10 @@ pub enum PointSource<'a> {
     Simulate,
     /// Merged from shards: the accumulator of every point, by index in the sweep.
     Merged(&'a BTreeMap<u64, Accum>),
+    /// Computed exactly over every probe phase (`super::exact`), points in parallel; a point
+    /// exact mode cannot compute (see `exact::compute`) runs its trials instead and is counted
+    /// in `TuneReport::sampled_points`.
+    Exact,
 }
 
 /// Runs the trials of points `range` of the sweep (one shard of it) and returns each point's
@@ -75,6 +79,10 @@ pub fn point_accums(
 /// Most points in one sweep. At the default 200 trials per point this is already hours of work;
 /// a wider sweep is refused before anything runs, so that a typo cannot start a 10^8-point job.
 pub const MAX_POINTS: u64 = 10_000;
+
+/// Most points in one exact sweep (`--exact`): the whole API range of delay, timeout,
+/// max_retries and max_retries_down (50 x 50 x 10 x 10), each point computed in microseconds.
+pub const MAX_EXACT_POINTS: u64 = 250_000;
 
 /// The traffic counters the `client-failures` objective sums (their means per trial).
 pub const CLIENT_FAILURE_COUNTERS: [&str; 6] = [
@@ -267,6 +275,17 @@ pub struct TuneReport {
     /// The fault added to measure latency when the scenario had none on the master.
     pub probe_fault: Option<&'static str>,
     pub points: Vec<PointResult>,
+    /// `"exact"` when the points were computed over every probe phase (`super::exact`);
+    /// absent for a sampled sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+    /// In an exact sweep, the points exact mode could not compute, which ran trials instead.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sampled_points: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Every combination of the ranges, in a fixed order, generated one at a time (a sweep is never
@@ -388,13 +407,47 @@ pub fn tune(
     let (base_with_fault, added) = with_probe_fault(base, opts.probe_fault);
     let mut results: Vec<PointResult> = Vec::new();
     let mut partial = false;
+    // Exact points are computed a chunk at a time, in parallel, ahead of the ranking loop.
+    let mut ahead = points(base, ranges);
+    let mut computed: std::collections::VecDeque<Result<TrialsReport, String>> =
+        std::collections::VecDeque::new();
+    let mut sampled_points = 0u64;
     for (i, p) in points(base, ranges).enumerate() {
         if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
             partial = true;
             break;
         }
         let cfg = apply(&base_with_fault, &p);
+        let sample = |cfg: &SimConfig| {
+            run_trials(
+                cfg,
+                TrialsOptions {
+                    n: opts.trials,
+                    seed: opts.seed,
+                    jobs: opts.jobs,
+                },
+                interrupt,
+                &|_| {},
+            )
+        };
         let r = match source {
+            PointSource::Exact => {
+                if computed.is_empty() {
+                    let chunk: Vec<SimConfig> = ahead
+                        .by_ref()
+                        .take(super::exact::TUNE_CHUNK)
+                        .map(|p| apply(&base_with_fault, &p))
+                        .collect();
+                    computed = super::exact::reports(&chunk, opts.seed, opts.jobs).into();
+                }
+                match computed.pop_front() {
+                    Some(Ok(r)) => r,
+                    _ => {
+                        sampled_points += 1;
+                        sample(&cfg)
+                    }
+                }
+            }
             PointSource::Simulate => run_trials(
                 &cfg,
                 TrialsOptions {
@@ -468,7 +521,9 @@ pub fn tune(
         progress(i as u64 + 1);
     }
     mark_pareto(&mut results);
-    results.sort_by(|a, b| {
+    // Sorted by index, then moved once: a point's result is a kilobyte, and an exact sweep
+    // has 250,000 of them.
+    let by_rank = |a: &PointResult, b: &PointResult| {
         let key = |r: &PointResult| (!r.ranked, !r.feasible, r.objective.unwrap_or(f64::INFINITY));
         let (ra, fa, oa) = key(a);
         let (rb, fb, ob) = key(b);
@@ -505,7 +560,11 @@ pub fn tune(
                         b.point.len,
                     )),
             )
-    });
+    };
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|&a, &b| by_rank(&results[a], &results[b]));
+    let mut slots: Vec<Option<PointResult>> = results.into_iter().map(Some).collect();
+    let results: Vec<PointResult> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     TuneReport {
         partial,
         points_requested: ranges.point_count(),
@@ -515,6 +574,8 @@ pub fn tune(
         constraints: opts.constraints,
         probe_fault: added.then(|| opts.probe_fault.name()),
         points: results,
+        method: matches!(source, PointSource::Exact).then_some("exact"),
+        sampled_points,
     }
 }
 

@@ -1023,7 +1023,9 @@ impl EnvoyIntervals {
         if traffic_seen {
             with_traffic
         } else {
-            with_traffic.max(self.no_traffic).max(self.no_traffic_healthy)
+            with_traffic
+                .max(self.no_traffic)
+                .max(self.no_traffic_healthy)
         }
     }
 

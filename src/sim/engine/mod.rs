@@ -459,7 +459,11 @@ impl<'a> Engine<'a> {
                 .iter()
                 // Quiescence is only tested without client traffic, where envoy's outlier
                 // detection ejects nothing: the active checks' status is the status.
-                .all(|n| Role::BOTH.iter().all(|&r| n.active_status(r) == Health::Online))
+                .all(|n| {
+                    Role::BOTH
+                        .iter()
+                        .all(|&r| n.active_status(r) == Health::Online)
+                })
     }
 
     #[inline]
