@@ -848,11 +848,7 @@ impl Driver<'_> {
                         opened_at: now,
                         // The client knows its lifetime; the node needs no timer for it here.
                         active_until: now,
-                        ends_at: now,
                         serial: t.serial,
-                        quic_keys: [0; crate::model::quic::MAX_PATHS],
-                        quic_paths: 0,
-                        migrations: 0,
                     },
                     None,
                 );
@@ -895,7 +891,7 @@ impl Driver<'_> {
                 }
             }
             TrafficMsg::Established { node, id } => {
-                let Some(conn) = self.nodes[node as usize].conn(id).copied() else {
+                let Some(conn) = self.nodes[node as usize].conn(id) else {
                     return;
                 };
                 if let Some(entry) = t.open.get_mut(&conn.serial) {

@@ -26,7 +26,7 @@
 //!   connections on a *real* failback: back to a master that is ONLINE in this node's view, never
 //!   on a fail-open to a master that is still OFFLINE (`all_down = "master"`).
 
-use super::connections::{Conn, ConnId, ConnTable};
+use super::connections::{Conn, ConnId, ConnTable, QuicPaths};
 use super::health::{Health, ProbeSchedule, Prober, VerdictEffect};
 use super::persistence::PersistenceTable;
 use super::probe::Reason;
@@ -467,7 +467,10 @@ impl LbNode {
         self.actions
             .push_back(Action::RouteChanged { change, failback });
         if failback && self.cfg.reset_on_failback {
-            for id in self.conns.group(Role::Slave) {
+            // Every one of them, in the group's order, without a copy of the group.
+            let mut closed = 0;
+            while let Some(id) = self.conns.next_of(Role::Slave, closed) {
+                closed += 1;
                 if let Some(conn) = self.close(id) {
                     self.actions.push_back(Action::Closed {
                         conn,
@@ -582,32 +585,34 @@ impl LbNode {
     /// A routed connection opened. For QUIC, `quic` is `(initial key, handshake key)`: the
     /// member's first CID travels back through the LB in the handshake's SCID, so the node
     /// learns that CID's slice for the member, and the client's Initial DCID is done with.
-    pub fn open(&mut self, mut conn: Conn, quic: Option<(u64, u64)>) -> ConnId {
+    pub fn open(&mut self, conn: Conn, quic: Option<(u64, u64)>) -> ConnId {
+        let id = self.conns.open(conn);
         if let Some((initial, handshake)) = quic {
             self.cids.bind(handshake, conn.member);
             self.cids.release(initial);
-            conn.quic_keys[0] = handshake;
-            conn.quic_paths = 1;
+            let q = self.conns.quic_mut(id).expect("opened just now");
+            q.keys[0] = handshake;
+            q.paths = 1;
         }
-        self.conns.open(conn)
+        id
     }
 
     /// A packet of connection `id` on `path` carries a CID with routing key `key` (rotation,
     /// migration, a new path): the node routes it by the key, or the current target if the key
     /// is new. If that is not the connection's member, the connection breaks.
     pub fn route_cid(&mut self, id: ConnId, path: u8, key: u64) -> CidOutcome {
-        let Some(conn) = self.conns.get(id).copied() else {
+        let Some(conn) = self.conns.get(id) else {
             return CidOutcome::Gone;
         };
         if let Some(m) = self.cids.route(key, self.router.target()) {
-            let c = self.conns.get_mut(id).expect("checked open above");
+            let q = self.conns.quic_mut(id).expect("checked open above");
             let p = path as usize;
-            if p < c.quic_paths as usize {
-                self.cids.release(c.quic_keys[p]);
+            if p < q.paths as usize {
+                self.cids.release(q.keys[p]);
             } else {
-                c.quic_paths = (p + 1) as u8;
+                q.paths = (p + 1) as u8;
             }
-            c.quic_keys[p] = key;
+            q.keys[p] = key;
             if m == conn.member {
                 return CidOutcome::Kept;
             }
@@ -621,19 +626,27 @@ impl LbNode {
     /// The connection ended or broke (the client's or the backend's doing); returns it if it was
     /// open.
     pub fn close(&mut self, id: ConnId) -> Option<Conn> {
-        let c = self.conns.close(id)?;
-        for &key in &c.quic_keys[..c.quic_paths as usize] {
-            self.cids.release(key);
+        if let Some(q) = self.conns.quic(id) {
+            for &key in q.keys() {
+                self.cids.release(key);
+            }
         }
-        Some(c)
+        self.conns.close(id)
     }
 
-    pub fn conn(&self, id: ConnId) -> Option<&Conn> {
+    /// The connection, if `id` is still open.
+    pub fn conn(&self, id: ConnId) -> Option<Conn> {
         self.conns.get(id)
     }
 
-    pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns.get_mut(id)
+    /// A QUIC connection's paths, if `id` is still open and is one.
+    pub fn quic_paths(&self, id: ConnId) -> Option<&QuicPaths> {
+        self.conns.quic(id)
+    }
+
+    /// The client of QUIC connection `id` migrated (a new 4-tuple); false if it is closed.
+    pub fn quic_migrated(&mut self, id: ConnId) -> bool {
+        self.conns.quic_mut(id).map(|q| q.migrations += 1).is_some()
     }
 
     /// Handles of the connections open on `role` (a snapshot: the caller may close them).
@@ -644,6 +657,14 @@ impl LbNode {
     /// How many connections are open on `role`.
     pub fn open_on(&self, role: Role) -> usize {
         self.conns.open_on(role)
+    }
+
+    /// For closing every connection open on `role` without a snapshot: the one a snapshot
+    /// ([`LbNode::conns_on`]) would give at index `closed`, when the caller has closed the
+    /// `closed` handles this returned before (see
+    /// [`ConnTable::next_of`](super::connections::ConnTable::next_of)).
+    pub fn next_conn_on(&self, role: Role, closed: usize) -> Option<ConnId> {
+        self.conns.next_of(role, closed)
     }
 
     pub fn open_count(&self) -> usize {
@@ -886,11 +907,7 @@ mod tests {
             client: 0,
             opened_at: at,
             active_until: at + SimDuration::from_secs(1000),
-            ends_at: at + SimDuration::from_secs(1000),
             serial: 0,
-            quic_keys: [0; crate::model::quic::MAX_PATHS],
-            quic_paths: 0,
-            migrations: 0,
         }
     }
 

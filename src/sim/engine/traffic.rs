@@ -23,7 +23,7 @@ use super::{Engine, Event, LimitKind, Stopped};
 use crate::model::connections::{Conn, ConnId};
 use crate::model::lb_node::{CidOutcome, LbClose};
 use crate::model::profile::envoy;
-use crate::model::quic::{self, MAX_CID_LEN, MAX_PATHS};
+use crate::model::quic::{self, MAX_CID_LEN};
 use crate::model::router::Role;
 use crate::sim::config::{FaultKind, Lifetime, SimConfig, TrafficConfig};
 use crate::sim::rng::{self, Purpose};
@@ -678,17 +678,12 @@ impl Engine<'_> {
             }
         };
         let active_until = now + life;
-        let ends_at = active_until + t.udp_idle_timeout.unwrap_or(SimDuration::ZERO);
         let conn = Conn {
             member,
             client,
             opened_at: now,
             active_until,
-            ends_at,
             serial,
-            quic_keys: [0; MAX_PATHS],
-            quic_paths: 0,
-            migrations: 0,
         };
         let mut quic_keys = None;
         if let (Some(q), Some(k)) = (&t.quic, initial_key) {
@@ -720,7 +715,10 @@ impl Engine<'_> {
             });
             return;
         }
-        self.queue.push_wheel(ends_at, Event::ConnEnd { node, id });
+        self.queue.push_wheel(
+            ends_at(&conn, t.udp_idle_timeout),
+            Event::ConnEnd { node, id },
+        );
         self.start_requests(now, node, member);
         if let Some(q) = t.quic {
             // Further paths each get a CID the member issues later (NEW_CONNECTION_ID, which
@@ -786,9 +784,11 @@ impl Engine<'_> {
     /// packet by the slice (or the tuple). Returns whether the connection survived.
     fn quic_new_cid(&mut self, now: SimTime, node: u32, id: ConnId, path: u8) -> bool {
         let q = self.traffic_cfg().quic.expect("quic");
-        let Some(conn) = self.nodes[node as usize].conn(id).copied() else {
+        let lb = &self.nodes[node as usize];
+        let Some(conn) = lb.conn(id) else {
             return false;
         };
+        let migrations = lb.quic_paths(id).map_or(0, |p| p.migrations);
         let tr = self.tr();
         let mut random = [0u8; MAX_CID_LEN];
         tr.rng.fill(&mut random[..]);
@@ -797,7 +797,7 @@ impl Engine<'_> {
         let key = quic::routing_key(
             &cid[..n],
             &route_shape(&q),
-            quic::tuple(conn.serial, path, conn.migrations),
+            quic::tuple(conn.serial, path, migrations),
         );
         match self.nodes[node as usize].route_cid(id, path, key) {
             CidOutcome::Kept => true,
@@ -818,10 +818,9 @@ impl Engine<'_> {
     }
 
     pub(super) fn on_quic_migrate(&mut self, now: SimTime, node: u32, id: ConnId, path: u8) {
-        let Some(c) = self.nodes[node as usize].conn_mut(id) else {
+        if !self.nodes[node as usize].quic_migrated(id) {
             return;
-        };
-        c.migrations += 1;
+        }
         // A migration also takes a new CID on the migrating path (RFC 9000 section 9.5).
         if self.quic_new_cid(now, node, id, path) {
             self.schedule_quic_one(now, node, id, false);
@@ -844,9 +843,10 @@ impl Engine<'_> {
         let gap = SimDuration::from_secs_f64(-(1.0 - u).ln() * mean.as_secs_f64());
         let path = tr.rng.gen_range(0..q.paths.max(1));
         let at = now + gap;
+        let idle = self.traffic_cfg().udp_idle_timeout;
         if self.nodes[node as usize]
             .conn(id)
-            .is_some_and(|c| at < c.ends_at)
+            .is_some_and(|c| at < ends_at(&c, idle))
         {
             let ev = if rotation {
                 Event::QuicRotate { node, id, path }
@@ -914,7 +914,10 @@ impl Engine<'_> {
             return;
         }
         for node in 0..self.nodes.len() as u32 {
-            for id in self.nodes[node as usize].conns_on(member) {
+            // Every one, in the group's order, without a copy of the group (millions, at scale).
+            let mut closed = 0;
+            while let Some(id) = self.nodes[node as usize].next_conn_on(member, closed) {
+                closed += 1;
                 // A UDP flow the client had finished, only lingering in the LB's table until its
                 // idle timeout, is not a client's loss.
                 let idle = self.nodes[node as usize]
@@ -946,7 +949,10 @@ impl Engine<'_> {
         }
         for node in 0..self.nodes.len() as u32 {
             for role in Role::BOTH {
-                for id in self.nodes[node as usize].conns_on(role) {
+                // As in `break_member`: no copy of what is open at the end, often the most.
+                let mut closed = 0;
+                while let Some(id) = self.nodes[node as usize].next_conn_on(role, closed) {
+                    closed += 1;
                     self.close(end, node, id, Close::RunEnd);
                 }
             }
@@ -1129,6 +1135,12 @@ fn close_persisted_return(tr: &mut Traffic, node: u32, now: SimTime, timeout: Si
         let r = &mut tr.log.persisted_returns[i];
         r.returned = r.last_to_slave.is_none_or(|l| l + timeout <= now);
     }
+}
+
+/// When connection `c` ends by itself: its lifetime, plus the pool's idle timeout for a UDP
+/// flow (kept out of the connection's slot: it is the same for every connection of a run).
+fn ends_at(c: &Conn, udp_idle_timeout: Option<SimDuration>) -> SimTime {
+    c.active_until + udp_idle_timeout.unwrap_or(SimDuration::ZERO)
 }
 
 /// The slice the LB hashes, or none at all (4-tuple routing) without `QUIC_CID`.
