@@ -38,6 +38,7 @@ fn args(ranges: Ranges, jobs: usize, mode: Mode, trials: u64) -> TuneArgs {
         html: false,
         top: 5,
         strict: false,
+        profile: None,
         mode,
     }
 }

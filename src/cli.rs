@@ -34,6 +34,26 @@ pub struct CheckArgs {
     pub max_retries_down: Option<u32>,
 }
 
+/// The data plane whose health-check rules apply.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ProfileArgs {
+    /// Data-plane profile: huawei (default), haproxy, envoy, keepalived; wins over the
+    /// scenario's `[model] profile`. See docs/profiles.md.
+    #[arg(long, value_name = "NAME", value_parser = profile_name)]
+    pub profile: Option<elbsim::model::profile::ProfileName>,
+}
+
+fn profile_name(s: &str) -> Result<elbsim::model::profile::ProfileName, String> {
+    elbsim::model::profile::ProfileName::parse(s)
+}
+
+/// `compare --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Json,
+}
+
 /// The latencies `trials --histogram` can export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HistogramKind {
@@ -138,6 +158,41 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Run one scenario's trials under several data-plane profiles and print detection,
+    /// failover and failback percentiles, false failovers per day, missed faults and client
+    /// failures side by side (docs/profiles.md).
+    ///
+    /// Each column is what `elbsim trials --profile NAME` reports with the same -n and --seed;
+    /// identical for any --jobs.
+    Compare {
+        /// A scenario (TOML), a bare API body (JSON), or - for standard input. Without it, the
+        /// bundled example.
+        scenario: Option<PathBuf>,
+        /// Profiles to compare, comma-separated, in column order (default: every available one:
+        /// huawei,haproxy,envoy,keepalived).
+        #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = profile_name)]
+        profiles: Vec<elbsim::model::profile::ProfileName>,
+        /// Trials per profile.
+        #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        n: u64,
+        /// Worker threads (default: all cores).
+        #[arg(short, long, value_parser = jobs)]
+        jobs: Option<usize>,
+        /// Seed of every random draw (default: the scenario's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// text or json.
+        #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+        format: CompareFormat,
+        /// Treat the pool's API warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Write the report to this file (whole or not at all) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        check: CheckArgs,
+    },
     /// Run one scenario: health checks, failover and failback in simulated time.
     Run {
         #[command(flatten)]
@@ -147,6 +202,8 @@ pub enum Command {
         timeline: bool,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// Run a scenario many times with independent random draws and summarize failover timing.
     ///
@@ -172,6 +229,8 @@ pub enum Command {
         jobs: Option<usize>,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
         /// Run shard K of N (0-based) and write a shard file for `elbsim merge`: `K/N`, or `N`
         /// with K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
         /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
@@ -226,6 +285,8 @@ pub enum Command {
     Tune {
         #[command(flatten)]
         common: ScenarioArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
         /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
         delay: Option<ValueList>,
@@ -337,6 +398,8 @@ pub enum Command {
         compare: Option<u64>,
         #[command(flatten)]
         check: CheckArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// Run the body's health check, as configured, against real servers now.
     ///

@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     if matches!(
         cli.command,
-        Command::Run { .. } | Command::Trials { .. } | Command::Tune { .. }
+        Command::Run { .. }
+            | Command::Trials { .. }
+            | Command::Tune { .. }
+            | Command::Compare { .. }
     ) {
         install_ctrl_c();
     }
@@ -77,10 +80,41 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             &Outputs::default(),
             None,
         ),
+        Command::Compare {
+            scenario,
+            profiles,
+            n,
+            jobs,
+            seed,
+            format,
+            strict,
+            output,
+            check,
+        } => {
+            let outputs = match check_outputs(&[("-o", output.as_deref())]) {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let args = commands::compare::CompareArgs {
+                n,
+                seed,
+                jobs: jobs_or_all_cores(jobs),
+                json: format == cli::CompareFormat::Json,
+                strict,
+                check: overrides(check, cli::ProfileArgs::default()),
+                profiles,
+            };
+            let count = args.profiles.len().max(3) as u64 * n;
+            let outcome = with_progress(count, "trials", |progress, _| {
+                commands::compare::compare(scenario.as_deref(), &args, progress)
+            });
+            finish(outcome, &outputs, None)
+        }
         Command::Run {
             common,
             timeline,
             check,
+            profile,
         } => {
             if common.format == cli::Format::Shard {
                 eprintln!("error: run: --format shard is for trials and tune");
@@ -102,7 +136,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 markdown: common.markdown(),
                 timeline,
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
             };
             let result = commands::run::run(common.scenario.as_deref(), args);
             finish_files(result.outcome, &outputs, &result.files)
@@ -114,6 +148,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             sample,
             jobs,
             check,
+            profile,
             shard,
             windowed,
             csv,
@@ -184,7 +219,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: common.json(),
                 markdown: common.markdown(),
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
                 csv: csv.is_some(),
                 histogram: histogram.is_some().then_some(match histogram_of {
                     cli::HistogramKind::Detection => HistogramOf::Detection,
@@ -219,6 +254,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
         }
         Command::Tune {
             common,
+            profile,
             delay,
             timeout,
             max_retries_down,
@@ -345,6 +381,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 html: common.html.is_some(),
                 top,
                 strict: common.strict,
+                profile: profile.profile,
                 mode,
             };
             let result = with_progress(points, "points", |progress, note| {
@@ -362,6 +399,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             timeline,
             compare,
             check,
+            profile,
         } => {
             if common.format == cli::Format::Shard {
                 eprintln!("error: live: --format shard is for trials and tune");
@@ -377,7 +415,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: common.json(),
                 timeline,
                 strict: common.strict,
-                check: overrides(check),
+                check: overrides(check, profile),
                 compare,
             };
             finish(
@@ -410,7 +448,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: format == cli::Format::Json,
                 strict,
                 time_scale,
-                check: overrides(check),
+                check: overrides(check, cli::ProfileArgs::default()),
             };
             finish(commands::probe::probe(&body, &args), &outputs, None)
         }
@@ -545,6 +583,7 @@ fn merge(
             n,
             jobs,
             check,
+            profile,
             histogram_of,
             windowed,
             ..
@@ -562,6 +601,7 @@ fn merge(
                 sample: true,
                 jobs,
                 check,
+                profile,
                 shard: None,
                 windowed,
                 csv: None,
@@ -574,6 +614,7 @@ fn merge(
         }
         Command::Tune {
             mut common,
+            profile,
             delay,
             timeout,
             max_retries_down,
@@ -601,6 +642,7 @@ fn merge(
             common.html = None;
             Command::Tune {
                 common,
+                profile,
                 delay,
                 timeout,
                 max_retries_down,
@@ -661,12 +703,13 @@ fn jobs_or_all_cores(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn overrides(c: cli::CheckArgs) -> elbsim::scenario::CheckOverrides {
+fn overrides(c: cli::CheckArgs, p: cli::ProfileArgs) -> elbsim::scenario::CheckOverrides {
     elbsim::scenario::CheckOverrides {
         delay: c.delay,
         timeout: c.timeout,
         max_retries: c.max_retries,
         max_retries_down: c.max_retries_down,
+        profile: p.profile,
     }
 }
 

@@ -393,6 +393,25 @@ fn host_down_fails_over_within_the_timeout_form() {
 }
 
 #[test]
+fn haproxy_silent_host_fails_over_within_haproxys_connect_bound_window() {
+    // C = min(inter, timeout connect) = min(5, 5): [F*C + (F-1)*inter, F*(C + inter) + r].
+    let c = check_of(&scenario("profile-haproxy-silent-host.toml"));
+    let conn = c.d.min(5.0);
+    let form = (c.f * conn + (c.f - 1.0) * c.d, c.f * (conn + c.d) + R);
+    let rs = detection_within(
+        "profile-haproxy-silent-host.toml",
+        "host_down",
+        "CONNECT_TIMEOUT",
+        form,
+    );
+    // Later than the huawei profile could ever detect it (its window ends at F*T + F*D + r).
+    for r in &rs {
+        let lat = f64_of(&failovers(r)[0], "detection_latency_s");
+        assert!(lat > timeout_form(c).0, "{lat}");
+    }
+}
+
+#[test]
 fn hang_under_a_tcp_check_is_a_missed_fault() {
     for seed in seeds() {
         let r = run_json(&scenario("hang-tcp.toml"), seed);
@@ -1126,5 +1145,69 @@ fn failback_hold_down_adds_the_hold_down_to_the_preemptive_failback() {
         );
         let p = f64_of(&pre["failbacks"][0], "failback_latency_s");
         assert!((f64_of(&fb[0], "failback_latency_s") - p - hold).abs() < EPS);
+    }
+}
+
+// The envoy profile (docs/profiles.md, "envoy")
+
+#[test]
+fn envoy_fails_a_503_on_the_first_check() {
+    // An unexpected status is a non-retriable failure: one check, [r, D + 2r].
+    let c = check_of(&scenario("profile-envoy-http-503.toml"));
+    let rs = detection_within(
+        "profile-envoy-http-503.toml",
+        "http_status",
+        "RESPONSE_MISMATCH",
+        (R, c.d + 2.0 * R),
+    );
+    // Always sooner than the huawei profile's F checks ([(F-1)(D+r)+r, ...]).
+    for r in &rs {
+        let lat = f64_of(&failovers(r)[0], "detection_latency_s");
+        assert!(lat < crash_form(c).0, "{lat}");
+    }
+}
+
+#[test]
+fn envoy_outlier_detection_ejects_a_503_master_a_tcp_check_passes() {
+    let c = check_of(&scenario("profile-envoy-outlier.toml"));
+    for seed in seeds() {
+        let r = run_json(&scenario("profile-envoy-outlier.toml"), seed);
+        let f = single_failover(&r, "http_status", "RESPONSE_MISMATCH");
+        // 5 failed requests at ~500 requests/s to the master: well under a second.
+        assert!(f64_of(f, "detection_latency_s") < 1.0, "{f}");
+        assert_eq!(r["missed_faults"], 0);
+        // Returned by each passing TCP check, ejected again: it flaps until the fault ends, and
+        // is back for good within one check of the end (180 s).
+        let t = r["members"][0]["transitions"].as_array().unwrap();
+        let offline = t
+            .iter()
+            .filter(|x| x["operating_status"] == "OFFLINE")
+            .count();
+        assert!(offline >= 10, "seed {}: {offline} ejections", r["seed"]);
+        let last = t.last().unwrap();
+        assert_eq!(last["operating_status"], "ONLINE");
+        let back = f64_of(last, "at_s");
+        assert!((180.0..=180.0 + c.d + 2.0 * R).contains(&back), "{back}");
+        assert!(r["traffic"]["requests_failed"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn envoy_panic_sends_half_the_traffic_to_each_dead_member() {
+    for seed in seeds() {
+        let r = run_json(&scenario("profile-envoy-panic.toml"), seed);
+        let t = &r["traffic"];
+        let (refused, timed_out) = (
+            t["refused"].as_u64().unwrap(),
+            t["timed_out"].as_u64().unwrap(),
+        );
+        // ~100 s of panic at 50 connections/s: about 2,500 each way, none dropped.
+        assert!(refused > 2000 && timed_out > 2000, "{t}");
+        let ratio = refused as f64 / timed_out as f64;
+        assert!((0.85..1.2).contains(&ratio), "seed {}: {ratio}", r["seed"]);
+        assert_eq!(t["no_backend"], 0);
+        let outages = r["outages"].as_array().unwrap();
+        assert_eq!(outages.len(), 1, "{outages:?}");
+        assert_eq!(outages[0]["kind"], "fail_open");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod check;
+pub mod compare;
 pub mod live;
 pub mod merge;
 pub mod probe;

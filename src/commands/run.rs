@@ -37,6 +37,9 @@ pub fn override_flags(o: &scenario::CheckOverrides) -> String {
     add("timeout", o.timeout);
     add("max-retries", o.max_retries);
     add("max-retries-down", o.max_retries_down);
+    if let Some(p) = o.profile {
+        s.push_str(&format!(" --profile {p}"));
+    }
     s
 }
 
@@ -163,6 +166,20 @@ fn model_line(sim: &SimConfig) -> String {
         }
     };
     let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    // The default profile is left unsaid, so reports from before profiles read the same.
+    let profile = match m.profile.name() {
+        crate::model::profile::ProfileName::Huawei => String::new(),
+        p => format!("profile {p}, "),
+    };
+    // envoy: the panic threshold decides what happens with both members down.
+    let all_down = match m.profile {
+        crate::model::profile::Profile::Envoy(o)
+            if o.priority.healthy_panic_threshold > 0 && !o.priority.fail_traffic_on_panic =>
+        {
+            "panic (half to each)".to_string()
+        }
+        _ => name(serde_json::json!(m.all_down)),
+    };
     let failback = match m.failback {
         crate::model::router::Failback::HoldDown => {
             format!("hold_down ({})", m.failback_hold_down)
@@ -174,9 +191,8 @@ fn model_line(sim: &SimConfig) -> String {
         crate::sim::config::MonitorProcess::Separate => ", separate monitor process",
     };
     format!(
-        "model: {} schedule, {failback} failback, all down -> {}, route update delay {}{monitor}; network {rtt}, loss {}",
+        "model: {profile}{} schedule, {failback} failback, all down -> {all_down}, route update delay {}{monitor}; network {rtt}, loss {}",
         name(serde_json::json!(m.probe_schedule)),
-        name(serde_json::json!(m.all_down)),
         m.route_update_delay,
         sim.network.loss
     )

@@ -40,6 +40,8 @@ pub struct TuneArgs {
     pub html: bool,
     pub top: usize,
     pub strict: bool,
+    /// `--profile`: the data plane (wins over the scenario's `[model] profile`).
+    pub profile: Option<crate::model::profile::ProfileName>,
     /// `--exact`, `--sample`, or the choice by the scenario (see [`crate::experiment::exact`]).
     pub mode: crate::experiment::exact::Mode,
 }
@@ -218,6 +220,9 @@ pub fn reproduce_line(origin: &str, args: &TuneArgs, seed: u64, probe_fault_adde
     }
     if args.strict {
         s.push_str(" --strict");
+    }
+    if let Some(p) = args.profile {
+        let _ = write!(s, " --profile {p}");
     }
     s
 }
@@ -582,6 +587,7 @@ fn render(
                     timeout: Some(best.point.timeout),
                     max_retries: Some(best.point.max_retries),
                     max_retries_down: Some(best.point.max_retries_down),
+                    profile: None,
                 }),
                 // An exact figure is checked by sampling (-n samples anyway; said for clarity).
                 if r.method == Some("exact") {
@@ -733,7 +739,14 @@ pub fn run_from(
         csv: None,
         files: Vec::new(),
     };
-    let s = match super::load_scenario(path, args.strict, Default::default()) {
+    let s = match super::load_scenario(
+        path,
+        args.strict,
+        crate::scenario::CheckOverrides {
+            profile: args.profile,
+            ..Default::default()
+        },
+    ) {
         Ok(s) => s,
         Err(failed) => {
             return TuneOutcome {

@@ -4,8 +4,8 @@
 //! # Why it is exact
 //!
 //! On a noise-free probe path (fixed round trip, no loss, no random fault) the only random draw
-//! of a run is the first-probe phase of each (LB node, member) prober: `Prober::first_probe_at`
-//! turns a uniform draw into `floor(delay * u) mod delay`, a phase uniform on the integer-ns grid
+//! of a run is the first-probe phase of each (LB node, member) prober: the huawei profile's
+//! `Rules::first_probes` turns a uniform draw into `floor(delay * u) mod delay`, a phase uniform on the integer-ns grid
 //! `[0, delay)` (to within 2^-53 of the generator's resolution). Everything after that is a
 //! function of the phase: a probe is judged by the member's condition when it is sent, the
 //! condition is a function of the clock, and each verdict comes a fixed time after its probe.
@@ -127,7 +127,17 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
         route_update_delay: _,
         failback_hold_down: _,
         monitor_process,
+        profile,
     } = model;
+    // Exact mode derives the huawei profile's rules (one interval, streak counting, uniform
+    // first probes); the other profiles' state-dependent intervals, jitter and counting are
+    // sampled.
+    if profile.name() != crate::model::profile::ProfileName::Huawei {
+        return Some(format!(
+            "[model] profile is {}: exact mode derives the huawei profile only",
+            profile.name()
+        ));
+    }
     let NetworkConfig {
         rtt,
         loss,
@@ -556,6 +566,8 @@ impl Loop<'_> {
                 }
                 // Only under failback = "hold_down", which `why_not_exact` refuses.
                 Timer::FailbackHold { .. } => true,
+                // envoy's outlier sweep: never under the huawei profile exact mode derives.
+                Timer::OutlierSweep => false,
             },
         }
     }
@@ -587,7 +599,7 @@ impl Loop<'_> {
         let Rtt::Fixed(rtt) = self.cfg.network.rtt else {
             unreachable!("why_not_exact admits fixed round trips only")
         };
-        let (after, v) = world::judge(kind, self.cfg.check.timeout, &cond, rtt, lost);
+        let (after, v) = world::judge(kind, &self.cfg.judging(), &cond, rtt, lost);
         self.cache[r] = Some((from.0, until.0, after, v));
         (after, v, until.0)
     }
@@ -677,11 +689,13 @@ impl Loop<'_> {
                     failback,
                     cause: Some(cause),
                 }),
-                // No traffic: drains start and end on no connection.
+                // No traffic: drains start and end on no connection; no passive status change
+                // (envoy's) under the huawei profile.
                 Action::DrainStarted { .. }
                 | Action::DrainCancelled { .. }
                 | Action::DrainEnded { .. }
-                | Action::Closed { .. } => {}
+                | Action::Closed { .. }
+                | Action::StatusChanged { .. } => {}
             }
         }
     }
@@ -724,7 +738,8 @@ impl Loop<'_> {
                     if role == Role::Master {
                         self.inflight[usize::from(ok)] -= 1;
                     }
-                    let effect = self.node.handle_verdict(SimTime(now), role, ok);
+                    // The huawei profile draws no jitter (why_not_exact admits no other).
+                    let effect = self.node.handle_verdict(SimTime(now), role, ok, 0.0);
                     if let Some(next) = effect.next_probe_at {
                         self.send(next.0, role);
                     }

@@ -18,9 +18,16 @@
 //! than their mean loss says: the form then uses the channel's long-run mean loss as if it were
 //! independent, says so ([`FalseFailoverEstimate::assumption`]), and the simulated interval
 //! beside it shows how far off that is (`consistent: false` when the form lies outside it).
+//!
+//! Under a data-plane profile (`crate::model::profile`) the timeout is the profile's connect
+//! bound, `F` and `R` its fall and rise (keepalived rises on one success), and the cycle its
+//! healthy interval (HAProxy's `inter`, keepalived's `delay_loop`); the intervals a profile uses
+//! between failures (fastinter, delay_before_retry) are not in the cycle, so for those profiles
+//! the form is an approximation, which `consistent` then checks against simulation.
 
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
+use crate::model::profile::Intervals;
 use crate::sim::config::{Rtt, SimConfig};
 use crate::sim::network::{erfc, RttSampler};
 use serde::Serialize;
@@ -44,7 +51,7 @@ fn phi(x: f64) -> f64 {
 
 /// Probability that one fault-free probe fails.
 pub fn probe_failure_probability(cfg: &SimConfig) -> f64 {
-    let slow = RttSampler::new(cfg.network.rtt).prob_exceeds(cfg.check.timeout);
+    let slow = RttSampler::new(cfg.network.rtt).prob_exceeds(cfg.judging().connect);
     // A bursty channel enters with its long-run mean loss, as if independent (module docs).
     let burst = cfg.network.burst.map_or(0.0, |b| b.mean_loss());
     1.0 - (1.0 - cfg.network.loss) * (1.0 - burst) * (1.0 - slow)
@@ -52,7 +59,7 @@ pub fn probe_failure_probability(cfg: &SimConfig) -> f64 {
 
 /// Mean round trip of a probe that made it within the timeout, in seconds.
 pub(crate) fn mean_rtt_within_timeout_s(cfg: &SimConfig) -> f64 {
-    let t = cfg.check.timeout.as_secs_f64();
+    let t = cfg.judging().connect.as_secs_f64();
     match cfg.network.rtt {
         Rtt::Fixed(r) => r.as_secs_f64().min(t),
         Rtt::LogNormal { .. } => match RttSampler::new(cfg.network.rtt) {
@@ -77,19 +84,28 @@ pub fn closed_form_per_hour(cfg: &SimConfig) -> f64 {
         return 0.0;
     }
     let p = 1.0 - q;
-    let t = cfg.check.timeout.as_secs_f64();
+    let rules = cfg.rules();
+    let t = rules.judging.connect.as_secs_f64();
+    let healthy = match rules.intervals {
+        Intervals::Fixed(d) => d,
+        Intervals::ByHealth { inter, .. } => inter,
+        Intervals::Retry { delay_loop, .. } => delay_loop,
+        // Envoy's healthy interval (in steady state, with traffic; its jitter is left out as
+        // haproxy's is).
+        Intervals::Envoy(e) => e.interval,
+    }
+    .as_secs_f64();
     let cycle_s = match cfg.model.probe_schedule {
-        ProbeSchedule::FixedRate => cfg.check.delay.as_secs_f64(),
+        ProbeSchedule::FixedRate => healthy,
         ProbeSchedule::AfterCompletion => {
             let ok_after = match cfg.check.kind {
-                ProbeKind::UdpConnect => t,
+                ProbeKind::UdpConnect => rules.judging.udp_silence.as_secs_f64(),
                 _ => mean_rtt_within_timeout_s(cfg),
             };
-            cfg.check.delay.as_secs_f64() + p * ok_after + q * t
+            healthy + p * ok_after + q * t
         }
     };
-    let probes_per_failover =
-        trials_until_run(q, cfg.check.fall) + trials_until_run(p, cfg.check.rise);
+    let probes_per_failover = trials_until_run(q, rules.fall) + trials_until_run(p, rules.rise);
     if !probes_per_failover.is_finite() || cycle_s <= 0.0 {
         return 0.0;
     }

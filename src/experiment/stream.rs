@@ -160,7 +160,7 @@ pub fn noise_check(
     let mut rng = rng::stream(seed, trial, Purpose::NoiseCheck);
     let sampler = RttSampler::new(cfg.network.rtt);
     let kind = cfg.check.kind;
-    let timeout = cfg.check.timeout;
+    let judging = cfg.judging();
     let delay = cfg.check.delay.0.max(1);
     let end = span.0;
     let quiet = Condition::default();
@@ -171,7 +171,7 @@ pub fn noise_check(
             first: network::lost(&cfg.network, 0.0, rng),
             udp_probe: kind == ProbeKind::UdpConnect && network::lost(&cfg.network, 0.0, rng),
         };
-        let (after, v) = world::judge(kind, timeout, &quiet, rtt, lost);
+        let (after, v) = world::judge(kind, &judging, &quiet, rtt, lost);
         (after.0, v.ok)
     };
     for _ in 0..cfg.lb_nodes.max(1) {

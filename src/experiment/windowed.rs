@@ -149,6 +149,9 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
         return Plan::Full("members start OFFLINE (initial_state = \"initial\")");
     }
     // What the warm-up argument and the shared probe stream do not cover runs in full.
+    if cfg.model.profile.name() != crate::model::profile::ProfileName::Huawei {
+        return Plan::Full("the profile's intervals and counting are not the shared stream's");
+    }
     if !cfg.fault_paths.is_empty() {
         return Plan::Full("a per-path fault gives LB nodes different views");
     }
@@ -174,7 +177,7 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
     let rtt = crate::report::run::typical_rtt(cfg);
     let hidden_slow = cfg.faults.iter().any(|f| {
         matches!(f.kind, FaultKind::Slow { .. })
-            && world::reason_of(&f.kind, cfg.check.kind, cfg.check.timeout, rtt).is_none()
+            && world::reason_of(&f.kind, cfg.check.kind, &cfg.judging(), rtt).is_none()
     });
     if hidden_slow {
         return Plan::Full("a slow fault the check cannot see changes the noise");

@@ -87,7 +87,7 @@ impl ClosedWindow {
             {
                 return None;
             }
-            reason_of(&f.kind, c.kind, c.timeout, r).map(|reason| (i, f, reason))
+            reason_of(&f.kind, c.kind, &cfg.judging(), r).map(|reason| (i, f, reason))
         })?;
         let silent = matches!(reason, Reason::ConnectTimeout | Reason::RecvResponseTimeout);
         let (d, t, rtt) = (

@@ -208,6 +208,11 @@ struct Driver<'a> {
     lateness: Vec<Duration>,
     log: RunLog,
     traffic: Option<TrafficState>,
+    /// The profile's jitter draws (the DES's `Purpose::Jitter` stream), when it has jitter.
+    jitter: Option<rand_chacha::ChaCha8Rng>,
+    /// envoy's data-plane draws (the DES's `Purpose::Passive` stream): each connection's
+    /// priority level, outlier enforcement and ejection jitter.
+    passive: Option<rand_chacha::ChaCha8Rng>,
 }
 
 /// The driver's side of client traffic.
@@ -338,7 +343,9 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
     let [master, slave]: [Backend; 2] = started
         .try_into()
         .map_err(|_| "two backends were expected".to_string())?;
-    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?;
+    // The profile's phase bounds (connect, read from open, UDP echo), scaled like the timeout.
+    let prober = Prober::new(CheckSpec::from_monitor(&pool.healthmonitor, scale))?
+        .with_judging(&cfg.judging(), scale);
     let mut notes = Vec::new();
     notes.push(
         "[network] rtt and loss are not applied: the loopback path is the network".to_string(),
@@ -456,6 +463,13 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         lateness: Vec::new(),
         log: RunLog::default(),
         traffic: traffic_state,
+        jitter: node_cfg
+            .rules
+            .needs_draw()
+            .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
+        passive: node_cfg
+            .envoy
+            .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
     };
     d.start();
     let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
@@ -542,10 +556,11 @@ impl Driver<'_> {
         // The DES's phase draws, in the DES's order (slot = node * 2 + role).
         let mut phases = rng::stream(self.opts.seed, self.opts.trial, Purpose::Probes);
         for node in 0..self.nodes.len() as u32 {
+            let m = rng::unit(&mut phases);
+            let s = rng::unit(&mut phases);
+            let at = self.nodes[node as usize].first_probes_at([m, s]);
             for role in Role::BOTH {
-                let phase = rng::unit(&mut phases);
-                let at = self.nodes[node as usize].first_probe_at(role, phase);
-                self.push(at, Due::ProbeSend { node, role });
+                self.push(at[role.index()], Due::ProbeSend { node, role });
             }
         }
         for i in 0..self.cfg.faults.len() {
@@ -662,7 +677,17 @@ impl Driver<'_> {
         let now = self.clock.now();
         self.log.events += 1;
         let v = m.result.verdict();
-        let effect = self.nodes[m.node as usize].handle_verdict(now, m.role, v.ok);
+        // The profile's jitter, from the DES's own stream kind.
+        let draw = match &mut self.jitter {
+            Some(r) => rng::unit(r),
+            None => 0.0,
+        };
+        // The status of a failed HTTP answer: envoy counts it at once unless retriable.
+        let mismatch = v
+            .status
+            .filter(|_| v.reason == Some(crate::model::probe::Reason::ResponseMismatch));
+        let effect =
+            self.nodes[m.node as usize].handle_probe_verdict(now, m.role, v.ok, mismatch, draw);
         if let Some(next) = effect.next_probe_at {
             self.push(
                 next,
@@ -700,9 +725,30 @@ impl Driver<'_> {
 
     /// Carries out what a node asked for. Drains act through the `Closed` actions of the
     /// connections they close.
-    fn node_actions(&mut self, now: SimTime, node: u32, cause: Option<u32>) {
+    fn node_actions(&mut self, now: SimTime, node: u32, mut cause: Option<u32>) {
         while let Some(action) = self.nodes[node as usize].poll_action() {
             match action {
+                Action::StatusChanged {
+                    role,
+                    health,
+                    reason,
+                    status,
+                } => {
+                    // envoy's passive side: a status change of its own, the cause of the route
+                    // update that follows.
+                    tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), "live member status (passive)");
+                    cause = Some(self.log.transitions.len() as u32);
+                    self.log.transitions.push(Transition {
+                        at: now,
+                        lb_node: node,
+                        member: role,
+                        to: health,
+                        reason,
+                        status,
+                        probe_sent_at: now,
+                        stall: None,
+                    });
+                }
                 // A timer already due (route_update_delay 0) acts at once, as the DES's
                 // same-instant event does, instead of paying a round through the timer wheel.
                 Action::SetTimer { at, timer } if at <= now => {
@@ -808,7 +854,11 @@ impl Driver<'_> {
                 t.counters().add(Counter::Connections, 1);
                 let n = &mut self.nodes[node as usize];
                 let target = n.target();
-                let Some(routed) = n.route_connection(now, client, None) else {
+                let hash = match (&mut self.passive, n.needs_route_draw()) {
+                    (Some(r), true) => rand::Rng::gen::<u64>(r),
+                    _ => 0,
+                };
+                let Some(routed) = n.route_connection_hashed(now, client, None, hash) else {
                     t.counters().add(Counter::NoBackend, 1);
                     t.fail(node, now, Failure::NoBackend);
                     let _ = reply.send(None);
@@ -863,6 +913,19 @@ impl Driver<'_> {
                     };
                     t.counters().add(counter, 1);
                     t.fail(node, at, f);
+                    // envoy's outlier detection: a refused connection is a 503, a timed-out
+                    // one a 504.
+                    if let (true, Some(r)) = (n.wants_client_outcomes(), self.passive.as_mut()) {
+                        let outcome = if timed_out {
+                            crate::model::profile::envoy::Outcome::Timeout
+                        } else {
+                            crate::model::profile::envoy::Outcome::ConnectFailed
+                        };
+                        n.handle_client_outcome(now, conn.member, outcome, &mut || {
+                            rand::Rng::gen::<u64>(r)
+                        });
+                        self.node_actions(now, node, None);
+                    }
                 }
             }
             TrafficMsg::Established { node, id } => {

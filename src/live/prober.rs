@@ -3,7 +3,11 @@
 //!
 //! One deadline per probe: `timeout` bounds the whole probe (connect, TLS handshake, request,
 //! status line), as the DES's single `timeout` does, so a verdict never comes later than
-//! `timeout` after the probe went out.
+//! `timeout` after the probe went out. A data-plane profile other than huawei splits it as the
+//! simulator does ([`Prober::with_judging`], `crate::model::profile::Judging`): the connect is
+//! bounded on its own (HAProxy: min(inter, timeout connect)), the answer by a bound counted
+//! from the connection's opening (HAProxy `timeout check`), and a UDP check may skip its echo
+//! step (keepalived's UDP_CHECK).
 //!
 //! - **TCP**: success = connected within the timeout. Then the connection is closed with an RST
 //!   (SO_LINGER 0), as ELB's TCP check does, which also leaves no TIME_WAIT behind. RST on the
@@ -129,11 +133,24 @@ impl ProbeResult {
 /// A failed step: the reason and the status seen, if any.
 struct Fail(Reason, Option<u16>);
 
+/// The phases of one probe in wall-clock units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Phases {
+    connect: Duration,
+    /// `Some`: the answer's bound counts from the connection's opening; `None`: from the send,
+    /// `whole` after it.
+    read_from_open: Option<Duration>,
+    whole: Duration,
+    udp_echo: bool,
+    udp_silence: Duration,
+}
+
 /// Runs health-check probes as one pool's monitor configures them.
 #[derive(Clone)]
 pub struct Prober {
     spec: CheckSpec,
     tls: Option<tokio_rustls::TlsConnector>,
+    phases: Phases,
 }
 
 impl std::fmt::Debug for Prober {
@@ -151,7 +168,37 @@ impl Prober {
             )),
             _ => None,
         };
-        Ok(Prober { spec, tls })
+        let t = spec.timeout;
+        let phases = Phases {
+            connect: t,
+            read_from_open: None,
+            whole: t,
+            udp_echo: true,
+            udp_silence: t,
+        };
+        Ok(Prober { spec, tls, phases })
+    }
+
+    /// The same prober with a profile's phase bounds, each multiplied by `time_scale`.
+    pub fn with_judging(mut self, j: &crate::model::profile::Judging, time_scale: f64) -> Prober {
+        use crate::model::profile::Read;
+        let wall = |d: crate::time::SimDuration| {
+            Duration::from_secs_f64(d.as_secs_f64() * time_scale.max(0.0))
+        };
+        self.phases = Phases {
+            connect: wall(j.connect),
+            read_from_open: match j.read {
+                Read::FromOpen(d) => Some(wall(d)),
+                Read::FromSend(_) => None,
+            },
+            whole: match j.read {
+                Read::FromSend(d) => wall(d),
+                Read::FromOpen(_) => wall(j.longest()),
+            },
+            udp_echo: j.udp_echo,
+            udp_silence: wall(j.udp_silence),
+        };
+        self
     }
 
     pub fn spec(&self) -> &CheckSpec {
@@ -161,12 +208,20 @@ impl Prober {
     /// One probe of `target`; never takes (much) longer than the timeout.
     pub async fn probe(&self, target: SocketAddr, echo: &EchoStep) -> ProbeResult {
         let start = Instant::now();
-        let deadline = start + self.spec.timeout;
+        let p = self.phases;
+        let connect_by = start + p.connect;
         let mut note = None;
         let outcome = match self.spec.kind {
-            ProbeKind::Tcp => self.tcp(target, deadline).await.map(|()| None),
-            ProbeKind::Http | ProbeKind::Https => self.http(target, deadline).await.map(Some),
-            ProbeKind::UdpConnect => self.udp(target, deadline, echo, &mut note).await,
+            ProbeKind::Tcp => self.tcp(target, connect_by).await.map(|()| None),
+            ProbeKind::Http | ProbeKind::Https => self
+                .http(target, connect_by, start + p.whole)
+                .await
+                .map(Some),
+            ProbeKind::UdpConnect => {
+                let echo = if p.udp_echo { echo } else { &EchoStep::Skip };
+                self.udp(target, start + p.udp_silence, echo, &mut note)
+                    .await
+            }
         };
         let rtt = start.elapsed();
         match outcome {
@@ -202,8 +257,19 @@ impl Prober {
         Ok(())
     }
 
-    async fn http(&self, target: SocketAddr, deadline: Instant) -> Result<u16, Fail> {
-        let mut stream = self.connect(target, deadline).await?;
+    /// `connect_by` bounds the connect; the rest is bounded by `whole` or, when the profile
+    /// counts the answer's bound from the opening, by that much after it.
+    async fn http(
+        &self,
+        target: SocketAddr,
+        connect_by: Instant,
+        whole: Instant,
+    ) -> Result<u16, Fail> {
+        let mut stream = self.connect(target, connect_by).await?;
+        let deadline = match self.phases.read_from_open {
+            Some(d) => Instant::now() + d,
+            None => whole,
+        };
         let request = self.request(target.ip());
         let result = match &self.tls {
             None => self.exchange(&mut stream, &request, deadline).await,

@@ -267,6 +267,11 @@ impl ConnTable {
         self.open
     }
 
+    /// Connections open on `member`.
+    pub fn open_on(&self, member: Role) -> usize {
+        self.groups[member.index()].len()
+    }
+
     /// Most connections open at once.
     pub fn peak_open(&self) -> usize {
         self.peak_open

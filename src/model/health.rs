@@ -7,7 +7,11 @@
 //! Counters follow the seed page and HAProxy's fall/rise: `max_retries_down` consecutive failures
 //! turn ONLINE into OFFLINE, `max_retries` consecutive successes turn OFFLINE into ONLINE, and a
 //! result in the other direction resets the streak.
+//!
+//! How the next probe is timed, how results are counted and how checks start depend on the
+//! data plane: a [`Prober`] follows the [`Rules`] its profile compiled (`super::profile`).
 
+use super::profile::{ProbeState, Rules};
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 
@@ -60,8 +64,30 @@ impl HealthChecker {
         }
     }
 
+    /// The same checker with `n` failures already counted (a fresh HAProxy server starts at
+    /// health = rise, keepalived at `retry_it = retry`: one failure from OFFLINE).
+    pub fn with_fail_streak(mut self, n: u32) -> Self {
+        self.fail_streak = n;
+        self
+    }
+
     pub fn status(&self) -> Health {
         self.status
+    }
+
+    /// (consecutive successes, consecutive failures) so far.
+    #[inline]
+    pub fn streaks(&self) -> (u32, u32) {
+        (self.ok_streak, self.fail_streak)
+    }
+
+    /// Sets the status outright, both streaks cleared: Envoy's shortcuts (the first passing
+    /// check marks a starting host healthy; an unexpected HTTP status or the immediate-fail
+    /// header marks it unhealthy) that skip the counting.
+    pub fn set_status(&mut self, status: Health) {
+        self.status = status;
+        self.ok_streak = 0;
+        self.fail_streak = 0;
     }
 
     /// Counts one verdict; returns the new status if it changed.
@@ -95,52 +121,163 @@ pub struct VerdictEffect {
     pub next_probe_at: Option<SimTime>,
 }
 
-/// The probe schedule and the counters of one member in one LB node.
+/// The probe schedule and the counters of one member in one LB node, as its profile's
+/// [`Rules`] say.
 #[derive(Debug, Clone, Copy)]
 pub struct Prober {
-    schedule: ProbeSchedule,
-    delay: SimDuration,
+    rules: Rules,
     checker: HealthChecker,
+    state: ProbeState,
 }
 
 impl Prober {
-    pub fn new(schedule: ProbeSchedule, delay: SimDuration, checker: HealthChecker) -> Self {
+    pub fn new(rules: Rules) -> Self {
         Prober {
-            schedule,
-            delay,
-            checker,
+            rules,
+            checker: rules.checker(),
+            state: rules.initial_probe_state,
         }
     }
 
-    /// When the first probe goes out: `phase` in `[0, 1)` is a uniform draw, so the first probe
-    /// lands uniformly within the first `delay` (Huawei elb_faq_0002).
-    pub fn first_probe_at(&self, phase: f64) -> SimTime {
-        SimTime((self.delay.0 as f64 * phase.clamp(0.0, 1.0)) as u64 % self.delay.0.max(1))
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// A probe went out at `now`; returns the next send time when the schedule already knows it.
     #[inline]
     pub fn on_sent(&mut self, now: SimTime) -> Option<SimTime> {
-        match self.schedule {
-            ProbeSchedule::FixedRate => Some(now + self.delay),
+        match self.rules.schedule {
+            ProbeSchedule::FixedRate => Some(now + self.fixed_interval()),
             ProbeSchedule::AfterCompletion => None,
         }
     }
 
-    /// A probe's verdict arrived at `now`.
+    /// The interval of the fixed_rate schedule (only the huawei profile has one).
+    fn fixed_interval(&self) -> SimDuration {
+        match self.rules.intervals {
+            super::profile::Intervals::Fixed(d) => d,
+            _ => self.rules.longest_interval(),
+        }
+    }
+
+    /// A probe's verdict arrived at `now`; `draw` is a uniform draw in [0, 1) for the jitter,
+    /// read only when [`Rules::needs_draw`].
     #[inline]
-    pub fn on_verdict(&mut self, now: SimTime, ok: bool) -> VerdictEffect {
-        VerdictEffect {
-            transition: self.checker.on_verdict(ok),
-            next_probe_at: match self.schedule {
-                ProbeSchedule::AfterCompletion => Some(now + self.delay),
+    pub fn on_verdict(&mut self, now: SimTime, ok: bool, draw: f64) -> VerdictEffect {
+        self.on_probe_verdict(now, ok, None, draw)
+    }
+
+    /// [`Prober::on_verdict`] with what failed: `mismatch` is the status of a failed HTTP
+    /// answer (RESPONSE_MISMATCH), which some profiles count differently (envoy: at once,
+    /// unless retriable).
+    #[inline(always)]
+    pub fn on_probe_verdict(
+        &mut self,
+        now: SimTime,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
+        // One interval whatever the state (huawei): the whole verdict inline, with one match
+        // on the interval policy; every other policy takes the general path, out of line, so
+        // that this one stays small enough to inline into the engine's loop.
+        if let super::profile::Intervals::Fixed(d) = self.rules.intervals {
+            let transition = self.checker.on_verdict(ok);
+            let next_probe_at = match self.rules.schedule {
+                ProbeSchedule::AfterCompletion => {
+                    let j = self.rules.jitter.offset(d, draw);
+                    Some(SimTime((now.0 + d.0).saturating_add_signed(j)))
+                }
                 ProbeSchedule::FixedRate => None,
-            },
+            };
+            return VerdictEffect {
+                transition,
+                next_probe_at,
+            };
+        }
+        self.on_verdict_general(now, ok, mismatch, draw)
+    }
+
+    /// [`Prober::on_probe_verdict`] for interval policies that depend on the state (haproxy,
+    /// keepalived, envoy), and envoy's counting.
+    #[inline(never)]
+    fn on_verdict_general(
+        &mut self,
+        now: SimTime,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
+        let was = self.checker.status();
+        let transition = match &self.rules.intervals {
+            super::profile::Intervals::Envoy(e) => {
+                let at_once = !ok && e.fails_at_once(mismatch);
+                self.envoy_count(ok, at_once)
+            }
+            _ => self.checker.on_verdict(ok),
+        };
+        let next_probe_at = match self.rules.schedule {
+            ProbeSchedule::AfterCompletion => {
+                let d = self
+                    .rules
+                    .interval_after(&self.checker, &mut self.state, was, ok);
+                let j = self.rules.jitter.offset(d, draw);
+                Some(SimTime((now.0 + d.0).saturating_add_signed(j)))
+            }
+            ProbeSchedule::FixedRate => None,
+        };
+        VerdictEffect {
+            transition,
+            next_probe_at,
         }
     }
 
     pub fn status(&self) -> Health {
         self.checker.status()
+    }
+
+    /// One interval whatever the state (the huawei profile).
+    #[inline(always)]
+    pub fn has_fixed_interval(&self) -> bool {
+        matches!(self.rules.intervals, super::profile::Intervals::Fixed(_))
+    }
+
+    /// Envoy's counting (`ActiveHealthCheckSession::handleSuccess` / `setUnhealthy`, see
+    /// `super::profile::envoy`): the streaks, plus two shortcuts.
+    /// `at_once`: a failed HTTP answer with an unexpected, non-retriable status.
+    fn envoy_count(&mut self, ok: bool, at_once: bool) -> Option<Health> {
+        let first = !self.state.has_run;
+        self.state.has_run = true;
+        let was = self.checker.status();
+        let mut transition = self.checker.on_verdict(ok);
+        if ok && first && was == Health::Offline && transition.is_none() {
+            // "If this is the first time we ever got a check result on this host, we
+            // immediately move it to healthy."
+            self.checker.set_status(Health::Online);
+            transition = Some(Health::Online);
+        }
+        if at_once && was == Health::Online && transition.is_none() {
+            // An unexpected, non-retriable HTTP status: an ACTIVE failure, no threshold.
+            self.checker.set_status(Health::Offline);
+            transition = Some(Health::Offline);
+        }
+        transition
+    }
+
+    /// The member fails at once, whatever the counters (Envoy's router read
+    /// `x-envoy-immediate-health-check-fail` on a client's answer); the probe schedule is not
+    /// touched. Returns the new status if it changed.
+    pub fn fail_at_once(&mut self) -> Option<Health> {
+        self.state.has_run = true;
+        (self.checker.status() == Health::Online).then(|| {
+            self.checker.set_status(Health::Offline);
+            Health::Offline
+        })
+    }
+
+    /// The cluster has carried traffic: the profile's traffic intervals apply from now on.
+    pub fn set_traffic_seen(&mut self) {
+        self.state.traffic_seen = true;
     }
 }
 
@@ -177,37 +314,38 @@ mod tests {
         assert_eq!(c.on_verdict(true), Some(Health::Online));
     }
 
+    fn huawei(schedule: ProbeSchedule, d: SimDuration) -> Rules {
+        let m = crate::model::profile::Monitor {
+            kind: crate::model::probe::ProbeKind::Tcp,
+            delay: d,
+            timeout: SimDuration::from_secs(1),
+            rise: 1,
+            fall: 1,
+        };
+        crate::model::profile::huawei::rules(&m, schedule, false)
+    }
+
     #[test]
     fn schedules_differ_in_who_sets_the_next_probe() {
         let d = SimDuration::from_secs(5);
-        let mut ac = Prober::new(
-            ProbeSchedule::AfterCompletion,
-            d,
-            HealthChecker::new(1, 1, Health::Online),
-        );
+        let mut ac = Prober::new(huawei(ProbeSchedule::AfterCompletion, d));
         assert_eq!(ac.on_sent(SimTime(0)), None);
         assert_eq!(
-            ac.on_verdict(SimTime(7), true).next_probe_at,
+            ac.on_verdict(SimTime(7), true, 0.0).next_probe_at,
             Some(SimTime(7) + d)
         );
-        let mut fr = Prober::new(
-            ProbeSchedule::FixedRate,
-            d,
-            HealthChecker::new(1, 1, Health::Online),
-        );
+        let mut fr = Prober::new(huawei(ProbeSchedule::FixedRate, d));
         assert_eq!(fr.on_sent(SimTime(0)), Some(SimTime(0) + d));
-        assert_eq!(fr.on_verdict(SimTime(7), true).next_probe_at, None);
+        assert_eq!(fr.on_verdict(SimTime(7), true, 0.0).next_probe_at, None);
     }
 
     #[test]
     fn first_probe_lands_within_the_first_delay() {
-        let p = Prober::new(
-            ProbeSchedule::AfterCompletion,
-            SimDuration::from_secs(5),
-            HealthChecker::new(1, 1, Health::Online),
+        let r = huawei(ProbeSchedule::AfterCompletion, SimDuration::from_secs(5));
+        assert_eq!(
+            r.first_probes([0.0, 0.5]),
+            [SimTime(0), SimTime(2_500_000_000)]
         );
-        assert_eq!(p.first_probe_at(0.0), SimTime(0));
-        assert!(p.first_probe_at(0.999_999_999_9) < SimTime(5_000_000_000));
-        assert_eq!(p.first_probe_at(0.5), SimTime(2_500_000_000));
+        assert!(r.first_probes([0.999_999_999_9, 0.0])[0] < SimTime(5_000_000_000));
     }
 }

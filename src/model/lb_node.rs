@@ -31,8 +31,11 @@
 //!   returns to it, a failback like any other.
 
 use super::connections::{Conn, ConnId, ConnTable, QuicPaths};
-use super::health::{Health, HealthChecker, ProbeSchedule, Prober, VerdictEffect};
+use super::health::{Health, ProbeSchedule, Prober, VerdictEffect};
 use super::persistence::PersistenceTable;
+use super::probe::Reason;
+use super::profile::envoy::{self, DataPlane, OutlierDetector, OutlierEvent};
+use super::profile::Rules;
 use super::quic::CidTable;
 use super::router::{AllDown, Failback, Role, RouteChange, Router, Target};
 use crate::time::{SimDuration, SimTime};
@@ -62,6 +65,12 @@ pub struct LbNodeConfig {
     pub persistence: Option<SimDuration>,
     /// `failback = "hold_down"`: how long the master stays ONLINE before the traffic returns.
     pub failback_hold_down: SimDuration,
+    /// The data plane's health-check rules (`super::profile`): probe timing, counting, start.
+    /// `schedule`, `rise`, `fall` and `initial` above are the same values, kept for readers.
+    pub rules: Rules,
+    /// The envoy profile's data-plane parts: priority/panic routing, outlier detection, the
+    /// router's reading of `x-envoy-immediate-health-check-fail` (`None` for other profiles).
+    pub envoy: Option<DataPlane>,
 }
 
 /// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
@@ -73,6 +82,8 @@ pub enum Timer {
     DrainDeadline { role: Role, epoch: u32 },
     /// The master's failback hold-down ends (stale when `epoch` is not the current hold's).
     FailbackHold { epoch: u32 },
+    /// Envoy's outlier sweep that may return an ejected member is due.
+    OutlierSweep,
 }
 
 /// Why the LB itself closed a connection.
@@ -105,6 +116,16 @@ pub enum Action {
     DrainEnded { role: Role, closed: u64 },
     /// The LB closed an open connection.
     Closed { conn: Conn, why: LbClose },
+    /// `role`'s status changed in this node's view for a reason other than a probe verdict
+    /// (envoy: outlier ejection or return, the immediate-fail header on a client's answer).
+    /// Like a verdict's change, it reaches the data plane through a later
+    /// [`Timer::ApplyHealth`] (queued right after this action).
+    StatusChanged {
+        role: Role,
+        health: Health,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    },
 }
 
 /// Where a new connection goes.
@@ -145,13 +166,19 @@ pub struct LbNode {
     /// stale.
     hold_epoch: u32,
     actions: VecDeque<Action>,
+    /// envoy: outlier detection of this node, when configured (boxed: the other profiles' nodes
+    /// stay small to clone).
+    outlier: Option<Box<OutlierDetector>>,
 }
 
 impl LbNode {
     pub fn new(cfg: LbNodeConfig) -> Self {
-        let checker = HealthChecker::new(cfg.rise, cfg.fall, cfg.initial);
-        let prober = Prober::new(cfg.schedule, cfg.delay, checker);
+        let prober = Prober::new(cfg.rules);
         LbNode {
+            outlier: cfg
+                .envoy
+                .and_then(|e| e.outlier)
+                .map(|o| Box::new(OutlierDetector::new(o, SimTime::ZERO))),
             cfg,
             probers: [prober; 2],
             router: Router::new(cfg.initial, cfg.initial, cfg.all_down, cfg.failback),
@@ -171,10 +198,17 @@ impl LbNode {
 
     // ---- health checking ----
 
-    /// When `role`'s first probe goes out; `phase` is a uniform draw in `[0, 1)` (the first probe
-    /// lands uniformly within the first `delay`, Huawei elb_faq_0002).
-    pub fn first_probe_at(&self, role: Role, phase: f64) -> SimTime {
-        self.probers[role.index()].first_probe_at(phase)
+    /// When master's and slave's first probes go out, from one uniform draw in `[0, 1)` per
+    /// member, master's first (the profile places them: Huawei within the first `delay`,
+    /// elb_faq_0002; HAProxy staggered by position).
+    pub fn first_probes_at(&self, phases: [f64; 2]) -> [SimTime; 2] {
+        self.cfg.rules.first_probes(phases)
+    }
+
+    /// Whether [`LbNode::handle_verdict`] reads its draw (the profile's jitter).
+    #[inline]
+    pub fn needs_draw(&self) -> bool {
+        self.cfg.rules.needs_draw()
     }
 
     /// A probe of `role` went out at `now`; returns when the next one goes out if the schedule
@@ -186,22 +220,200 @@ impl LbNode {
 
     /// A verdict on `role` arrived at `now`. A status change is effective in this node's view at
     /// once (see [`LbNode::status`]) and reaches the data plane `route_update_delay` later: an
-    /// [`Action::SetTimer`] is queued for it.
+    /// [`Action::SetTimer`] is queued for it. `draw` is a uniform draw in `[0, 1)` for the
+    /// profile's jitter, read only when [`LbNode::needs_draw`].
     #[inline]
-    pub fn handle_verdict(&mut self, now: SimTime, role: Role, ok: bool) -> VerdictEffect {
-        let effect = self.probers[role.index()].on_verdict(now, ok);
+    pub fn handle_verdict(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        ok: bool,
+        draw: f64,
+    ) -> VerdictEffect {
+        self.handle_probe_verdict(now, role, ok, None, draw)
+    }
+
+    /// [`LbNode::handle_verdict`] with what failed: `mismatch` is the status of a failed HTTP
+    /// answer (RESPONSE_MISMATCH), which the envoy profile counts at once unless retriable.
+    /// The returned transition is of the member's status in this node's view
+    /// ([`LbNode::status`]), which under envoy also reflects an outlier ejection: a passing
+    /// check returns an ejected member (`successful_active_health_check_uneject_host`).
+    #[inline(always)]
+    pub fn handle_probe_verdict(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
+        // Only envoy keeps outlier detection, and envoy's probers never have a fixed interval:
+        // huawei's verdicts pay one check, which the prober repeats (and the compiler merges).
+        if !self.probers[role.index()].has_fixed_interval() && self.outlier.is_some() {
+            return self.probe_verdict_with_outlier(now, role, ok, mismatch, draw);
+        }
+        let effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
         if let Some(health) = effect.transition {
-            self.actions.push_back(Action::SetTimer {
-                at: now + self.cfg.route_update_delay,
-                timer: Timer::ApplyHealth { role, health },
-            });
+            self.push_apply(now, role, health);
         }
         effect
     }
 
-    /// `role`'s status as this node's health checker sees it.
-    pub fn status(&self, role: Role) -> Health {
+    /// [`LbNode::handle_probe_verdict`] under envoy's outlier detection (out of line: the other
+    /// profiles' path stays small).
+    #[inline(never)]
+    fn probe_verdict_with_outlier(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        ok: bool,
+        mismatch: Option<u16>,
+        draw: f64,
+    ) -> VerdictEffect {
+        // Sweeps are not run here: the one that returns a member has its own timer
+        // (`Timer::OutlierSweep`), so a verdict changes no other status than its member's.
+        let before = self.status(role);
+        let mut effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
+        if ok && self.probers[role.index()].status() == Health::Online {
+            if let Some(od) = self.outlier.as_mut() {
+                od.on_active_check_passed(now, role);
+            }
+        }
+        let after = self.status(role);
+        effect.transition = (before != after).then_some(after);
+        if let Some(health) = effect.transition {
+            self.push_apply(now, role, health);
+        }
+        effect
+    }
+
+    fn push_apply(&mut self, now: SimTime, role: Role, health: Health) {
+        self.actions.push_back(Action::SetTimer {
+            at: now + self.cfg.route_update_delay,
+            timer: Timer::ApplyHealth { role, health },
+        });
+    }
+
+    /// `role`'s status by the active checks alone (envoy's outlier detection aside): what the
+    /// engine's quiescence test reads, which only runs without client traffic, where nothing
+    /// is ever ejected.
+    #[inline]
+    pub fn active_status(&self, role: Role) -> Health {
         self.probers[role.index()].status()
+    }
+
+    /// `role`'s status as this node's health checker sees it (under envoy: passing active
+    /// checks and not ejected by outlier detection).
+    pub fn status(&self, role: Role) -> Health {
+        let active = self.probers[role.index()].status();
+        match &self.outlier {
+            Some(od) if od.ejected(role) => Health::Offline,
+            _ => active,
+        }
+    }
+
+    // ---- envoy's passive side ----
+
+    /// Whether client outcomes matter to this node (envoy with outlier detection or the
+    /// immediate-fail header): drivers skip [`LbNode::handle_client_outcome`] otherwise.
+    pub fn wants_client_outcomes(&self) -> bool {
+        self.cfg
+            .envoy
+            .is_some_and(|e| e.outlier.is_some() || e.immediate_fail_header)
+    }
+
+    /// A client operation this node routed to `role` ended with `outcome` at `now` (a refused
+    /// or timed-out connection, a failed request's status). Under envoy, the router reads the
+    /// immediate-fail header on an answer, and outlier detection counts the outcome; a status
+    /// change comes out as [`Action::StatusChanged`]. `draw` gives uniform `u64`s for the
+    /// enforcement and ejection-jitter draws.
+    pub fn handle_client_outcome(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        outcome: envoy::Outcome,
+        draw: &mut impl FnMut() -> u64,
+    ) {
+        let Some(dp) = self.cfg.envoy else { return };
+        self.outlier_advance(now);
+        let before = self.status(role);
+        if dp.immediate_fail_header {
+            if let envoy::Outcome::Status(_) = outcome {
+                self.probers[role.index()].fail_at_once();
+            }
+        }
+        let mut wake = None;
+        if let Some(od) = self.outlier.as_mut() {
+            for e in od.on_outcome(now, role, outcome, draw) {
+                if let OutlierEvent::Ejected { role, .. } = e {
+                    wake = od.wake_at(role);
+                }
+            }
+        }
+        let after = self.status(role);
+        if before != after {
+            let (reason, status) = match outcome {
+                envoy::Outcome::ConnectFailed => (Reason::ConnectRefused, None),
+                envoy::Outcome::Timeout => (Reason::ConnectTimeout, None),
+                envoy::Outcome::RequestTimeout => (Reason::RecvResponseTimeout, None),
+                envoy::Outcome::Status(s) => (Reason::ResponseMismatch, Some(s)),
+            };
+            self.status_changed(now, role, after, Some(reason), status);
+        }
+        if let Some(at) = wake {
+            self.actions.push_back(Action::SetTimer {
+                at,
+                timer: Timer::OutlierSweep,
+            });
+        }
+    }
+
+    /// Whether another failing client answer from `role` could still change something here:
+    /// outlier detection has not ejected it, or the immediate-fail header would take it out.
+    pub fn passive_sees(&self, role: Role) -> bool {
+        let Some(dp) = self.cfg.envoy else {
+            return false;
+        };
+        let not_ejected = self.outlier.as_ref().is_some_and(|o| !o.ejected(role));
+        let header = dp.immediate_fail_header && self.status(role) == Health::Online;
+        not_ejected || header
+    }
+
+    /// Runs the outlier sweeps due by `now`; members they return change status.
+    fn outlier_advance(&mut self, now: SimTime) {
+        let Some(od) = self.outlier.as_mut() else {
+            return;
+        };
+        if od.next_sweep() > now {
+            return;
+        }
+        let before = Role::BOTH.map(|r| od.ejected(r));
+        od.advance(now);
+        for role in Role::BOTH {
+            if before[role.index()] && !self.outlier.as_ref().is_some_and(|o| o.ejected(role)) {
+                let active = self.probers[role.index()].status();
+                if active == Health::Online {
+                    self.status_changed(now, role, Health::Online, None, None);
+                }
+            }
+        }
+    }
+
+    fn status_changed(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        health: Health,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    ) {
+        self.actions.push_back(Action::StatusChanged {
+            role,
+            health,
+            reason,
+            status,
+        });
+        self.push_apply(now, role, health);
     }
 
     /// `role`'s status as this node's data plane acts on it (`route_update_delay` behind).
@@ -227,6 +439,7 @@ impl LbNode {
                     self.route_changed(change);
                 }
             }
+            Timer::OutlierSweep => self.outlier_advance(now),
         }
     }
 
@@ -340,6 +553,26 @@ impl LbNode {
         client: u32,
         quic_key: Option<u64>,
     ) -> Option<Routed> {
+        self.route_connection_hashed(now, client, quic_key, 0)
+    }
+
+    /// Whether [`LbNode::route_connection_hashed`] reads its hash (envoy picks the priority
+    /// level of each connection with a random draw).
+    pub fn needs_route_draw(&self) -> bool {
+        self.cfg.envoy.is_some()
+    }
+
+    /// [`LbNode::route_connection`] with a uniform `hash` for profiles that draw per
+    /// connection: under envoy, the priority level comes from Envoy's per-priority loads
+    /// (`envoy::priority_loads`, `envoy::choose_member`) over the data plane's view: the master
+    /// while it is healthy, the slave while only it is, both halves of the traffic in panic.
+    pub fn route_connection_hashed(
+        &mut self,
+        now: SimTime,
+        client: u32,
+        quic_key: Option<u64>,
+        hash: u64,
+    ) -> Option<Routed> {
         let target = self.router.target();
         let router = &self.router;
         let persisted = self
@@ -347,7 +580,21 @@ impl LbNode {
             .as_ref()
             .and_then(|p| p.lookup(client, now))
             .filter(|&m| router.health(m) == Health::Online);
-        let mut member = persisted.or(target.member())?;
+        let chosen = match self.cfg.envoy {
+            Some(dp) => {
+                let healthy = Role::BOTH.map(|r| router.health(r) == Health::Online);
+                let loads = envoy::priority_loads(&dp.priority, healthy);
+                envoy::choose_member(&dp.priority, &loads, hash)
+            }
+            None => target.member(),
+        };
+        let mut member = persisted.or(chosen)?;
+        if self.cfg.envoy.is_some() {
+            // The cluster has carried traffic: Envoy leaves its no-traffic intervals.
+            for p in &mut self.probers {
+                p.set_traffic_seen();
+            }
+        }
         if let Some(key) = quic_key {
             if let Some(m) = self.cids.route(key, Target::of(member)) {
                 member = m;
@@ -443,6 +690,11 @@ impl LbNode {
         self.conns.group(role)
     }
 
+    /// How many connections are open on `role`.
+    pub fn open_on(&self, role: Role) -> usize {
+        self.conns.open_on(role)
+    }
+
     /// For closing every connection open on `role` without a snapshot: the one a snapshot
     /// ([`LbNode::conns_on`]) would give at index `closed`, when the caller has closed the
     /// `closed` handles this returned before (see
@@ -490,7 +742,196 @@ mod tests {
             drain: Some(SimDuration::from_secs(5)),
             persistence: Some(SimDuration::from_secs(60)),
             failback_hold_down: SimDuration::from_secs(30),
+            rules: crate::model::profile::huawei::rules(
+                &crate::model::profile::Monitor {
+                    kind: crate::model::probe::ProbeKind::Tcp,
+                    delay: SimDuration::from_secs(1),
+                    timeout: SimDuration::from_secs(1),
+                    rise: 2,
+                    fall: 2,
+                },
+                ProbeSchedule::AfterCompletion,
+                false,
+            ),
+            envoy: None,
         }
+    }
+
+    /// An envoy node: the envoy profile's rules and data plane, all_down and failback as the
+    /// engine sets them for it.
+    fn envoy_cfg(opts: envoy::Options) -> LbNodeConfig {
+        let m = crate::model::profile::Monitor {
+            kind: crate::model::probe::ProbeKind::Tcp,
+            delay: SimDuration::from_secs(1),
+            timeout: SimDuration::from_secs(1),
+            rise: 2,
+            fall: 2,
+        };
+        LbNodeConfig {
+            all_down: AllDown::Master,
+            route_update_delay: SimDuration::ZERO,
+            drain: None,
+            persistence: None,
+            rules: opts
+                .rules(&m, ProbeSchedule::AfterCompletion, false)
+                .expect("envoy rules"),
+            envoy: Some(opts.data_plane()),
+            ..cfg()
+        }
+    }
+
+    /// Fires every timer in `acts` (in order) and collects what follows.
+    fn settle(n: &mut LbNode, acts: Vec<Action>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for a in acts {
+            if let Action::SetTimer { at, timer } = a {
+                n.handle_timer(at, timer);
+                let more = actions(n);
+                out.extend(settle(n, more));
+            } else {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn envoy_routes_by_priority_and_splits_in_panic() {
+        let mut n = LbNode::new(envoy_cfg(envoy::Options::default()));
+        for h in [0, 37, 99] {
+            assert_eq!(
+                n.route_connection_hashed(t(0), 1, None, h).unwrap().member,
+                Role::Master
+            );
+        }
+        let a = actions(&mut n);
+        assert!(a.is_empty());
+        for _ in 0..2 {
+            n.handle_verdict(t(1), Role::Master, false, 0.0);
+        }
+        let a = actions(&mut n);
+        settle(&mut n, a);
+        assert_eq!(
+            n.route_connection_hashed(t(2), 1, None, 7).unwrap().member,
+            Role::Slave
+        );
+        for _ in 0..2 {
+            n.handle_verdict(t(3), Role::Slave, false, 0.0);
+        }
+        let a = actions(&mut n);
+        settle(&mut n, a);
+        // Total panic: hash % 100 + 1 <= 50 picks priority 0.
+        assert_eq!(
+            n.route_connection_hashed(t(4), 1, None, 49).unwrap().member,
+            Role::Master
+        );
+        assert_eq!(
+            n.route_connection_hashed(t(4), 1, None, 50).unwrap().member,
+            Role::Slave
+        );
+        assert_eq!(n.target(), Target::Master, "reported as a fail-open");
+    }
+
+    #[test]
+    fn envoy_an_unexpected_status_fails_the_member_on_one_check() {
+        let mut n = LbNode::new(envoy_cfg(envoy::Options::default()));
+        let e = n.handle_probe_verdict(t(1), Role::Master, false, Some(503), 0.0);
+        assert_eq!(e.transition, Some(Offline));
+        // A refusal needs the threshold (2).
+        let e = n.handle_probe_verdict(t(1), Role::Slave, false, None, 0.0);
+        assert_eq!(e.transition, None);
+    }
+
+    #[test]
+    fn envoy_outlier_ejects_and_the_sweep_returns() {
+        let opts = envoy::Options {
+            outlier: Some(envoy::OutlierConfig {
+                max_ejection_percent: 50,
+                ..envoy::OutlierConfig::default()
+            }),
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        assert!(n.wants_client_outcomes());
+        let mut draw = || 0u64;
+        for _ in 0..5 {
+            n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::Status(503), &mut draw);
+        }
+        let a = actions(&mut n);
+        assert_eq!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Offline,
+                reason: Some(Reason::ResponseMismatch),
+                status: Some(503)
+            }
+        );
+        assert_eq!(n.status(Role::Master), Offline);
+        assert!(!n.passive_sees(Role::Master));
+        // The sweep at 40 s (the first multiple of 10 s at least 30 s after 5 s) returns it.
+        assert!(a.contains(&Action::SetTimer {
+            at: t(40),
+            timer: Timer::OutlierSweep
+        }));
+        n.handle_timer(t(40), Timer::OutlierSweep);
+        let a = actions(&mut n);
+        assert_eq!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Online,
+                reason: None,
+                status: None
+            }
+        );
+        assert_eq!(n.status(Role::Master), Online);
+    }
+
+    #[test]
+    fn envoy_a_passing_check_returns_an_ejected_member() {
+        let opts = envoy::Options {
+            outlier: Some(envoy::OutlierConfig {
+                max_ejection_percent: 50,
+                ..envoy::OutlierConfig::default()
+            }),
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        for _ in 0..5 {
+            n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::ConnectFailed, &mut || 0);
+        }
+        actions(&mut n);
+        let e = n.handle_probe_verdict(t(6), Role::Master, true, None, 0.0);
+        assert_eq!(e.transition, Some(Online));
+    }
+
+    #[test]
+    fn envoy_the_immediate_fail_header_takes_the_member_out_at_once() {
+        let opts = envoy::Options {
+            immediate_health_check_fail: true,
+            ..envoy::Options::default()
+        };
+        let mut n = LbNode::new(envoy_cfg(opts));
+        n.handle_client_outcome(t(5), Role::Master, envoy::Outcome::Status(503), &mut || 0);
+        let a = actions(&mut n);
+        assert!(matches!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Offline,
+                ..
+            }
+        ));
+        // Two passes bring it back (not the first check any more: healthy_threshold applies).
+        assert_eq!(
+            n.handle_verdict(t(6), Role::Master, true, 0.0).transition,
+            None
+        );
+        assert_eq!(
+            n.handle_verdict(t(7), Role::Master, true, 0.0).transition,
+            Some(Online)
+        );
     }
 
     fn t(s: u64) -> SimTime {
@@ -515,7 +956,7 @@ mod tests {
     fn verdicts(n: &mut LbNode, now: SimTime, role: Role, ok: bool, k: u32) -> Vec<Action> {
         let mut out = Vec::new();
         for _ in 0..k {
-            n.handle_verdict(now, role, ok);
+            n.handle_verdict(now, role, ok, 0.0);
         }
         for a in actions(n) {
             if let Action::SetTimer { at, timer } = a {
@@ -529,9 +970,9 @@ mod tests {
     #[test]
     fn a_verdict_reaches_the_data_plane_after_the_route_update_delay() {
         let mut n = LbNode::new(cfg());
-        n.handle_verdict(t(1), Role::Master, false);
+        n.handle_verdict(t(1), Role::Master, false, 0.0);
         assert!(n.poll_action().is_none());
-        let e = n.handle_verdict(t(2), Role::Master, false);
+        let e = n.handle_verdict(t(2), Role::Master, false, 0.0);
         assert_eq!(e.transition, Some(Offline));
         assert_eq!(n.status(Role::Master), Offline);
         assert_eq!(n.health(Role::Master), Online, "not applied yet");
@@ -643,8 +1084,8 @@ mod tests {
         verdicts(&mut n, t(1), Role::Master, false, 2);
         assert_eq!(n.target(), Target::Slave);
         // The master is back at 10 s: the hold-down timer, 30 s later.
-        n.handle_verdict(t(10), Role::Master, true);
-        n.handle_verdict(t(10), Role::Master, true);
+        n.handle_verdict(t(10), Role::Master, true, 0.0);
+        n.handle_verdict(t(10), Role::Master, true, 0.0);
         let Some(Action::SetTimer { at, timer }) = n.poll_action() else {
             panic!("apply timer")
         };

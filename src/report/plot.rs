@@ -215,7 +215,7 @@ pub fn closed_form_window(cfg: &SimConfig) -> Option<(f64, f64)> {
         Rtt::Fixed(d) => d,
         Rtt::LogNormal { median, .. } => median,
     };
-    let reason = crate::sim::world::reason_of(&fault.kind, cfg.check.kind, cfg.check.timeout, r)?;
+    let reason = crate::sim::world::reason_of(&fault.kind, cfg.check.kind, &cfg.judging(), r)?;
     let (d, t, f) = (
         cfg.check.delay.as_secs_f64(),
         cfg.check.timeout.as_secs_f64(),

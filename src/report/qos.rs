@@ -51,12 +51,15 @@ use serde::Serialize;
 pub fn visible_windows(cfg: &SimConfig, member: Role) -> Vec<(SimTime, SimTime)> {
     let end = SimTime::ZERO + cfg.duration;
     let rtt = super::run::typical_rtt(cfg);
+    let judging = cfg.judging();
     let mut windows: Vec<(SimTime, SimTime)> = cfg
         .faults
         .iter()
         .filter(|f| f.member == member)
+        // A separate monitor process does not see the service's own faults.
+        .filter(|f| crate::sim::paths::check_meets(cfg, &f.kind))
         .filter(|f| {
-            crate::sim::world::reason_of(&f.kind, cfg.check.kind, cfg.check.timeout, rtt).is_some()
+            crate::sim::world::reason_of(&f.kind, cfg.check.kind, &judging, rtt).is_some()
         })
         .map(|f| (f.at.min(end), f.until.unwrap_or(end).min(end)))
         .collect();

@@ -158,13 +158,14 @@ pub struct Measured {
 /// The longest a check can take to detect a fault it sees: a probe in flight when the fault
 /// begins (`timeout`), then `max_retries_down` probes of up to `delay + timeout` each. A fault
 /// undetected whose start is later than this before the end of the run is censored.
+///
+/// Under a profile other than huawei, `timeout` is the profile's longest probe
+/// (`Judging::longest`), `delay` its longest interval with jitter, and `max_retries_down` its
+/// fall; under huawei these are the pool's own values.
 pub fn detection_window(cfg: &SimConfig) -> SimDuration {
-    let c = &cfg.check;
-    SimDuration(
-        c.timeout
-            .0
-            .saturating_add((c.fall as u64).saturating_mul(c.delay.0.saturating_add(c.timeout.0))),
-    )
+    let rules = cfg.rules();
+    let (t, d) = (rules.judging.longest(), rules.longest_interval());
+    SimDuration(t.0.saturating_add((rules.fall as u64).saturating_mul(d.0.saturating_add(t.0))))
 }
 
 /// The typical probe round trip: the fixed one, or the log-normal's median.
@@ -205,6 +206,8 @@ struct Attributor<'a> {
     cfg: &'a SimConfig,
     check: ProbeKind,
     rtt: SimDuration,
+    /// The profile's probe-phase bounds (which faults a check sees depends on them).
+    judging: crate::model::profile::Judging,
 }
 
 impl Attributor<'_> {
@@ -212,7 +215,7 @@ impl Attributor<'_> {
         if !crate::sim::paths::check_meets(self.cfg, &f.kind) {
             return None;
         }
-        world::reason_of(&f.kind, self.check, self.cfg.check.timeout, self.rtt)
+        world::reason_of(&f.kind, self.check, &self.judging, self.rtt)
     }
 
     /// Attributes each OFFLINE status change of `member` (indices into `log.transitions`) to the
@@ -272,7 +275,7 @@ impl Attributor<'_> {
                             std::slice::from_ref(f),
                             s,
                             self.check,
-                            self.cfg.check.timeout,
+                            &self.judging,
                             self.rtt,
                         )
                 })
@@ -438,6 +441,7 @@ pub fn measure(cfg: &SimConfig, log: &RunLog) -> Measured {
         cfg,
         check: cfg.check.kind,
         rtt: typical_rtt(cfg),
+        judging: cfg.judging(),
     };
     let idx = NodeIndex::new(cfg, log);
     let delay = cfg.model.route_update_delay;

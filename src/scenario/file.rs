@@ -177,6 +177,99 @@ pub struct ModelSection {
     pub route_update_delay: Option<Dur>,
     pub failback_hold_down: Option<Dur>,
     pub monitor_process: Option<crate::sim::config::MonitorProcess>,
+    /// The data plane whose health-check rules apply (`docs/profiles.md`).
+    pub profile: Option<crate::model::profile::ProfileName>,
+    /// `[model.haproxy]`: used when the profile is haproxy.
+    pub haproxy: Option<HaproxySection>,
+    /// `[model.keepalived]`: used when the profile is keepalived.
+    pub keepalived: Option<KeepalivedSection>,
+    /// `[model.envoy]`: used when the profile is envoy.
+    pub envoy: Option<EnvoySection>,
+}
+
+/// A duration, or `"none"` for a setting left unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurOrNone(pub Option<SimDuration>);
+
+impl<'de> Deserialize<'de> for DurOrNone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurOrNone;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string with a unit, like \"5s\", or \"none\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<DurOrNone, E> {
+                if s == "none" {
+                    return Ok(DurOrNone(None));
+                }
+                parse_duration(s)
+                    .map(|d| DurOrNone(Some(d)))
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[model.haproxy]`: HAProxy settings the API has no field for (`docs/profiles.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxySection {
+    pub timeout_connect: Option<DurOrNone>,
+    pub fastinter: Option<Dur>,
+    pub downinter: Option<Dur>,
+    pub spread_checks: Option<i64>,
+    pub on_marked_down_shutdown_sessions: Option<bool>,
+    pub slowstart: Option<Dur>,
+}
+
+/// `[model.keepalived]`: keepalived settings the API has no field for (`docs/profiles.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepalivedSection {
+    pub retry: Option<i64>,
+    pub delay_before_retry: Option<Dur>,
+    pub alpha: Option<bool>,
+    pub inhibit_on_failure: Option<bool>,
+}
+
+/// `[model.envoy]`: Envoy settings the API has no field for (`docs/profiles.md`, "envoy").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoySection {
+    pub interval_jitter: Option<Dur>,
+    pub interval_jitter_percent: Option<i64>,
+    pub initial_jitter: Option<Dur>,
+    pub unhealthy_interval: Option<Dur>,
+    pub unhealthy_edge_interval: Option<Dur>,
+    pub healthy_edge_interval: Option<Dur>,
+    pub no_traffic_interval: Option<Dur>,
+    pub no_traffic_healthy_interval: Option<Dur>,
+    pub retriable_statuses: Option<String>,
+    pub immediate_health_check_fail: Option<bool>,
+    pub overprovisioning_factor: Option<i64>,
+    pub healthy_panic_threshold: Option<i64>,
+    pub fail_traffic_on_panic: Option<bool>,
+    /// `[model.envoy.outlier_detection]`: its presence turns outlier detection on.
+    pub outlier_detection: Option<OutlierSection>,
+}
+
+/// `[model.envoy.outlier_detection]`: Envoy's `OutlierDetection` (consecutive errors).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierSection {
+    pub interval: Option<Dur>,
+    pub base_ejection_time: Option<Dur>,
+    pub max_ejection_time: Option<Dur>,
+    pub max_ejection_time_jitter: Option<Dur>,
+    pub consecutive_5xx: Option<i64>,
+    pub consecutive_gateway_failure: Option<i64>,
+    pub enforcing_consecutive_5xx: Option<i64>,
+    pub enforcing_consecutive_gateway_failure: Option<i64>,
+    pub max_ejection_percent: Option<i64>,
+    pub always_eject_one_host: Option<bool>,
+    pub successful_active_health_check_uneject_host: Option<bool>,
 }
 
 /// `[network]`: the probe path with no fault.

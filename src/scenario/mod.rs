@@ -10,6 +10,7 @@
 pub mod error;
 mod faults;
 pub mod file;
+mod profiles;
 mod sections;
 mod traffic;
 
@@ -63,6 +64,8 @@ pub struct CheckOverrides {
     pub timeout: Option<u32>,
     pub max_retries: Option<u32>,
     pub max_retries_down: Option<u32>,
+    /// `--profile`: the data plane, winning over the scenario's `[model] profile`.
+    pub profile: Option<crate::model::profile::ProfileName>,
 }
 
 impl CheckOverrides {
@@ -156,10 +159,17 @@ pub fn load_with(
 /// problems and against which `body = "..."` is resolved): a TOML scenario, or a bare API body
 /// when the text starts with `{`. The entry point of the scenario fuzz target.
 pub fn load_str(origin: &Path, text: &str, strict: bool) -> Result<Scenario, ScenarioError> {
-    let opts = PoolCheck {
-        strict,
-        overrides: CheckOverrides::default(),
-    };
+    load_str_with(origin, text, strict, CheckOverrides::default())
+}
+
+/// [`load_str`] with command-line overrides (health-check values, `--profile`).
+pub fn load_str_with(
+    origin: &Path,
+    text: &str,
+    strict: bool,
+    overrides: CheckOverrides,
+) -> Result<Scenario, ScenarioError> {
+    let opts = PoolCheck { strict, overrides };
     let name = origin.display().to_string();
     if text.trim_start().starts_with('{') {
         return bare_body(origin, text.as_bytes(), opts, name);
@@ -210,6 +220,21 @@ fn bare_body(
 ) -> Result<Scenario, ScenarioError> {
     let (pool, request, warnings) = check_pool_json(path, bytes, opts)?;
     let mut sim = sim_config(&pool);
+    // A bare body has no [model] table: the profile can only come from --profile.
+    let model = file::ModelSection::default();
+    let chosen = profiles::profile(&model, opts.overrides.profile)
+        .and_then(|(p, _)| {
+            profiles::check_applies(
+                &p,
+                &sim.check.monitor(),
+                sim.model.probe_schedule,
+                false,
+                true,
+            )
+            .map(|()| p)
+        })
+        .map_err(|(key, msg)| ScenarioError::file(path, format!("{key}: {msg}")))?;
+    sim.model.profile = chosen;
     sim.faults.push(Fault {
         member: Role::Master,
         kind: FaultKind::Crash,
@@ -326,7 +351,7 @@ fn from_toml(
     let err = |key: &str, msg: String| ScenarioError::at(path, &src, key_at(key), key, msg);
 
     // The pool: exactly one of `body` and `[pool]`.
-    let (pool, request, warnings) = match (&f.body, &f.pool) {
+    let (pool, request, mut warnings) = match (&f.body, &f.pool) {
         (Some(_), Some(_)) => {
             return Err(err(
                 "body",
@@ -415,6 +440,43 @@ fn from_toml(
                 "\"separate\" needs a health check on its own port: set healthmonitor.monitor_port to a port other than the members' protocol_port (without it the check meets the service itself)".into(),
             ));
         }
+    }
+    let cli_profile = opts.overrides.profile;
+    match profiles::profile(&f.model, cli_profile) {
+        Ok((p, warns)) => {
+            sim.model.profile = p;
+            if let crate::model::profile::Profile::Envoy(o) = p {
+                // Envoy's priority levels decide (the keys are refused under envoy): a
+                // recovered master takes the traffic back at once; with both down, the panic
+                // threshold fails open (half to each, reported as a fail-open) or drops.
+                sim.model.failback = crate::model::router::Failback::Preemptive;
+                sim.model.all_down = if o.priority.healthy_panic_threshold > 0
+                    && !o.priority.fail_traffic_on_panic
+                {
+                    crate::model::router::AllDown::Master
+                } else {
+                    crate::model::router::AllDown::Drop
+                };
+            }
+            let fresh = sim.model.initial_state == crate::sim::config::InitialState::Initial;
+            if let Err((key, msg)) = profiles::check_applies(
+                &p,
+                &sim.check.monitor(),
+                sim.model.probe_schedule,
+                fresh,
+                cli_profile.is_some(),
+            ) {
+                problems.push(err(&key, msg));
+            }
+            for (key, msg) in warns {
+                let mut w = ScenarioError::at(path, &src, key_at(&key), &key, msg).problems;
+                for l in &mut w {
+                    l.rule = Some("no-effect".into());
+                }
+                warnings.extend(w);
+            }
+        }
+        Err((key, msg)) => problems.push(err(&key, msg)),
     }
     match sections::network_config(&f.network) {
         Ok(n) => {

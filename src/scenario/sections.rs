@@ -30,6 +30,8 @@ pub(super) fn model_config(m: &file::ModelSection) -> Result<ModelConfig, KeyErr
         failback,
         failback_sessions: m.failback_sessions.unwrap_or(d.failback_sessions),
         route_update_delay: m.route_update_delay.map_or(d.route_update_delay, |x| x.0),
+        // Set by the loader (`super::profiles`), which also knows the command line's choice.
+        profile: d.profile,
         failback_hold_down: m.failback_hold_down.map_or(d.failback_hold_down, |x| x.0),
         monitor_process: m.monitor_process.unwrap_or(d.monitor_process),
     })

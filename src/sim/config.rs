@@ -5,6 +5,7 @@
 
 use crate::model::health::ProbeSchedule;
 use crate::model::probe::ProbeKind;
+use crate::model::profile::{Judging, Monitor, Profile, Rules};
 use crate::model::router::{AllDown, Failback, Role};
 use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,19 @@ pub struct CheckConfig {
     pub rise: u32,
     /// max_retries_down: consecutive failures that turn ONLINE into OFFLINE.
     pub fall: u32,
+}
+
+impl CheckConfig {
+    /// The monitor as the model's profiles take it.
+    pub fn monitor(&self) -> Monitor {
+        Monitor {
+            kind: self.kind,
+            delay: self.delay,
+            timeout: self.timeout,
+            rise: self.rise,
+            fall: self.fall,
+        }
+    }
 }
 
 /// How members start (spec/model.md section 2).
@@ -57,6 +71,8 @@ pub struct ModelConfig {
     pub failback_hold_down: SimDuration,
     /// Which process answers the health check on `monitor_port`.
     pub monitor_process: MonitorProcess,
+    /// The data plane whose health-check rules apply (`[model] profile`, `--profile`).
+    pub profile: Profile,
 }
 
 /// Who answers the health check on a separate `monitor_port` (`[model] monitor_process`).
@@ -81,6 +97,7 @@ impl Default for ModelConfig {
             route_update_delay: SimDuration::ZERO,
             failback_hold_down: DEFAULT_HOLD_DOWN,
             monitor_process: MonitorProcess::Same,
+            profile: Profile::Huawei,
         }
     }
 }
@@ -362,6 +379,27 @@ impl SimConfig {
         self.fault_paths
             .get(&fault)
             .is_none_or(|nodes| nodes.binary_search(&node).is_ok())
+    }
+
+    /// The profile's rules for this pool's monitor. The scenario loader has checked that they
+    /// apply (`Profile::rules` fails only on a setting no check value changes, such as a UDP
+    /// monitor under haproxy), so a failure here is a `SimConfig` built around the loader.
+    pub fn rules(&self) -> Rules {
+        let fresh = self.model.initial_state == InitialState::Initial;
+        self.model
+            .profile
+            .rules(&self.check.monitor(), self.model.probe_schedule, fresh)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {} (a SimConfig must come from the scenario loader)",
+                    e.key, e.message
+                )
+            })
+    }
+
+    /// How the profile judges a probe's phases (connect and read bounds).
+    pub fn judging(&self) -> Judging {
+        self.rules().judging
     }
 
     /// A pool with the given check and defaults elsewhere: one LB node, 10 minutes, no fault.

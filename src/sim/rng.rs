@@ -19,11 +19,18 @@ pub enum Purpose {
     Traffic = 3,
     /// Client connection arrival times and addresses.
     Arrivals = 4,
+    /// Probe-interval jitter of a profile that has one (HAProxy `spread-checks`): a stream of
+    /// its own, so jitter moves no other draw.
+    Jitter = 5,
+    /// envoy's data plane: each connection's priority draw, outlier enforcement and ejection
+    /// jitter, and the requests clients send to a failing member; apart, so that the same seed
+    /// gives envoy the same clients as other profiles.
+    Passive = 6,
     /// `tune`'s noise-only probe stream that checks the false-failover closed form
     /// (`crate::experiment::stream`): apart from the trial's own probes.
-    NoiseCheck = 5,
+    NoiseCheck = 7,
     /// The good and bad states of `[network.burst]` on every path.
-    Burst = 6,
+    Burst = 8,
 }
 
 /// SplitMix64 finaliser: spreads nearby seeds over the whole key space.

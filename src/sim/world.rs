@@ -16,8 +16,13 @@
 //!   timeout) and then the UDP probe. A lost UDP probe, or a lost port-unreachable answer, is
 //!   silence, which passes (elb_faq_0024: only an echo failure or a port-unreachable fails).
 //! - A round trip longer than the timeout is a failure at the timeout, CONNECT_TIMEOUT.
+//! - The timeouts are the profile's ([`Judging`], `crate::model::profile`): under the huawei
+//!   profile one `timeout` from the send bounds everything; HAProxy bounds the connect by
+//!   min(inter, timeout connect) and the answer by `timeout check` from the connection's
+//!   opening; keepalived's UDP_CHECK has no echo step, so a silent host passes it.
 
 use crate::model::probe::{ProbeKind, Reason, Verdict};
+use crate::model::profile::Judging;
 use crate::sim::config::{Fault, FaultKind};
 use crate::time::{SimDuration, SimTime};
 
@@ -66,33 +71,44 @@ pub struct Lost {
 /// Judges one probe: `(time from send to verdict, verdict)`.
 ///
 /// `rtt` is the network's round trip for this probe (the engine adds `extra_latency`), `lost`
-/// what the network or a `loss` fault dropped.
+/// what the network or a `loss` fault dropped, `j` the profile's phase bounds.
 #[inline]
 pub fn judge(
     kind: ProbeKind,
-    timeout: SimDuration,
+    j: &Judging,
     cond: &Condition,
     rtt: SimDuration,
     lost: Lost,
 ) -> (SimDuration, Verdict) {
     let rtt = rtt + cond.extra_latency;
+    if kind == ProbeKind::UdpConnect && !j.udp_echo {
+        // One datagram and no echo step (keepalived's UDP_CHECK): silence, whether the host is
+        // gone, the datagram lost or the port-unreachable late, passes at the read timeout.
+        if cond.host_down || lost.first || rtt > j.connect {
+            return (j.udp_silence, Verdict::OK);
+        }
+        if cond.crashed || cond.monitor_port_down {
+            return (rtt, Verdict::fail(Reason::ConnectRefused));
+        }
+        return (j.udp_silence, Verdict::OK);
+    }
     // Silence: the probe, the echo or the SYN never comes back.
     if cond.host_down || lost.first {
-        return (timeout, Verdict::fail(Reason::ConnectTimeout));
+        return (j.connect, Verdict::fail(Reason::ConnectTimeout));
     }
-    if rtt > timeout {
-        return (timeout, Verdict::fail(Reason::ConnectTimeout));
+    if rtt > j.connect {
+        return (j.connect, Verdict::fail(Reason::ConnectTimeout));
     }
     // An active refusal: RST for TCP-based probes, ICMP port unreachable for UDP_CONNECT, whose
     // lost UDP probe (or lost refusal) is silence instead, and silence passes.
     if cond.crashed || cond.monitor_port_down {
         if kind == ProbeKind::UdpConnect && lost.udp_probe {
-            return (timeout, Verdict::OK);
+            return (j.udp_silence, Verdict::OK);
         }
         return (rtt, Verdict::fail(Reason::ConnectRefused));
     }
     let success_after = match kind {
-        ProbeKind::UdpConnect => timeout,
+        ProbeKind::UdpConnect => j.udp_silence,
         _ => rtt,
     };
     if !kind.speaks_http() {
@@ -103,7 +119,10 @@ pub fn judge(
         return (rtt, Verdict::fail(Reason::SslHandshakeError));
     }
     if cond.hang {
-        return (timeout, Verdict::fail(Reason::RecvResponseTimeout));
+        return (
+            j.read_deadline(rtt),
+            Verdict::fail(Reason::RecvResponseTimeout),
+        );
     }
     match cond.http_status {
         Some((status, false)) => (
@@ -123,22 +142,37 @@ pub fn judge(
 /// counts as seen when its latency plus the typical round trip `rtt` exceeds the timeout; a flap
 /// is seen in its down phases. Failovers are attributed to a fault by this: a verdict whose
 /// reason the fault does not produce was caused by something else (noise), not by the fault.
+/// `j` is the profile's [`Judging`]: its connect bound decides `slow`, and a UDP check without
+/// an echo step (keepalived) sees neither `host_down` nor `loss`.
 pub fn reason_of(
     kind: &FaultKind,
     check: ProbeKind,
-    timeout: SimDuration,
+    j: &Judging,
     rtt: SimDuration,
 ) -> Option<Reason> {
+    let timeout = j.connect;
+    if check == ProbeKind::UdpConnect && !j.udp_echo {
+        return match *kind {
+            FaultKind::Crash | FaultKind::MonitorPortDown | FaultKind::Flap { .. } => {
+                Some(Reason::ConnectRefused)
+            }
+            _ => None,
+        };
+    }
     match *kind {
         FaultKind::Crash | FaultKind::MonitorPortDown | FaultKind::Flap { .. } => {
             Some(Reason::ConnectRefused)
         }
         FaultKind::HostDown | FaultKind::Loss { .. } => Some(Reason::ConnectTimeout),
         FaultKind::Slow { latency } => (latency + rtt > timeout).then_some(Reason::ConnectTimeout),
-        FaultKind::Hang => check.speaks_http().then_some(Reason::RecvResponseTimeout),
-        FaultKind::HttpStatus { expected, .. } => {
-            (check.speaks_http() && !expected).then_some(Reason::ResponseMismatch)
+        // Clients' failing answers count too where the profile reads them (envoy's outlier
+        // detection, the immediate-fail header): then any check "sees" these faults.
+        FaultKind::Hang => {
+            (check.speaks_http() || j.clients_seen).then_some(Reason::RecvResponseTimeout)
         }
+        FaultKind::HttpStatus { expected, status } => ((check.speaks_http() && !expected)
+            || (j.clients_seen && crate::sim::engine::status_fails_requests(status)))
+        .then_some(Reason::ResponseMismatch),
         FaultKind::TlsError => (check == ProbeKind::Https).then_some(Reason::SslHandshakeError),
     }
 }
@@ -149,13 +183,13 @@ pub fn seen_failing(
     faults: &[Fault],
     t: SimTime,
     check: ProbeKind,
-    timeout: SimDuration,
+    j: &Judging,
     rtt: SimDuration,
 ) -> bool {
     faults.iter().any(|f| {
         let active = f.at <= t && f.until.is_none_or(|u| t < u);
         active
-            && reason_of(&f.kind, check, timeout, rtt).is_some()
+            && reason_of(&f.kind, check, j, rtt).is_some()
             && match f.kind {
                 FaultKind::Flap { period, down } => {
                     t.since(f.at).0 % period.0.max(1) < flap_down_span(period, down).0
@@ -241,6 +275,14 @@ mod tests {
 
     const T: SimDuration = SimDuration::from_secs(3);
     const R: SimDuration = SimDuration::from_millis(1);
+    /// Huawei's bounds: one timeout T from the send.
+    const J: Judging = Judging {
+        connect: T,
+        read: crate::model::profile::Read::FromSend(T),
+        udp_echo: true,
+        udp_silence: T,
+        clients_seen: false,
+    };
 
     fn with(f: impl Fn(&mut Condition)) -> Condition {
         let mut c = Condition::default();
@@ -249,7 +291,7 @@ mod tests {
     }
 
     fn see(kind: ProbeKind, c: Condition) -> (SimDuration, bool, Option<Reason>) {
-        let (after, v) = judge(kind, T, &c, R, Lost::default());
+        let (after, v) = judge(kind, &J, &c, R, Lost::default());
         (after, v.ok, v.reason)
     }
 
@@ -297,7 +339,10 @@ mod tests {
             assert_eq!(see(k, bad), (R, false, Some(Reason::ResponseMismatch)));
             assert_eq!(see(k, fine), (R, true, None));
         }
-        assert_eq!(judge(Http, T, &bad, R, Lost::default()).1.status, Some(503));
+        assert_eq!(
+            judge(Http, &J, &bad, R, Lost::default()).1.status,
+            Some(503)
+        );
     }
 
     #[test]
@@ -318,7 +363,7 @@ mod tests {
             udp_probe: false,
         };
         for k in [Tcp, UdpConnect, Http, Https] {
-            let (after, v) = judge(k, T, &Condition::default(), R, first);
+            let (after, v) = judge(k, &J, &Condition::default(), R, first);
             assert_eq!((after, v.ok), (T, false));
         }
     }
@@ -330,13 +375,13 @@ mod tests {
             udp_probe: true,
         };
         let crashed = with(|c| c.crashed = true);
-        assert_eq!(judge(UdpConnect, T, &crashed, R, udp), (T, Verdict::OK));
+        assert_eq!(judge(UdpConnect, &J, &crashed, R, udp), (T, Verdict::OK));
         assert_eq!(
-            judge(UdpConnect, T, &Condition::default(), R, udp),
+            judge(UdpConnect, &J, &Condition::default(), R, udp),
             (T, Verdict::OK)
         );
         // Only UDP_CONNECT has a second exchange.
-        assert!(!judge(Tcp, T, &crashed, R, udp).1.ok);
+        assert!(!judge(Tcp, &J, &crashed, R, udp).1.ok);
     }
 
     #[test]
@@ -483,10 +528,10 @@ mod tests {
                     first: c.loss >= 1.0,
                     udp_probe: false,
                 };
-                let (_, v) = judge(check, T, &c, R, lost);
+                let (_, v) = judge(check, &J, &c, R, lost);
                 assert_eq!(
                     v.reason,
-                    reason_of(&kind, check, T, R),
+                    reason_of(&kind, check, &J, R),
                     "{} on {check:?}",
                     kind.name()
                 );

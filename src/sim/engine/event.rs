@@ -78,6 +78,13 @@ pub(super) enum Event {
         stall: u32,
         end: bool,
     },
+    /// envoy: the next request that `node`'s clients send on their open connections to
+    /// `member` while its requests fail (stale when `generation` is not the stream's current).
+    ClientRequest {
+        node: u32,
+        member: Role,
+        generation: u32,
+    },
 }
 
 /// An [`Event`] as two words. Word `a`: tag in bits 0..4, small flags in bits 4..32, the main
@@ -112,6 +119,7 @@ const CONN_END: u64 = 8;
 const QUIC_ROTATE: u64 = 9;
 const QUIC_MIGRATE: u64 = 10;
 const STALL: u64 = 11;
+const CLIENT_REQUEST: u64 = 12;
 
 /// Every reason, by code - 1 (code 0 is "no reason").
 const REASONS: [Reason; 11] = [
@@ -209,6 +217,7 @@ impl From<Event> for Packed {
                         (1 << 4 | (role.index() as u64) << 5, epoch)
                     }
                     Timer::FailbackHold { epoch } => (1 << 7, epoch),
+                    Timer::OutlierSweep => (1 << 7 | 1 << 4, 0),
                 };
                 Packed {
                     a: NODE_TIMER | flags | hi(node),
@@ -251,6 +260,14 @@ impl From<Event> for Packed {
                 a: STALL | u64::from(end) << 4 | hi(stall),
                 b: 0,
             },
+            Event::ClientRequest {
+                node,
+                member,
+                generation,
+            } => Packed {
+                a: CLIENT_REQUEST | (member.index() as u64) << 4 | hi(node),
+                b: u64::from(generation),
+            },
         }
     }
 }
@@ -271,7 +288,9 @@ impl From<Packed> for Event {
             },
             NODE_TIMER => {
                 let role = role_of(a >> 5);
-                let timer = if a >> 7 & 1 == 1 {
+                let timer = if a >> 7 & 1 == 1 && a >> 4 & 1 == 1 {
+                    Timer::OutlierSweep
+                } else if a >> 7 & 1 == 1 {
                     Timer::FailbackHold {
                         epoch: (b >> 32) as u32,
                     }
@@ -316,6 +335,11 @@ impl From<Packed> for Event {
             STALL => Event::Stall {
                 stall: main,
                 end: a >> 4 & 1 == 1,
+            },
+            CLIENT_REQUEST => Event::ClientRequest {
+                node: main,
+                member: role_of(a >> 4),
+                generation: b as u32,
             },
             // Only QUIC_MIGRATE is left: every packed word came from `From<Event>`.
             _ => Event::QuicMigrate {
@@ -382,6 +406,21 @@ mod tests {
             Event::Stall {
                 stall: u32::MAX,
                 end: true,
+            },
+            Event::NodeTimer {
+                node: 3,
+                timer: Timer::OutlierSweep,
+                cause: 17,
+            },
+            Event::ClientRequest {
+                node: u32::MAX,
+                member: Role::Slave,
+                generation: u32::MAX,
+            },
+            Event::ClientRequest {
+                node: 0,
+                member: Role::Master,
+                generation: 0,
             },
         ];
         for role in Role::BOTH {

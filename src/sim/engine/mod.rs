@@ -46,7 +46,7 @@
 //! why, when it reaches its event budget, its cap on open connections, persistence entries or
 //! log entries, or when the interrupt flag is raised (checked every [`INTERRUPT_EVERY`] events).
 
-use super::config::{FaultKind, InitialState, Rtt, SimConfig};
+use super::config::{FaultKind, Rtt, SimConfig};
 use super::loss::{BurstChannels, IcmpBudget};
 use super::network::{self, RttSampler};
 use super::paths::Views;
@@ -56,6 +56,8 @@ use super::world::{self, condition_at, Condition, Lost};
 use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
+use crate::model::profile::{Judging, Profile};
+use crate::model::router::{AllDown, Failback};
 use crate::model::router::{Role, Target};
 use crate::sim::config::FailbackSessions;
 use crate::time::{SimDuration, SimTime};
@@ -237,7 +239,7 @@ pub struct RunOptions<'a> {
 /// runs. From then on, once every member is ONLINE everywhere and no failing verdict or route
 /// update is in flight, every probe succeeds and nothing more happens.
 pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
-    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.check.timeout)
+    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.judging().connect)
         && cfg.network.loss == 0.0
         && cfg.network.burst.is_none()
         && cfg.traffic.is_none();
@@ -257,22 +259,52 @@ pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
 
 /// The settings every node of a run shares.
 pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
+    let rules = cfg.rules();
+    let envoy = match cfg.model.profile {
+        Profile::Envoy(o) => Some(o.data_plane()),
+        _ => None,
+    };
     LbNodeConfig {
+        envoy,
         schedule: cfg.model.probe_schedule,
         delay: cfg.check.delay,
-        rise: cfg.check.rise,
-        fall: cfg.check.fall,
-        initial: match cfg.model.initial_state {
-            InitialState::Online => Health::Online,
-            InitialState::Initial => Health::Offline,
+        rise: rules.rise,
+        fall: rules.fall,
+        // The profile's start state (`initial_state = "initial"`: Huawei OFFLINE, HAProxy UP).
+        initial: rules.initial,
+        // envoy: priority levels decide (the scenario loader refuses other settings): a
+        // recovered master always takes the traffic back, and with both down the panic
+        // threshold fails open to both (reported as a fail-open to the master) or drops.
+        all_down: match envoy {
+            Some(dp)
+                if dp.priority.healthy_panic_threshold > 0
+                    && !dp.priority.fail_traffic_on_panic =>
+            {
+                AllDown::Master
+            }
+            Some(_) => AllDown::Drop,
+            None => cfg.model.all_down,
         },
-        all_down: cfg.model.all_down,
-        failback: cfg.model.failback,
+        failback: if envoy.is_some() {
+            Failback::Preemptive
+        } else {
+            cfg.model.failback
+        },
         reset_on_failback: cfg.model.failback_sessions == FailbackSessions::Reset,
         route_update_delay: cfg.model.route_update_delay,
-        drain: cfg.traffic.as_ref().and_then(|t| t.drain),
+        // A profile that closes a DOWN member's connections at once (HAProxy
+        // `on-marked-down shutdown-sessions`, keepalived without `inhibit_on_failure`) drains
+        // them with a zero timeout.
+        drain: cfg.traffic.as_ref().and_then(|t| {
+            if rules.close_on_down {
+                Some(SimDuration::ZERO)
+            } else {
+                t.drain
+            }
+        }),
         persistence: cfg.traffic.as_ref().and_then(|t| t.persistence),
         failback_hold_down: cfg.model.failback_hold_down,
+        rules,
     }
 }
 
@@ -325,6 +357,12 @@ struct Engine<'a> {
     quiet_network: bool,
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
+    /// The profile's probe-phase bounds.
+    judging: Judging,
+    /// Jitter draws, when the profile has jitter.
+    jitter_rng: Option<ChaCha8Rng>,
+    /// envoy's data-plane draws (route hash, outlier), when the profile is envoy.
+    passive_rng: Option<ChaCha8Rng>,
     traffic: Option<Traffic>,
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
@@ -370,6 +408,7 @@ pub fn run_with<'a>(
 impl<'a> Engine<'a> {
     fn new(cfg: &'a SimConfig, opts: RunOptions<'a>) -> Self {
         let nodes = cfg.lb_nodes.max(1) as usize;
+        let node_cfg = node_config(cfg);
         let views = Views::new(cfg);
         let per_view = views.count() * 2;
         let icmp_peers = match cfg.network.icmp_ratelimit {
@@ -382,7 +421,7 @@ impl<'a> Engine<'a> {
             queue: EventQueue::with_capacity(
                 nodes * 4 + cfg.faults.len() * 2 + cfg.stalls.len() * 2 + 8,
             ),
-            nodes: vec![LbNode::new(node_config(cfg)); nodes],
+            nodes: vec![LbNode::new(node_cfg); nodes],
             single_view: views.count() == 1,
             views,
             conditions: vec![Condition::default(); per_view],
@@ -418,6 +457,14 @@ impl<'a> Engine<'a> {
             held_sends: vec![Vec::new(); if cfg.stalls.is_empty() { 0 } else { nodes }],
             rtt: RttSampler::new(cfg.network.rtt),
             probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
+            judging: node_cfg.rules.judging,
+            jitter_rng: node_cfg
+                .rules
+                .needs_draw()
+                .then(|| rng::stream(opts.seed, opts.trial, Purpose::Jitter)),
+            passive_rng: node_cfg
+                .envoy
+                .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
             traffic: cfg
                 .traffic
                 .as_ref()
@@ -434,14 +481,27 @@ impl<'a> Engine<'a> {
     }
 
     fn start(&mut self) {
-        for slot in 0..self.nodes.len() * 2 {
-            let phase = rng::unit(&mut self.probes_rng);
-            let (node, role) = slot_parts(slot as u32);
-            let at = match self.start_phase {
-                StartPhase::Uniform => self.nodes[node as usize].first_probe_at(role, phase),
-                StartPhase::Equilibrium => self.equilibrium_first_probe(role, phase),
-            };
-            self.queue.push(at, Event::ProbeSend { slot: slot as u32 });
+        // One phase draw per prober, in slot order (node * 2 + role), as always.
+        for node in 0..self.nodes.len() {
+            match self.start_phase {
+                StartPhase::Uniform => {
+                    let m = rng::unit(&mut self.probes_rng);
+                    let s = rng::unit(&mut self.probes_rng);
+                    let at = self.nodes[node].first_probes_at([m, s]);
+                    for (r, at) in at.into_iter().enumerate() {
+                        let slot = (node * 2 + r) as u32;
+                        self.queue.push(at, Event::ProbeSend { slot });
+                    }
+                }
+                StartPhase::Equilibrium => {
+                    for role in Role::BOTH {
+                        let phase = rng::unit(&mut self.probes_rng);
+                        let at = self.equilibrium_first_probe(role, phase);
+                        let slot = (node * 2 + role.index()) as u32;
+                        self.queue.push(at, Event::ProbeSend { slot });
+                    }
+                }
+            }
         }
         for (i, f) in self.cfg.faults.iter().enumerate() {
             let fault = i as u32;
@@ -532,7 +592,13 @@ impl<'a> Engine<'a> {
             && self
                 .nodes
                 .iter()
-                .all(|n| Role::BOTH.iter().all(|&r| n.status(r) == Health::Online))
+                // Quiescence is only tested without client traffic, where envoy's outlier
+                // detection ejects nothing: the active checks' status is the status.
+                .all(|n| {
+                    Role::BOTH
+                        .iter()
+                        .all(|&r| n.active_status(r) == Health::Online)
+                })
     }
 
     #[inline]
@@ -599,13 +665,43 @@ impl<'a> Engine<'a> {
             Event::ConnEnd { node, id } => self.on_conn_end(now, node, id),
             Event::QuicRotate { node, id, path } => self.on_quic_rotate(now, node, id, path),
             Event::QuicMigrate { node, id, path } => self.on_quic_migrate(now, node, id, path),
+            Event::ClientRequest {
+                node,
+                member,
+                generation,
+            } => self.on_client_request(now, node, member, generation),
         }
     }
 
     /// Carries out what node `node` asked for; `cause` is the status change behind it.
-    fn node_actions(&mut self, now: SimTime, node: u32, cause: u32) {
+    fn node_actions(&mut self, now: SimTime, node: u32, mut cause: u32) {
         while let Some(action) = self.nodes[node as usize].poll_action() {
             match action {
+                Action::StatusChanged {
+                    role,
+                    health,
+                    reason,
+                    status,
+                } => {
+                    // envoy's passive side (outlier detection, the immediate-fail header): a
+                    // status change of its own, the cause of the route update queued next.
+                    tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), reason = reason.map(Reason::as_str), "member status (passive)");
+                    cause = self.log.transitions.len() as u32;
+                    self.log.transitions.push(Transition {
+                        at: now,
+                        lb_node: node,
+                        member: role,
+                        to: health,
+                        reason,
+                        status,
+                        probe_sent_at: now,
+                        stall: None,
+                    });
+                    self.count_log(now, 1);
+                    if health == Health::Online {
+                        self.start_requests(now, node, role);
+                    }
+                }
                 Action::SetTimer { at, timer } => {
                     if let Timer::FailbackHold { .. } = timer {
                         // It may change the route: the run is not quiet until it fired.
@@ -754,7 +850,7 @@ impl<'a> Engine<'a> {
             udp_probe: kind == ProbeKind::UdpConnect
                 && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
         };
-        world::judge(kind, self.cfg.check.timeout, cond, rtt, lost)
+        world::judge(kind, &self.judging, cond, rtt, lost)
     }
 
     /// The taped verdict of the probe prober `slot` sends at `at`, when replaying a tape that
@@ -834,7 +930,7 @@ impl<'a> Engine<'a> {
                 lost.udp_probe |= rng::chance(&mut self.probes_rng, burst);
             }
         }
-        let (mut after, mut v) = world::judge(kind, self.cfg.check.timeout, cond, rtt, lost);
+        let (mut after, mut v) = world::judge(kind, &self.judging, cond, rtt, lost);
         if kind == ProbeKind::UdpConnect && v.reason == Some(Reason::ConnectRefused) {
             if let Some(icmp) = self.icmp.as_mut() {
                 let peer = if self
@@ -865,7 +961,7 @@ impl<'a> Engine<'a> {
         self.verdict_cache[r] = match self.rtt {
             RttSampler::Fixed(rtt) if self.quiet_network && cond.loss == 0.0 => Some(world::judge(
                 self.cfg.check.kind,
-                self.cfg.check.timeout,
+                &self.judging,
                 &cond,
                 rtt,
                 Lost::default(),
@@ -891,7 +987,13 @@ impl<'a> Engine<'a> {
         debug_assert!(ok || self.pending_failures > 0);
         self.pending_failures -= u32::from(!ok);
         let (node, role) = slot_parts(slot);
-        let effect = self.nodes[node as usize].handle_verdict(now, role, ok);
+        let draw = match &mut self.jitter_rng {
+            Some(r) => rng::unit(r),
+            None => 0.0,
+        };
+        // The status of a failed HTTP answer: envoy counts it at once unless retriable.
+        let mismatch = status.filter(|_| reason == Some(Reason::ResponseMismatch));
+        let effect = self.nodes[node as usize].handle_probe_verdict(now, role, ok, mismatch, draw);
         if let Some(next) = effect.next_probe_at {
             if self.exact_sends {
                 self.queue.push_in_order(next, Event::ProbeSend { slot });
@@ -925,6 +1027,9 @@ impl<'a> Engine<'a> {
             });
             self.count_log(now, 1);
             self.node_actions(now, node, cause);
+            if health == Health::Online {
+                self.start_requests(now, node, role);
+            }
         }
     }
 
@@ -970,6 +1075,7 @@ impl<'a> Engine<'a> {
                 self.break_member(now, member, view as u32);
             }
         }
+        self.restart_requests(now, member);
     }
 }
 

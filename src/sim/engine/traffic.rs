@@ -22,6 +22,7 @@
 use super::{Engine, Event, LimitKind, Stopped};
 use crate::model::connections::{Conn, ConnId};
 use crate::model::lb_node::{CidOutcome, LbClose};
+use crate::model::profile::envoy;
 use crate::model::quic::{self, MAX_CID_LEN};
 use crate::model::router::Role;
 use crate::sim::config::{FaultKind, Lifetime, SimConfig, TrafficConfig};
@@ -338,6 +339,9 @@ pub(super) struct Traffic {
     persistence_entries: u64,
     /// Per member: windows where its requests fail (hang, error status).
     request_fail_windows: [Vec<(SimTime, SimTime)>; 2],
+    /// envoy: per (node, member), the generation of the request stream that feeds the node's
+    /// passive side while the member's requests fail, and whether an event of it is pending.
+    request_stream: Vec<[(u32, bool); 2]>,
     /// Which fault a failure at a given instant is charged to.
     charge: FaultCharging,
     pub(super) log: TrafficLog,
@@ -375,6 +379,7 @@ impl Traffic {
             open: 0,
             persistence_entries: 0,
             request_fail_windows,
+            request_stream: vec![[(0, false); 2]; nodes],
             charge: FaultCharging::new(cfg),
             log: TrafficLog {
                 failure_series: series.then(|| FailureSeries::new(cfg.duration)),
@@ -394,13 +399,14 @@ impl Traffic {
 /// How long after a fault ends its failures are still its own: a probe in flight, then
 /// `max_retries` successes (each up to `delay + timeout`), then the route update. Failures at
 /// failback (sessions reset, QUIC connections cut) fall inside it.
+/// Under a profile, the probe's bound and the interval are the profile's longest
+/// (`Judging::longest`, `Rules::longest_interval`), rise and fall its own.
 pub fn recovery_window(cfg: &SimConfig) -> SimDuration {
-    let c = &cfg.check;
-    let per_probe = c.delay.0.saturating_add(c.timeout.0);
+    let rules = cfg.rules();
+    let t = rules.judging.longest();
+    let per_probe = rules.longest_interval().0.saturating_add(t.0);
     SimDuration(
-        c.timeout
-            .0
-            .saturating_add((c.rise.max(c.fall) as u64).saturating_mul(per_probe))
+        t.0.saturating_add((rules.rise.max(rules.fall) as u64).saturating_mul(per_probe))
             .saturating_add(cfg.model.route_update_delay.0),
     )
 }
@@ -611,9 +617,17 @@ impl Engine<'_> {
                 quic::tuple(serial, 0, 0),
             ));
         }
+        // envoy draws each connection's priority level (from its own stream).
+        let hash = match (
+            &mut self.passive_rng,
+            self.nodes[node as usize].needs_route_draw(),
+        ) {
+            (Some(r), true) => r.gen::<u64>(),
+            _ => 0,
+        };
         let lb = &mut self.nodes[node as usize];
         let target = lb.target();
-        let Some(routed) = lb.route_connection(now, client, initial_key) else {
+        let Some(routed) = lb.route_connection_hashed(now, client, initial_key, hash) else {
             let tr = self.tr();
             tr.log.counters.bump(Counter::NoBackend);
             tr.failure(node, now, now, 1, 0);
@@ -673,6 +687,14 @@ impl Engine<'_> {
             let tr = self.tr();
             tr.log.counters.bump(counter);
             tr.failure(node, now, now, 1, 0);
+            // envoy's passive side: a refused or failed connection is a 503 to outlier
+            // detection, one that timed out a 504.
+            let outcome = if counter == Counter::TimedOut {
+                envoy::Outcome::Timeout
+            } else {
+                envoy::Outcome::ConnectFailed
+            };
+            self.client_outcome(now, node, member, outcome);
             return;
         }
 
@@ -726,6 +748,7 @@ impl Engine<'_> {
             ends_at(&conn, t.udp_idle_timeout),
             Event::ConnEnd { node, id },
         );
+        self.start_requests(now, node, member);
         if let Some(q) = t.quic {
             // Further paths each get a CID the member issues later (NEW_CONNECTION_ID, which
             // the LB cannot read): their packets are routed by slice.
@@ -1039,6 +1062,107 @@ impl Engine<'_> {
 
     /// A route change on `node`: a failback opens a persisted-return record, any other change
     /// closes it.
+    /// envoy: a client operation `node` routed to `member` ended with `outcome`; the node's
+    /// passive side (outlier detection, the immediate-fail header) takes it in.
+    fn client_outcome(&mut self, now: SimTime, node: u32, member: Role, outcome: envoy::Outcome) {
+        if !self.nodes[node as usize].wants_client_outcomes() {
+            return;
+        }
+        let Some(rng) = self.passive_rng.as_mut() else {
+            return;
+        };
+        self.nodes[node as usize]
+            .handle_client_outcome(now, member, outcome, &mut || rng.gen::<u64>());
+        self.node_actions(now, node, super::NO_CAUSE);
+    }
+
+    /// What a request to `member` meets now, when its answer fails in a way Envoy's passive
+    /// side sees: no answer (`hang`, the router's timeout: a 504) or a failing status. `None`
+    /// when requests succeed (or cannot be made: the member is down, its connections broke).
+    fn request_outcome(&self, member: Role) -> Option<envoy::Outcome> {
+        let c = self.conditions[member.index()];
+        if c.is_down() {
+            return None;
+        }
+        if c.hang {
+            return Some(envoy::Outcome::RequestTimeout);
+        }
+        match c.http_status {
+            Some((status, _)) if status_fails_requests(status) => {
+                Some(envoy::Outcome::Status(status))
+            }
+            _ => None,
+        }
+    }
+
+    /// envoy: starts `node`'s stream of requests to `member` if they fail and matter: each
+    /// event is the next request its open connections send (a Poisson stream at
+    /// open connections x `requests_per_s`), fed to the node's passive side. The stream stops
+    /// when the member is ejected or out (more failures change nothing until it returns) and
+    /// restarts on its return, on a new connection to it, and at a fault edge.
+    pub(super) fn start_requests(&mut self, now: SimTime, node: u32, member: Role) {
+        if self.traffic.is_none()
+            || self.passive_rng.is_none()
+            || !self.nodes[node as usize].wants_client_outcomes()
+            || self.request_outcome(member).is_none()
+        {
+            return;
+        }
+        let (gen, pending) = self.tr().request_stream[node as usize][member.index()];
+        if pending {
+            return;
+        }
+        let open = self.nodes[node as usize].open_on(member) as f64;
+        let rate = open * self.traffic_cfg().requests_per_s;
+        if rate <= 0.0 {
+            return;
+        }
+        let rng = self.passive_rng.as_mut().expect("envoy stream");
+        let u: f64 = rng.gen();
+        let gap = SimDuration::from_secs_f64(-(1.0 - u).ln() / rate);
+        let generation = gen.wrapping_add(1);
+        self.tr().request_stream[node as usize][member.index()] = (generation, true);
+        self.queue.push(
+            now + gap,
+            Event::ClientRequest {
+                node,
+                member,
+                generation,
+            },
+        );
+    }
+
+    /// A request of `node`'s stream to `member` (see [`Self::start_requests`]).
+    pub(super) fn on_client_request(
+        &mut self,
+        now: SimTime,
+        node: u32,
+        member: Role,
+        generation: u32,
+    ) {
+        let slot = &mut self.tr().request_stream[node as usize][member.index()];
+        if slot.0 != generation || !slot.1 {
+            return;
+        }
+        slot.1 = false;
+        let Some(outcome) = self.request_outcome(member) else {
+            // The failures are over: this request succeeds, which resets Envoy's streaks.
+            self.client_outcome(now, node, member, envoy::Outcome::Status(200));
+            return;
+        };
+        self.client_outcome(now, node, member, outcome);
+        if self.nodes[node as usize].passive_sees(member) {
+            self.start_requests(now, node, member);
+        }
+    }
+
+    /// Restarts every node's request streams to `member` (a fault edge, a return).
+    pub(super) fn restart_requests(&mut self, now: SimTime, member: Role) {
+        for node in 0..self.nodes.len() as u32 {
+            self.start_requests(now, node, member);
+        }
+    }
+
     pub(super) fn on_route_change(&mut self, now: SimTime, node: u32, failback: bool) {
         let Some(tr) = self.traffic.as_mut() else {
             return;
