@@ -412,6 +412,62 @@ fn haproxy_silent_host_fails_over_within_haproxys_connect_bound_window() {
 }
 
 #[test]
+fn keepalived_crash_retries_after_delay_before_retry_and_fails_back_on_one_success() {
+    // F = retry + 1 = 3 refused checks, delay_before_retry (1 s) apart after the first.
+    let c = check_of(&scenario("profile-keepalived-crash.toml"));
+    let lo = (c.f - 1.0) * (1.0 + R) + R;
+    for r in detection_within(
+        "profile-keepalived-crash.toml",
+        "crash",
+        "CONNECT_REFUSED",
+        (lo, lo + c.d + R),
+    ) {
+        let fb = &r["failbacks"].as_array().unwrap()[0];
+        assert_in(
+            "keepalived failback",
+            f64_of(fb, "failback_latency_s"),
+            (R, c.d + 2.0 * R),
+        );
+    }
+}
+
+/// `run --profile NAME --format json` of a scenario file.
+fn run_profile_json(file: &Path, profile: &str) -> Value {
+    let out = exec(&[
+        "run",
+        &file.display().to_string(),
+        "--profile",
+        profile,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn profile_compare_fails_over_inside_each_profiles_silent_host_window() {
+    let file = scenario("profile-compare.toml");
+    let c = check_of(&file);
+    // (profile, C or T, gap between failing checks): the windows of docs/profiles.md.
+    for (profile, v, gap) in [
+        ("huawei", c.t, c.d),
+        ("haproxy", 4.0, 2.0),
+        ("keepalived", c.t, 1.0),
+    ] {
+        let r = run_profile_json(&file, profile);
+        let f = single_failover(&r, "host_down", "CONNECT_TIMEOUT");
+        let lo = c.f * v + (c.f - 1.0) * gap;
+        assert_in(
+            profile,
+            f64_of(f, "detection_latency_s"),
+            (lo, lo + c.d + R),
+        );
+        assert!(r["traffic"]["timed_out"].as_u64().unwrap() > 0, "{profile}");
+    }
+}
+
+#[test]
 fn hang_under_a_tcp_check_is_a_missed_fault() {
     for seed in seeds() {
         let r = run_json(&scenario("hang-tcp.toml"), seed);
