@@ -91,7 +91,7 @@ impl HealthChecker {
     }
 
     /// Counts one verdict; returns the new status if it changed.
-    #[inline]
+    #[inline(always)]
     pub fn on_verdict(&mut self, ok: bool) -> Option<Health> {
         if ok {
             self.fail_streak = 0;

@@ -248,8 +248,18 @@ pub enum Jitter {
 
 impl Jitter {
     /// The offset to add to `interval` for a uniform draw `u` in [0, 1), in nanoseconds.
-    #[inline]
+    #[inline(always)]
     pub fn offset(self, interval: SimDuration, u: f64) -> i64 {
+        match self {
+            Jitter::None => 0,
+            _ => self.offset_jittered(interval, u),
+        }
+    }
+
+    /// [`Jitter::offset`] of a jitter that is not `None`: out of line, so that the common case
+    /// stays one comparison in the probe loop.
+    #[inline(never)]
+    fn offset_jittered(self, interval: SimDuration, u: f64) -> i64 {
         match self {
             Jitter::None => 0,
             Jitter::Symmetric { percent } => {
