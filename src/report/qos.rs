@@ -58,9 +58,7 @@ pub fn visible_windows(cfg: &SimConfig, member: Role) -> Vec<(SimTime, SimTime)>
         .filter(|f| f.member == member)
         // A separate monitor process does not see the service's own faults.
         .filter(|f| crate::sim::paths::check_meets(cfg, &f.kind))
-        .filter(|f| {
-            crate::sim::world::reason_of(&f.kind, cfg.check.kind, &judging, rtt).is_some()
-        })
+        .filter(|f| crate::sim::world::reason_of(&f.kind, cfg.check.kind, &judging, rtt).is_some())
         .map(|f| (f.at.min(end), f.until.unwrap_or(end).min(end)))
         .collect();
     windows.sort();
