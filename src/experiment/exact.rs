@@ -740,7 +740,7 @@ impl Loop<'_> {
                     }
                     // The huawei profile draws no jitter (why_not_exact admits no other).
                     let effect = self.node.handle_verdict(SimTime(now), role, ok, 0.0);
-                    if let Some(next) = effect.next_probe_at {
+                    if let Some(next) = effect.next_probe_at() {
                         self.send(next.0, role);
                     }
                     if let Some(health) = effect.transition {

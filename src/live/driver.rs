@@ -688,7 +688,7 @@ impl Driver<'_> {
             .filter(|_| v.reason == Some(crate::model::probe::Reason::ResponseMismatch));
         let effect =
             self.nodes[m.node as usize].handle_probe_verdict(now, m.role, v.ok, mismatch, draw);
-        if let Some(next) = effect.next_probe_at {
+        if let Some(next) = effect.next_probe_at() {
             self.push(
                 next,
                 Due::ProbeSend {

@@ -117,8 +117,29 @@ impl HealthChecker {
 pub struct VerdictEffect {
     /// The member's new status, if it changed.
     pub transition: Option<Health>,
+    /// When the next probe goes out, [`NOT_DECIDED`] when this verdict does not decide it
+    /// (fixed_rate). A sentinel rather than an `Option`: the engine reads the effect straight
+    /// after the inlined prober wrote it, and a separate tag measured as a store-forwarding
+    /// stall in the trials loop.
+    next: SimTime,
+}
+
+/// [`VerdictEffect`]'s "no next probe from this verdict".
+const NOT_DECIDED: SimTime = SimTime(u64::MAX);
+
+impl VerdictEffect {
+    pub fn new(transition: Option<Health>, next_probe_at: Option<SimTime>) -> Self {
+        VerdictEffect {
+            transition,
+            next: next_probe_at.unwrap_or(NOT_DECIDED),
+        }
+    }
+
     /// When the next probe goes out, if this verdict decides it (after_completion).
-    pub next_probe_at: Option<SimTime>,
+    #[inline(always)]
+    pub fn next_probe_at(&self) -> Option<SimTime> {
+        (self.next != NOT_DECIDED).then_some(self.next)
+    }
 }
 
 /// The probe schedule and the counters of one member in one LB node, as its profile's
@@ -187,17 +208,17 @@ impl Prober {
                 // Matched in place: copying the jitter out first (to call `offset`) measured a
                 // tenth of a trials run, a store-forwarding stall on the copy.
                 ProbeSchedule::AfterCompletion => match &self.rules.jitter {
-                    super::profile::Jitter::None => Some(now + d),
+                    super::profile::Jitter::None => now + d,
                     jitter => {
                         let j = jitter.offset(d, draw);
-                        Some(SimTime((now.0 + d.0).saturating_add_signed(j)))
+                        SimTime((now.0 + d.0).saturating_add_signed(j))
                     }
                 },
-                ProbeSchedule::FixedRate => None,
+                ProbeSchedule::FixedRate => NOT_DECIDED,
             };
             return VerdictEffect {
                 transition,
-                next_probe_at,
+                next: next_probe_at,
             };
         }
         self.on_verdict_general(now, ok, mismatch, draw)
@@ -231,10 +252,7 @@ impl Prober {
             }
             ProbeSchedule::FixedRate => None,
         };
-        VerdictEffect {
-            transition,
-            next_probe_at,
-        }
+        VerdictEffect::new(transition, next_probe_at)
     }
 
     pub fn status(&self) -> Health {
@@ -336,12 +354,12 @@ mod tests {
         let mut ac = Prober::new(huawei(ProbeSchedule::AfterCompletion, d));
         assert_eq!(ac.on_sent(SimTime(0)), None);
         assert_eq!(
-            ac.on_verdict(SimTime(7), true, 0.0).next_probe_at,
+            ac.on_verdict(SimTime(7), true, 0.0).next_probe_at(),
             Some(SimTime(7) + d)
         );
         let mut fr = Prober::new(huawei(ProbeSchedule::FixedRate, d));
         assert_eq!(fr.on_sent(SimTime(0)), Some(SimTime(0) + d));
-        assert_eq!(fr.on_verdict(SimTime(7), true, 0.0).next_probe_at, None);
+        assert_eq!(fr.on_verdict(SimTime(7), true, 0.0).next_probe_at(), None);
     }
 
     #[test]

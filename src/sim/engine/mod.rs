@@ -996,7 +996,7 @@ impl<'a> Engine<'a> {
         // The status of a failed HTTP answer: envoy counts it at once unless retriable.
         let mismatch = status.filter(|_| reason == Some(Reason::ResponseMismatch));
         let effect = self.nodes[node as usize].handle_probe_verdict(now, role, ok, mismatch, draw);
-        if let Some(next) = effect.next_probe_at {
+        if let Some(next) = effect.next_probe_at() {
             if self.exact_sends {
                 self.queue.push_in_order(next, Event::ProbeSend { slot });
             } else {
