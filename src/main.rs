@@ -44,7 +44,6 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
         } => finish(
             body::validate(&file, format, strict, seed),
             &Outputs::default(),
-            None,
         ),
         Command::Create {
             file,
@@ -73,12 +72,11 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 project_id,
                 now_unix_s,
             };
-            finish(body::create(&file, strict, &opts), &outputs, None)
+            finish(body::create(&file, strict, &opts), &outputs)
         }
         Command::Check { scenario, strict } => finish(
             commands::check::check(Some(&scenario), strict),
             &Outputs::default(),
-            None,
         ),
         Command::Compare {
             scenario,
@@ -108,7 +106,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             let outcome = with_progress(count, "trials", |progress, _| {
                 commands::compare::compare(scenario.as_deref(), &args, progress)
             });
-            finish(outcome, &outputs, None)
+            finish(outcome, &outputs)
         }
         Command::Run {
             common,
@@ -421,7 +419,6 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             finish(
                 commands::live::live(common.scenario.as_deref(), args),
                 &outputs,
-                None,
             )
         }
         Command::Probe {
@@ -450,7 +447,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 time_scale,
                 check: overrides(check, cli::ProfileArgs::default()),
             };
-            finish(commands::probe::probe(&body, &args), &outputs, None)
+            finish(commands::probe::probe(&body, &args), &outputs)
         }
     }
 }
@@ -713,33 +710,10 @@ fn overrides(c: cli::CheckArgs, p: cli::ProfileArgs) -> elbsim::scenario::CheckO
     }
 }
 
-/// Prints the notes, then writes the report (to `-o` or standard output) and the CSV together.
+/// Prints the notes, then writes the report (to `-o` or standard output).
 /// A failed or interrupted command still writes what it produced.
-fn finish(o: Outcome, outputs: &Outputs, csv: Option<&str>) -> ExitCode {
-    eprint!("{}", o.stderr);
-    if o.exit != 0 && o.stdout.is_empty() {
-        return ExitCode::from(o.exit);
-    }
-    // Outputs were checked in flag order: tune gives --csv first, then -o.
-    let mut files: Vec<&[u8]> = Vec::new();
-    if let Some(c) = csv {
-        files.push(c.as_bytes());
-    }
-    let to_file = outputs.len() > files.len();
-    if to_file {
-        files.push(o.stdout.as_bytes());
-    }
-    if let Err(e) = outputs.commit(&files) {
-        eprintln!("error: {e}");
-        return ExitCode::from(1);
-    }
-    if !to_file {
-        if let Err(e) = output::print_stdout(&o.stdout) {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    }
-    ExitCode::from(o.exit)
+fn finish(o: Outcome, outputs: &Outputs) -> ExitCode {
+    finish_files(o, outputs, &[])
 }
 
 /// [`finish`] for commands with several output files: `files` holds `(flag, contents)` for

@@ -707,7 +707,8 @@ impl Loop<'_> {
         }
         // After the last fault, once everything is ONLINE with nothing in flight, every probe
         // succeeds and nothing changes (the engine's `quiet_from`).
-        let quiet = crate::sim::engine::quiet_from(self.cfg).map(|t| t.0);
+        let quiet =
+            crate::sim::engine::quiet_from(self.cfg, self.cfg.judging().connect).map(|t| t.0);
         while let Some(Reverse((now, seq))) = self.heap.pop() {
             if now > end {
                 break;

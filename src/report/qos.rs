@@ -174,7 +174,7 @@ pub fn measure(
     } else {
         log.end
     };
-    let initial = crate::sim::engine::node_config(cfg).initial;
+    let initial = cfg.rules().initial;
     let start = Pair {
         status: initial,
         excused: initial == Health::Offline,

@@ -350,7 +350,7 @@ impl NodeIndex {
 }
 
 fn initial_health(cfg: &SimConfig) -> Health {
-    crate::sim::engine::node_config(cfg).initial
+    cfg.rules().initial
 }
 
 /// The instant a run's log covers up to: where it stopped, else the end of the run.

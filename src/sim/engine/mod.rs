@@ -238,8 +238,9 @@ pub struct RunOptions<'a> {
 /// probe path has no randomness (a fixed RTT within the timeout, no loss) and no client traffic
 /// runs. From then on, once every member is ONLINE everywhere and no failing verdict or route
 /// update is in flight, every probe succeeds and nothing more happens.
-pub fn quiet_from(cfg: &SimConfig) -> Option<SimTime> {
-    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= cfg.judging().connect)
+/// `connect` is the profile's connect bound (`Judging::connect`), which the caller has.
+pub fn quiet_from(cfg: &SimConfig, connect: SimDuration) -> Option<SimTime> {
+    let deterministic = matches!(cfg.network.rtt, Rtt::Fixed(r) if r <= connect)
         && cfg.network.loss == 0.0
         && cfg.network.burst.is_none()
         && cfg.traffic.is_none();
@@ -525,7 +526,7 @@ impl<'a> Engine<'a> {
     fn run_loop(&mut self) -> SimTime {
         let end = SimTime::ZERO + self.cfg.duration;
         let quiet = if self.opts.stop_when_quiet {
-            quiet_from(self.cfg).unwrap_or(SimTime(u64::MAX))
+            quiet_from(self.cfg, self.judging.connect).unwrap_or(SimTime(u64::MAX))
         } else {
             SimTime(u64::MAX)
         };
