@@ -110,6 +110,28 @@ impl HealthChecker {
         }
         None
     }
+
+    /// Whether another verdict `ok` would change nothing but a streak that is already past its
+    /// threshold: a passing member ONLINE, or a failing one OFFLINE. Such a verdict can never
+    /// change the status, however many come.
+    #[inline]
+    pub fn settled(&self, ok: bool) -> bool {
+        self.status == if ok { Health::Online } else { Health::Offline }
+    }
+
+    /// Counts `n` more verdicts `ok` on a [`HealthChecker::settled`] checker at once: the same
+    /// state as `n` calls of [`HealthChecker::on_verdict`] (streaks saturate alike).
+    pub fn skip(&mut self, ok: bool, n: u64) {
+        debug_assert!(self.settled(ok));
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if ok {
+            self.fail_streak = 0;
+            self.ok_streak = self.ok_streak.saturating_add(n);
+        } else {
+            self.ok_streak = 0;
+            self.fail_streak = self.fail_streak.saturating_add(n);
+        }
+    }
 }
 
 /// What a verdict changed.
@@ -257,6 +279,20 @@ impl Prober {
 
     pub fn status(&self) -> Health {
         self.checker.status()
+    }
+
+    /// Whether the next verdicts, as long as each is `ok` like the last, change nothing and
+    /// come at a constant interval: the rules allow coasting ([`Rules::coastable`]) and the
+    /// checker is [`HealthChecker::settled`]. A driver may then count them at once
+    /// ([`Prober::coast`]) instead of simulating each.
+    #[inline]
+    pub fn settled(&self, ok: bool) -> bool {
+        self.rules.coastable() && self.checker.settled(ok)
+    }
+
+    /// Counts `n` verdicts `ok` at once on a [`Prober::settled`] prober.
+    pub fn coast(&mut self, ok: bool, n: u64) {
+        self.checker.skip(ok, n);
     }
 
     /// One interval whatever the state (the huawei profile).

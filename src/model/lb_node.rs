@@ -294,6 +294,19 @@ impl LbNode {
         });
     }
 
+    /// Whether the next verdicts on `role`, while each is `ok`, change nothing in this node:
+    /// its prober is settled ([`crate::model::health::Prober::settled`]) and no passive side
+    /// (envoy's outlier detection) reads them.
+    #[inline]
+    pub fn settled(&self, role: Role, ok: bool) -> bool {
+        self.outlier.is_none() && self.probers[role.index()].settled(ok)
+    }
+
+    /// Counts `n` verdicts `ok` on `role` at once, on a [`LbNode::settled`] prober.
+    pub fn coast(&mut self, role: Role, ok: bool, n: u64) {
+        self.probers[role.index()].coast(ok, n);
+    }
+
     /// `role`'s status by the active checks alone (envoy's outlier detection aside): what the
     /// engine's quiescence test reads, which only runs without client traffic, where nothing
     /// is ever ejected.

@@ -385,6 +385,20 @@ pub struct ProbeState {
 }
 
 impl Rules {
+    /// Whether a settled prober's verdicts come at a constant interval and change no state but
+    /// a saturated streak (see `Prober::settled`): no jitter, and an interval that is one value
+    /// (huawei) or a function of UP/DOWN at full or zero health (haproxy's `srv_getinter`: a
+    /// run of passes at ONLINE keeps `inter`, a run of failures at OFFLINE keeps `downinter`).
+    /// keepalived's retry state and envoy's edge intervals and outlier detection do not qualify.
+    #[inline]
+    pub fn coastable(&self) -> bool {
+        matches!(self.jitter, Jitter::None)
+            && matches!(
+                self.intervals,
+                Intervals::Fixed(_) | Intervals::ByHealth { .. }
+            )
+    }
+
     /// Whether a verdict needs a uniform draw (jitter); drivers skip the draw otherwise, so a
     /// profile without jitter consumes no randomness.
     #[inline]

@@ -24,6 +24,20 @@
 //! `LbNode` asks for); with a zero delay it is still an event, at the same instant, so the order
 //! of effects does not depend on the setting.
 //!
+//! Coasting. A prober whose member passes and is ONLINE (or fails and is OFFLINE) is *settled*:
+//! while its verdicts stay the same, they change nothing but a streak already past its threshold,
+//! and they come at a constant period (interval plus round trip) when the profile has no jitter
+//! and an interval that depends only on UP/DOWN (`Rules::coastable`). When the probe path draws
+//! nothing (fixed RTT, no loss: the span's fixed verdict) the verdicts until the member's
+//! condition changes are known in advance, so the engine counts them at once
+//! ([`Engine::coast`]) and sends only the last probe of the run: a settled minute of probes
+//! costs one event instead of sixty. The run's log is the same, its event count included,
+//! because coasting stops short of everything such a verdict could be seen by: the end of the
+//! condition span, the quiescence instant, the end of the run and the event budget; and it is
+//! off whenever something reads every verdict (jitter draws, `--timeline`, stalls, per-path
+//! views, client traffic, envoy's outlier detection, a trace-level subscriber).
+//! `RunOptions::step_every_probe` turns it off; a property test runs both ways and compares.
+//!
 //! [`run_with`] adds two probe modes for windowed trials (`crate::experiment::windowed`): a start
 //! at equilibrium (each prober's first probe at the residual of a length-biased probe cycle, as
 //! in a pool probing since long ago), and a probe tape ([`tape`]) that records every probe's
@@ -232,6 +246,10 @@ pub struct RunOptions<'a> {
     /// Keep client failures per second and LB node (`TrafficLog::failure_series`), for
     /// pictures; `run` does, `trials` does not.
     pub failure_series: bool,
+    /// Simulate every probe as an event of its own, never coasting (module docs): the same log
+    /// and event count, more work. For measuring the cost per event, and for tests that prove
+    /// coasting changes nothing.
+    pub step_every_probe: bool,
 }
 
 /// The instant after which a run can no longer change, if it has one: every fault has ended, the
@@ -378,6 +396,13 @@ struct Engine<'a> {
     tape_pos: usize,
     /// A replayed probe did not match the tape: the run drew its own from there on.
     tape_diverged: bool,
+    /// Settled probers may coast (module docs): nothing in this run reads a verdict that
+    /// changes nothing.
+    coasting: bool,
+    /// The quiescence instant ([`quiet_from`]) when the run stops once quiet, else never.
+    quiet_at: SimTime,
+    /// The event count at which the interrupt flag is next read.
+    next_look: u64,
 }
 
 /// Runs one scenario to its end (or to a limit, or an interrupt: see [`RunLog::stopped`]).
@@ -397,6 +422,7 @@ pub fn run_with<'a>(
     let mut e = Engine::new(cfg, opts);
     e.start_phase = probes.start;
     e.tape = probes.tape;
+    e.coasting &= matches!(e.tape, TapeMode::Off);
     e.start();
     let end = e.run_loop();
     e.finish_traffic(end);
@@ -412,6 +438,7 @@ impl<'a> Engine<'a> {
         let node_cfg = node_config(cfg);
         let views = Views::new(cfg);
         let per_view = views.count() * 2;
+        let single_view = views.count() == 1;
         let icmp_peers = match cfg.network.icmp_ratelimit {
             Some(l) if l.shared_source => 1,
             _ => nodes,
@@ -423,7 +450,7 @@ impl<'a> Engine<'a> {
                 nodes * 4 + cfg.faults.len() * 2 + cfg.stalls.len() * 2 + 8,
             ),
             nodes: vec![LbNode::new(node_cfg); nodes],
-            single_view: views.count() == 1,
+            single_view,
             views,
             conditions: vec![Condition::default(); per_view],
             cond_cache: [(Condition::default(), SimTime(1), SimTime(0)); 2],
@@ -478,6 +505,27 @@ impl<'a> Engine<'a> {
             tape: TapeMode::Off,
             tape_pos: 0,
             tape_diverged: false,
+            // Everything that reads or changes what a verdict that changes nothing would:
+            // jitter draws, the verdict log, stalls and exact sends (a verdict's timing against
+            // other events), per-path views, client traffic (passive checks), a tracing
+            // subscriber that wants every verdict. The profile's part is `Rules::coastable`.
+            coasting: !opts.step_every_probe
+                && !opts.record_verdicts
+                && !node_cfg.rules.needs_draw()
+                && node_cfg.rules.coastable()
+                && node_cfg.envoy.is_none()
+                && cfg.stalls.is_empty()
+                && cfg.network.burst.is_none()
+                && cfg.network.icmp_ratelimit.is_none()
+                && cfg.traffic.is_none()
+                && single_view
+                && !tracing::enabled!(tracing::Level::TRACE),
+            quiet_at: if opts.stop_when_quiet {
+                quiet_from(cfg, node_cfg.rules.judging.connect).unwrap_or(SimTime(u64::MAX))
+            } else {
+                SimTime(u64::MAX)
+            },
+            next_look: INTERRUPT_EVERY,
         }
     }
 
@@ -525,11 +573,7 @@ impl<'a> Engine<'a> {
     #[inline(always)]
     fn run_loop(&mut self) -> SimTime {
         let end = SimTime::ZERO + self.cfg.duration;
-        let quiet = if self.opts.stop_when_quiet {
-            quiet_from(self.cfg, self.judging.connect).unwrap_or(SimTime(u64::MAX))
-        } else {
-            SimTime(u64::MAX)
-        };
+        let quiet = self.quiet_at;
         let max_events = self.cfg.limits.max_events;
         let mut last = SimTime::ZERO;
         while let Some((now, packed)) = self.queue.pop() {
@@ -548,13 +592,16 @@ impl<'a> Engine<'a> {
                 return now;
             }
             self.log.events += 1;
-            if self.log.events.is_multiple_of(INTERRUPT_EVERY)
-                && self
+            // A threshold, not a multiple: coasting adds many events at once.
+            if self.log.events >= self.next_look {
+                self.next_look = self.log.events + INTERRUPT_EVERY;
+                if self
                     .opts
                     .interrupt
                     .is_some_and(|f| f.load(Ordering::Relaxed))
-            {
-                self.stop(Stopped::Interrupted { at: now });
+                {
+                    self.stop(Stopped::Interrupted { at: now });
+                }
             }
             self.handle(now, event);
             if self.log.stopped.is_some() {
@@ -1000,6 +1047,11 @@ impl<'a> Engine<'a> {
         if let Some(next) = effect.next_probe_at() {
             if self.exact_sends {
                 self.queue.push_in_order(next, Event::ProbeSend { slot });
+            } else if self.coasting
+                && effect.transition.is_none()
+                && self.nodes[node as usize].settled(role, ok)
+            {
+                self.coast(now, next, slot, ok);
             } else {
                 self.send_probe(next, slot);
             }
@@ -1034,6 +1086,57 @@ impl<'a> Engine<'a> {
                 self.start_requests(now, node, role);
             }
         }
+    }
+
+    /// Sends prober `slot`'s next probe, due at `next`, after a verdict `ok` at `now` that left
+    /// it settled: the probes that would meet the same fixed verdict (the same condition span,
+    /// no draw) and whose verdicts would come before the quiescence instant, by the end and
+    /// within the event budget are counted at once, and only the last is sent (module docs,
+    /// "Coasting").
+    #[inline(never)]
+    fn coast(&mut self, now: SimTime, next: SimTime, slot: u32, ok: bool) {
+        let (node, role) = slot_parts(slot);
+        let r = role.index();
+        let (_, from, until) = self.cond_cache[r];
+        if next < from || next >= until {
+            self.refresh_condition(r, next);
+        }
+        let until = self.cond_cache[r].2;
+        let Some((after, v)) = self.verdict_cache[r].filter(|(_, v)| v.ok == ok) else {
+            return self.send_probe_in_view(next, slot);
+        };
+        // Verdict j (1-based) would come at next + after + (j - 1) * period, its probe sent
+        // `after` before; `skip` of them are counted, the probe after them is sent.
+        let period = (next.0 - now.0) + after.0;
+        let first_verdict = next.0 + after.0;
+        let end = (SimTime::ZERO + self.cfg.duration).0;
+        let budget = self
+            .cfg
+            .limits
+            .max_events
+            .saturating_sub(self.log.events + 1);
+        let skip = (count_below(next.0, period, until.0).saturating_sub(1))
+            .min(count_below(first_verdict, period, self.quiet_at.0))
+            .min(count_below(first_verdict, period, end.saturating_add(1)))
+            .min(budget);
+        if skip == 0 {
+            return self.send_probe_in_view(next, slot);
+        }
+        self.nodes[node as usize].coast(role, ok, skip);
+        self.log.events += skip;
+        let sent = SimTime(next.0 + skip * period);
+        self.pending_failures += u32::from(!ok);
+        // Far ahead of the in-order lane: the heap.
+        self.queue.push(
+            sent + after,
+            Event::ProbeVerdict {
+                slot,
+                sent_at: sent,
+                ok,
+                reason: v.reason,
+                status: v.status,
+            },
+        );
     }
 
     /// A stall of some LB nodes begins or ends. At the end of a node's last stall, the verdicts
@@ -1079,6 +1182,16 @@ impl<'a> Engine<'a> {
             }
         }
         self.restart_requests(now, member);
+    }
+}
+
+/// How many of `x0`, `x0 + step`, `x0 + 2 step`, ... are below `bound` (`step` > 0).
+#[inline]
+fn count_below(x0: u64, step: u64, bound: u64) -> u64 {
+    if bound <= x0 {
+        0
+    } else {
+        (bound - x0 - 1) / step.max(1) + 1
     }
 }
 
