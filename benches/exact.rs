@@ -39,6 +39,7 @@ fn args(ranges: Ranges, jobs: usize, mode: Mode, trials: u64) -> TuneArgs {
         top: 5,
         strict: false,
         profile: None,
+        step_every_probe: false,
         mode,
     }
 }

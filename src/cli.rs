@@ -43,6 +43,16 @@ pub struct ProfileArgs {
     pub profile: Option<elbsim::model::profile::ProfileName>,
 }
 
+/// How the engine simulates (never what it computes).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct EngineArgs {
+    /// Simulate every probe as an event of its own instead of coasting through stretches where
+    /// a member's checks keep giving the same verdict and change nothing: the same output, event
+    /// count included, with more work. For checking that, and for measuring the engine.
+    #[arg(long)]
+    pub step_every_probe: bool,
+}
+
 fn profile_name(s: &str) -> Result<elbsim::model::profile::ProfileName, String> {
     elbsim::model::profile::ProfileName::parse(s)
 }
@@ -204,6 +214,8 @@ pub enum Command {
         check: CheckArgs,
         #[command(flatten)]
         profile: ProfileArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Run a scenario many times with independent random draws and summarize failover timing.
     ///
@@ -231,6 +243,8 @@ pub enum Command {
         check: CheckArgs,
         #[command(flatten)]
         profile: ProfileArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Run shard K of N (0-based) and write a shard file for `elbsim merge`: `K/N`, or `N`
         /// with K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
         /// $SLURM_ARRAY_TASK_ID (Slurm array); an explicit K wins.
@@ -287,6 +301,8 @@ pub enum Command {
         common: ScenarioArgs,
         #[command(flatten)]
         profile: ProfileArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// delay values (s): 1..10, 1,2,5 or 3; the API accepts 1..50.
         #[arg(long, value_parser = |s: &str| range(s, 1, 50))]
         delay: Option<ValueList>,

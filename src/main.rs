@@ -113,6 +113,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             timeline,
             check,
             profile,
+            engine,
         } => {
             if common.format == cli::Format::Shard {
                 eprintln!("error: run: --format shard is for trials and tune");
@@ -134,7 +135,10 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 markdown: common.markdown(),
                 timeline,
                 strict: common.strict,
-                check: overrides(check, profile),
+                check: elbsim::scenario::CheckOverrides {
+                    step_every_probe: engine.step_every_probe,
+                    ..overrides(check, profile)
+                },
             };
             let result = commands::run::run(common.scenario.as_deref(), args);
             finish_files(result.outcome, &outputs, &result.files)
@@ -147,6 +151,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
             jobs,
             check,
             profile,
+            engine,
             shard,
             windowed,
             csv,
@@ -217,7 +222,10 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 json: common.json(),
                 markdown: common.markdown(),
                 strict: common.strict,
-                check: overrides(check, profile),
+                check: elbsim::scenario::CheckOverrides {
+                    step_every_probe: engine.step_every_probe,
+                    ..overrides(check, profile)
+                },
                 csv: csv.is_some(),
                 histogram: histogram.is_some().then_some(match histogram_of {
                     cli::HistogramKind::Detection => HistogramOf::Detection,
@@ -253,6 +261,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
         Command::Tune {
             common,
             profile,
+            engine,
             delay,
             timeout,
             max_retries_down,
@@ -380,6 +389,7 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 top,
                 strict: common.strict,
                 profile: profile.profile,
+                step_every_probe: engine.step_every_probe,
                 mode,
             };
             let result = with_progress(points, "points", |progress, note| {
@@ -599,6 +609,7 @@ fn merge(
                 jobs,
                 check,
                 profile,
+                engine: cli::EngineArgs::default(),
                 shard: None,
                 windowed,
                 csv: None,
@@ -640,6 +651,7 @@ fn merge(
             Command::Tune {
                 common,
                 profile,
+                engine: cli::EngineArgs::default(),
                 delay,
                 timeout,
                 max_retries_down,
@@ -707,6 +719,7 @@ fn overrides(c: cli::CheckArgs, p: cli::ProfileArgs) -> elbsim::scenario::CheckO
         max_retries: c.max_retries,
         max_retries_down: c.max_retries_down,
         profile: p.profile,
+        step_every_probe: false,
     }
 }
 

@@ -283,3 +283,43 @@ fn tune_picks_a_cid_slice_inside_the_server_id_for_quic() {
     assert_eq!(broken(0), 0.0);
     assert!(broken(1) > 0.0);
 }
+
+/// Coasting (the default) and `--step-every-probe` give byte-identical reports, event counts
+/// included, for `run`, `trials` and `tune`, on scenarios where coasting happens (noise-free,
+/// huawei and haproxy, one and four LB nodes, flapping) and where it cannot (noise, traffic).
+#[test]
+fn step_every_probe_gives_the_same_reports() {
+    let cases: [&[&str]; 8] = [
+        &["trials", "scenarios/seed-example.toml", "-n", "300"],
+        &["trials", "scenarios/four-nodes.toml", "-n", "200"],
+        &["trials", "scenarios/flap.toml", "-n", "200"],
+        &[
+            "trials",
+            "scenarios/profile-haproxy-silent-host.toml",
+            "-n",
+            "200",
+        ],
+        &["trials", "scenarios/noisy-host-down.toml", "-n", "20"],
+        &["run", "scenarios/traffic-crash.toml"],
+        &["run", "scenarios/fixed-rate.toml"],
+        &[
+            "tune",
+            "scenarios/crash.toml",
+            "--sample",
+            "-n",
+            "20",
+            "--delay",
+            "1..3",
+            "--timeout",
+            "1",
+        ],
+    ];
+    for args in cases {
+        let coasted = elbsim(args);
+        let mut stepped_args = args.to_vec();
+        stepped_args.push("--step-every-probe");
+        let stepped = elbsim(&stepped_args);
+        assert_eq!(coasted.0, 0, "{args:?}: {}", coasted.2);
+        assert_eq!(coasted.1, stepped.1, "{args:?}");
+    }
+}

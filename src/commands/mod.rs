@@ -58,12 +58,14 @@ pub fn load_scenario(
     strict: bool,
     check: crate::scenario::CheckOverrides,
 ) -> Result<crate::scenario::Scenario, Outcome> {
-    crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
+    let mut s = crate::scenario::load_with(path, strict, check).map_err(|e| Outcome {
         stdout: String::new(),
         // Every problem on its own `error: ` line, as `validate` prints them.
         stderr: e.problems.iter().map(|p| format!("error: {p}\n")).collect(),
         exit: 1,
-    })
+    })?;
+    s.sim.step_every_probe = check.step_every_probe;
+    Ok(s)
 }
 
 /// Warnings about the scenario's pool, one line each, for standard error.

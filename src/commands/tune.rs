@@ -42,6 +42,8 @@ pub struct TuneArgs {
     pub strict: bool,
     /// `--profile`: the data plane (wins over the scenario's `[model] profile`).
     pub profile: Option<crate::model::profile::ProfileName>,
+    /// `--step-every-probe`: the engine never coasts (the same results, more work).
+    pub step_every_probe: bool,
     /// `--exact`, `--sample`, or the choice by the scenario (see [`crate::experiment::exact`]).
     pub mode: crate::experiment::exact::Mode,
 }
@@ -588,6 +590,7 @@ fn render(
                     max_retries: Some(best.point.max_retries),
                     max_retries_down: Some(best.point.max_retries_down),
                     profile: None,
+                    step_every_probe: false,
                 }),
                 // An exact figure is checked by sampling (-n samples anyway; said for clarity).
                 if r.method == Some("exact") {
@@ -744,6 +747,7 @@ pub fn run_from(
         args.strict,
         crate::scenario::CheckOverrides {
             profile: args.profile,
+            step_every_probe: args.step_every_probe,
             ..Default::default()
         },
     ) {

@@ -110,6 +110,7 @@ pub fn why_not_exact(cfg: &SimConfig) -> Option<String> {
         limits: _,
         fault_paths,
         stalls,
+        step_every_probe: _,
     } = cfg;
     let CheckConfig {
         kind,

@@ -133,7 +133,8 @@ pub fn fingerprint(text: &str) -> String {
 
 /// Arguments that do not change what a run computes, dropped from [`ShardFile::args`]:
 /// `(long, short, takes a value)`.
-const DROPPED: [(&str, Option<&str>, bool); 5] = [
+const DROPPED: [(&str, Option<&str>, bool); 6] = [
+    ("--step-every-probe", None, false),
     ("--shard", None, true),
     ("--output", Some("-o"), true),
     ("--format", None, true),

@@ -66,6 +66,8 @@ pub struct CheckOverrides {
     pub max_retries_down: Option<u32>,
     /// `--profile`: the data plane, winning over the scenario's `[model] profile`.
     pub profile: Option<crate::model::profile::ProfileName>,
+    /// `--step-every-probe`: the engine simulates every probe (`SimConfig::step_every_probe`).
+    pub step_every_probe: bool,
 }
 
 impl CheckOverrides {

@@ -369,6 +369,9 @@ pub struct SimConfig {
     pub fault_paths: BTreeMap<u32, Vec<u32>>,
     /// LB-node stalls.
     pub stalls: Vec<Stall>,
+    /// Not a scenario key: `--step-every-probe` (simulate every probe, never coast; the same
+    /// results, more work; see `crate::sim::engine`).
+    pub step_every_probe: bool,
 }
 
 impl SimConfig {
@@ -425,6 +428,7 @@ impl SimConfig {
             limits: Limits::default(),
             fault_paths: BTreeMap::new(),
             stalls: Vec::new(),
+            step_every_probe: false,
         }
     }
 }

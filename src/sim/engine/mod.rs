@@ -510,6 +510,7 @@ impl<'a> Engine<'a> {
             // other events), per-path views, client traffic (passive checks), a tracing
             // subscriber that wants every verdict. The profile's part is `Rules::coastable`.
             coasting: !opts.step_every_probe
+                && !cfg.step_every_probe
                 && !opts.record_verdicts
                 && !node_cfg.rules.needs_draw()
                 && node_cfg.rules.coastable()
