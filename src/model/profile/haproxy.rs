@@ -198,7 +198,7 @@ impl ErrorCounter {
 
 /// The `on-error` action on a member's counters (`__health_adjust`'s `switch (s->onerror)`), in
 /// the streak form of HAProxy's health (`health = rise + fall - 1 - fail_streak` while UP,
-/// `ok_streak` while DOWN: see [`interval`] and the module docs). Returns the member's new
+/// `ok_streak` while DOWN: see `interval` and the module docs). Returns the member's new
 /// status if it changed.
 ///
 /// - `fastinter`: nothing here (the caller reschedules the check).
