@@ -267,8 +267,9 @@ async fn monitor_port_down_and_tls_error_fail_over_though_clients_are_fine() {
 
 #[tokio::test]
 async fn every_bundled_scenario_runs_live() {
-    // The first 30 scenario seconds of each, all at once: no scenario may fail to set up (a
-    // backend, a TLS configuration, a check port) or leave the log inconsistent.
+    // The first 30 scenario seconds of each (more for a pool checked rarely), all at once: no
+    // scenario may fail to set up (a backend, a TLS configuration, a check port) or leave the
+    // log inconsistent.
     let mut runs = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir("scenarios")
         .unwrap()
@@ -279,13 +280,17 @@ async fn every_bundled_scenario_runs_live() {
     for path in paths {
         let mut s = elbsim::scenario::load(Some(&path), false)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        s.sim.duration = SimDuration::from_secs(30);
+        // 30 s, or long enough for two checks of each pair of a pool checked less often
+        // (profile-haproxy-observe.toml checks every 20 s).
+        let two_checks = SimDuration(s.sim.check.delay.0 * 2) + SimDuration::from_secs(5);
+        s.sim.duration = SimDuration::from_secs(30).max(two_checks);
         if let Some(why) = driver::not_live(&s.sim) {
             // The faults live cannot reproduce (per-path faults, stalls, bursts, ICMP limits, a
             // separate monitor process) are refused with the reason, before anything starts.
             assert!(why.contains("simulator"), "{}: {why}", path.display());
             continue;
         }
+        let end = s.sim.duration;
         runs.push(async move {
             let opts = LiveOptions {
                 time_scale: SCALE,
@@ -297,7 +302,7 @@ async fn every_bundled_scenario_runs_live() {
             let run = driver::run(&s.sim, &s.pool, &opts)
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path, s.sim.lb_nodes, run)
+            (path, s.sim.lb_nodes, end, run)
         });
     }
     let started = std::time::Instant::now();
@@ -306,10 +311,10 @@ async fn every_bundled_scenario_runs_live() {
         handles.push(tokio::spawn(r));
     }
     for h in handles {
-        let (path, nodes, run) = h.await.unwrap();
+        let (path, nodes, end, run) = h.await.unwrap();
         let log = &run.log;
         assert!(log.stopped.is_none(), "{}", path.display());
-        assert_eq!(log.end, SimTime::ZERO + SimDuration::from_secs(30));
+        assert_eq!(log.end, SimTime::ZERO + end);
         // Every (node, member) pair was probed at least a few times.
         for node in 0..nodes.max(1) {
             for role in [Role::Master, Role::Slave] {

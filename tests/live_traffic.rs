@@ -113,6 +113,103 @@ async fn clients_fail_around_a_crash_and_not_after_the_failover() {
 }
 
 #[tokio::test]
+async fn haproxy_observe_takes_the_crashed_master_out_before_any_check_could() {
+    // The master crashes at 60 s; checks every 20 s (fall 3) could not see it before 100 s;
+    // observe layer4 marks it down at the 10th refused client connection (error_limit 10,
+    // on_error mark-down). Cut at 95 s.
+    let run = live("scenarios/profile-haproxy-observe.toml", 95).await;
+    let c = counts(&run);
+    let down = run
+        .log
+        .transitions
+        .iter()
+        .find(|x| x.member == Role::Master && x.to == Health::Offline)
+        .unwrap_or_else(|| panic!("the master goes OFFLINE: {:?} {c:?}", run.log.transitions));
+    let at = down.at.as_secs_f64();
+    assert!(at >= 60.0 - slack(&run) && at < 95.0, "{at}");
+    assert_eq!(
+        down.reason,
+        Some(elbsim::model::probe::Reason::ConnectRefused)
+    );
+    // At least error_limit refusals (more may be under way when the route changes).
+    assert!(c.get(Counter::Refused) >= 10, "{c:?}");
+    assert!(route_to(&run, Target::Slave, false) < 95.0);
+}
+
+#[tokio::test]
+async fn haproxy_observe_on_error_fastinter_moves_the_live_check_forward() {
+    // The same crash under checks every 60 s with fastinter 1 s and on_error fastinter: no
+    // health change from the clients, but the 10th refusal moves the next check to 1 s later,
+    // then fall 3 checks at fastinter: detection a few seconds after the crash, where the
+    // checks alone (the DES at the same seed, whose first-check phases the live run shares)
+    // see it only at their next round.
+    use elbsim::model::profile::{haproxy, Profile};
+    let mut s = elbsim::scenario::load(
+        Some(Path::new("scenarios/profile-haproxy-observe.toml")),
+        false,
+    )
+    .expect("scenario loads");
+    s.sim.duration = SimDuration::from_secs(100);
+    s.sim.check.delay = SimDuration::from_secs(60);
+    let Profile::Haproxy(o) = s.sim.model.profile else {
+        panic!("haproxy")
+    };
+    let observing = haproxy::Options {
+        on_error: haproxy::OnError::FastInter,
+        fastinter: Some(SimDuration::from_secs(1)),
+        ..o
+    };
+    let seed = s.seed.unwrap_or(0);
+    let des_offline = |profile: haproxy::Options| {
+        let mut cfg = s.sim.clone();
+        cfg.model.profile = Profile::Haproxy(profile);
+        let log = elbsim::sim::engine::run(
+            &cfg,
+            elbsim::sim::engine::RunOptions {
+                seed,
+                ..Default::default()
+            },
+        );
+        log.transitions
+            .iter()
+            .find(|x| x.member == Role::Master && x.to == Health::Offline)
+            .map(|x| x.at.as_secs_f64())
+    };
+    let checks_alone = des_offline(haproxy::Options {
+        observe: haproxy::ObserveMode::None,
+        ..observing
+    })
+    .unwrap_or(f64::INFINITY);
+    let des = des_offline(observing).expect("the DES detects");
+    s.sim.model.profile = Profile::Haproxy(observing);
+    let opts = LiveOptions {
+        time_scale: SCALE,
+        seed,
+        trial: 0,
+        record_verdicts: false,
+        cancel: CancellationToken::new(),
+    };
+    let run = driver::run(&s.sim, &s.pool, &opts).await.expect("live run");
+    let slack = slack(&run);
+    let at = run
+        .log
+        .transitions
+        .iter()
+        .find(|x| x.member == Role::Master && x.to == Health::Offline)
+        .map(|x| x.at.as_secs_f64())
+        .expect("the master goes OFFLINE");
+    // The DES: observe moves the check (about 63.7 s) where the checks alone see the crash at
+    // about 78 s at this seed. Live clients are thinned to the wall-clock cap, so the 10th
+    // refusal comes later there (about 69.5 s), still well before the checks alone.
+    assert!(des < 60.0 + 8.0, "DES with observe: {des}");
+    assert!(checks_alone > 75.0, "checks alone: {checks_alone}");
+    assert!(
+        at < checks_alone - slack,
+        "live {at} (slack {slack}), DES {des}, checks alone {checks_alone}"
+    );
+}
+
+#[tokio::test]
 async fn drain_closes_the_hung_masters_connections_at_its_deadline() {
     // The master hangs at 60 s; drain on, timeout 30 s; connections live 120 s.
     let run = live("scenarios/traffic-drain-on.toml", 150).await;

@@ -361,3 +361,278 @@ fn profiles_are_deterministic_across_job_counts() {
     };
     assert_eq!(run(1), run(3));
 }
+
+// haproxy `observe layer4` (docs/profiles.md, "haproxy"): client connections through an LB node
+// whose checks run every 20 s, 20 new connections a second, a master fault from 60 s.
+
+/// The pool of `scenarios/profile-haproxy-observe.toml` with `fault` and `fall`, and `model`
+/// lines under `[model.haproxy]`.
+fn observe_text(fault: &str, fall: u32, model: &str) -> String {
+    format!(
+        r#"name = "observe"
+duration = "5m"
+seed = 3
+
+[model]
+profile = "haproxy"
+
+[model.haproxy]
+{model}
+
+[[faults]]
+member = "master"
+kind = "{fault}"
+at = "60s"
+until = "180s"
+
+[traffic]
+rate = 20.0
+lifetime = "30s"
+clients = 1000
+
+[pool]
+lb_algorithm = "ROUND_ROBIN"
+protocol = "TCP"
+type = "ip"
+
+[pool.healthmonitor]
+type = "TCP"
+delay = 20
+timeout = 3
+max_retries = 3
+max_retries_down = {fall}
+
+[[pool.members]]
+role = "master"
+address = "192.168.0.10"
+protocol_port = 80
+
+[[pool.members]]
+role = "slave"
+address = "192.168.0.11"
+protocol_port = 80
+"#
+    )
+}
+
+/// The master's first OFFLINE after the fault: (latency from 60 s, time from its deciding
+/// probe's send to it, its reason), and the run's refused connections.
+fn first_offline(text: &str, seed: u64) -> (f64, f64, String, u64) {
+    use elbsim::sim::engine::{run, RunOptions};
+    let s = load(text, ProfileName::Haproxy);
+    let log = run(
+        &s.sim,
+        RunOptions {
+            seed,
+            ..Default::default()
+        },
+    );
+    let x = log
+        .transitions
+        .iter()
+        .find(|x| {
+            x.member == elbsim::model::router::Role::Master
+                && x.to == elbsim::model::health::Health::Offline
+        })
+        .expect("the master goes OFFLINE");
+    let refused = log
+        .traffic
+        .as_ref()
+        .map(|t| t.counters.get(elbsim::sim::engine::Counter::Refused))
+        .unwrap();
+    (
+        x.at.as_secs_f64() - 60.0,
+        x.at.since(x.probe_sent_at).as_secs_f64(),
+        x.reason.map_or("", |r| r.as_str()).to_string(),
+        refused,
+    )
+}
+
+#[test]
+fn haproxy_observe_mark_down_takes_the_master_out_at_the_error_limit() {
+    let observe = "observe = \"layer4\"\nerror_limit = 10\non_error = \"mark-down\"";
+    for seed in 0..20 {
+        let (lat, _, reason, refused) = first_offline(&observe_text("crash", 3, observe), seed);
+        // The 10th refusal in a row: a Gamma(10, 20/s) wait after the crash.
+        assert!(lat < 2.0, "seed {seed}: {lat}");
+        assert_eq!(reason, "CONNECT_REFUSED");
+        assert_eq!(refused, 10, "seed {seed}: the 11th goes to the slave");
+        // Without observe: the active window [(F-1)(inter+r)+r, F(inter+r)+r].
+        let (lat, _, _, refused) = first_offline(&observe_text("crash", 3, ""), seed);
+        assert!((40.003 - 1e-6..=60.004 + 1e-6).contains(&lat), "{lat}");
+        assert!(refused > 500, "{refused}");
+    }
+}
+
+#[test]
+fn haproxy_observe_fastinter_moves_the_next_check_forward() {
+    // on-error fastinter changes no health, but with fastinter set the next check goes out
+    // fastinter after the 10th refusal instead of up to inter (20 s) later; fall 3 checks at
+    // fastinter follow.
+    let fast = "fastinter = \"1s\"";
+    let observe = format!("{fast}\nobserve = \"layer4\"\non_error = \"fastinter\"");
+    let mut slower = 0.0;
+    for seed in 0..20 {
+        let (with, _, reason, _) = first_offline(&observe_text("crash", 3, &observe), seed);
+        let (without, _, _, _) = first_offline(&observe_text("crash", 3, fast), seed);
+        assert_eq!(reason, "CONNECT_REFUSED");
+        // The 10th refusal (< 2 s), then 1 s to the moved check, then two more at fastinter.
+        assert!(
+            with < 2.0 + 1.0 + 2.0 * 1.001 + 0.001,
+            "seed {seed}: {with}"
+        );
+        assert!(with <= without + 1e-9, "seed {seed}: {with} > {without}");
+        slower += without - with;
+    }
+    assert!(slower / 20.0 > 5.0, "{}", slower / 20.0);
+    // Without fastinter set, HAProxy moves nothing (`expire = TICK_ETERNITY`): the same
+    // detection as without observe.
+    let observe = "observe = \"layer4\"\non_error = \"fastinter\"";
+    for seed in 0..5 {
+        let with = first_offline(&observe_text("crash", 3, observe), seed).0;
+        let without = first_offline(&observe_text("crash", 3, ""), seed).0;
+        assert!(
+            (with - without).abs() < 1e-9,
+            "seed {seed}: {with} vs {without}"
+        );
+    }
+}
+
+#[test]
+fn haproxy_observe_aborts_a_check_in_progress_as_a_timeout() {
+    // A silent master: client connections fail `timeout connect` (5 s) after their attempt,
+    // and each check fails at C = min(inter, timeout connect) = 5 s. With fall 1, the first
+    // failing check decides. When the on-error reschedule (fastinter 1 s) falls while a check
+    // is in progress, HAProxy wakes the check task early and reports it timed out
+    // (process_chk_conn, chk_report_conn_err with `expired`): it fails in less than 5 s.
+    // Clients wait 10 s, longer than `timeout connect`: one that gave up first would abort
+    // HAProxy's connect, which is then no error (the next test).
+    let text = |model: &str| {
+        observe_text("host_down", 1, model).replace(
+            "clients = 1000",
+            "clients = 1000\nconnect_timeout = \"10s\"",
+        )
+    };
+    let fast = "fastinter = \"1s\"";
+    let observe = format!("{fast}\nobserve = \"layer4\"\non_error = \"fastinter\"");
+    let mut aborted = 0;
+    for seed in 0..20 {
+        let (with, took, reason, _) = first_offline(&text(&observe), seed);
+        let (without, took0, _, _) = first_offline(&text(fast), seed);
+        assert_eq!(reason, "CONNECT_TIMEOUT");
+        assert!(
+            (took0 - 5.0).abs() < 1e-9,
+            "a silent check fails at C: {took0}"
+        );
+        assert!(took <= 5.0 + 1e-9 && with <= without + 1e-9, "seed {seed}");
+        // No client error is seen before 65 s (5 s after the first silent attempt).
+        assert!(with >= 5.0 + 1.0 || with == without, "seed {seed}: {with}");
+        if took < 5.0 - 1e-9 {
+            aborted += 1;
+        }
+    }
+    // Unless the first silent check went out in [60 s, ~61.5 s) (p ~ 0.075), it is aborted.
+    assert!(aborted >= 14, "{aborted} of 20 aborted");
+}
+
+#[test]
+fn haproxy_observe_does_not_see_clients_that_give_up_before_timeout_connect() {
+    // The same silent master with the clients' default connect_timeout, 3 s: each client gives
+    // up before HAProxy's `timeout connect` (5 s) runs out, which aborts HAProxy's attempt
+    // without a server error. Even mark-down at error_limit 1 changes nothing: the checks alone
+    // decide, as without observe.
+    let observe = "observe = \"layer4\"\nerror_limit = 1\non_error = \"mark-down\"";
+    for seed in 0..5 {
+        let with = first_offline(&observe_text("host_down", 1, observe), seed);
+        let without = first_offline(&observe_text("host_down", 1, ""), seed);
+        assert_eq!(with, without, "seed {seed}");
+        assert!((with.1 - 5.0).abs() < 1e-9, "a check decided: {with:?}");
+    }
+    // Patient clients (10 s): the first error, 5 s after the first attempt, takes it out.
+    let patient = observe_text("host_down", 1, observe).replace(
+        "clients = 1000",
+        "clients = 1000\nconnect_timeout = \"10s\"",
+    );
+    for seed in 0..5 {
+        let (lat, since, _, _) = first_offline(&patient, seed);
+        assert!(
+            (5.0..6.0).contains(&lat) && since == 5.0,
+            "seed {seed}: {lat} {since}"
+        );
+    }
+}
+
+#[test]
+fn haproxy_observe_options_are_checked_with_their_key() {
+    let text = |model: &str| observe_text("crash", 3, model);
+    let load_err = |model: &str| {
+        scenario::load_str(Path::new("o.toml"), &text(model), false)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    for (model, key, says) in [
+        ("observe = \"layer7\"", "model.haproxy.observe", "only"),
+        (
+            "observe = \"layer5\"",
+            "model.haproxy.observe",
+            "\"layer4\"",
+        ),
+        (
+            "observe = \"layer4\"\nerror_limit = 0",
+            "model.haproxy.error_limit",
+            "> 0",
+        ),
+        (
+            "observe = \"layer4\"\non_error = \"markdown\"",
+            "model.haproxy.on_error",
+            "\"mark-down\"",
+        ),
+    ] {
+        let e = load_err(model);
+        assert!(
+            e.contains("o.toml") && e.contains(key) && e.contains(says),
+            "{model}: {e}"
+        );
+    }
+    let ok = scenario::load_str(
+        Path::new("o.toml"),
+        &text("observe = \"layer4\"\nerror_limit = 3\non_error = \"sudden-death\""),
+        false,
+    )
+    .expect("valid");
+    match ok.sim.model.profile {
+        elbsim::model::profile::Profile::Haproxy(o) => {
+            let obs = o.observe().expect("observing");
+            assert_eq!(obs.error_limit, 3);
+            assert_eq!(
+                obs.on_error,
+                elbsim::model::profile::haproxy::OnError::SuddenDeath
+            );
+            assert_eq!(obs.reschedule, None, "fastinter is not set");
+        }
+        p => panic!("{p:?}"),
+    }
+    assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+    // error_limit / on_error without observe, observe without traffic: warnings.
+    let s = scenario::load_str(Path::new("o.toml"), &text("error_limit = 3"), false).unwrap();
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.to_string().contains("model.haproxy.error_limit")),
+        "{:?}",
+        s.warnings
+    );
+    let no_traffic = text("observe = \"layer4\"").replace(
+        "[traffic]\nrate = 20.0\nlifetime = \"30s\"\nclients = 1000\n",
+        "",
+    );
+    let s = scenario::load_str(Path::new("o.toml"), &no_traffic, false).unwrap();
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.to_string().contains("without [traffic]")),
+        "{:?}",
+        s.warnings
+    );
+}

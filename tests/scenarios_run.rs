@@ -212,6 +212,7 @@ fn every_scenario_file_runs_and_is_documented() {
         "udp-icmp-ratelimit",
         "monitor-process-separate",
         "failback-hold-down",
+        "profile-haproxy-observe",
     ] {
         assert!(
             files.iter().any(|f| f.file_stem().unwrap() == name),
@@ -428,6 +429,68 @@ fn keepalived_crash_retries_after_delay_before_retry_and_fails_back_on_one_succe
             f64_of(fb, "failback_latency_s"),
             (R, c.d + 2.0 * R),
         );
+    }
+}
+
+#[test]
+fn haproxy_observe_takes_a_crashed_master_out_at_the_error_limit() {
+    let file = "profile-haproxy-observe.toml";
+    let c = check_of(&scenario(file));
+    let doc: toml::Value =
+        toml::from_str(&std::fs::read_to_string(scenario(file)).unwrap()).unwrap();
+    let haproxy = &doc["model"]["haproxy"];
+    assert_eq!(haproxy["on_error"].as_str(), Some("mark-down"));
+    let limit = haproxy["error_limit"].as_integer().unwrap() as u64;
+    let rate = doc["traffic"]["rate"].as_float().unwrap();
+    // The error_limit-th refusal after the crash: a Gamma(limit, rate) wait (mean 0.5 s here),
+    // under 2 s but with probability 1 - 1e-10 (fewer than 10 arrivals in 2 s at 20/s).
+    let (lo, hi) = (0.0, 2.0);
+    assert!(hi * rate > 3.0 * limit as f64);
+    let active = crash_form(c);
+    for r in detection_within(file, "crash", "CONNECT_REFUSED", (lo, hi)) {
+        // Far before the active checks could see it ([40.003 s, 60.004 s] at inter 20 s).
+        let lat = f64_of(&failovers(&r)[0], "detection_latency_s");
+        assert!(lat < active.0 / 10.0, "{lat}");
+        // Exactly error_limit connections refused: the next one goes to the slave.
+        assert_eq!(
+            r["traffic"]["refused"].as_u64(),
+            Some(limit),
+            "seed {}",
+            r["seed"]
+        );
+        assert_eq!(r["traffic"]["timed_out"], 0);
+        // Back by the active checks alone (rise checks at downinter = inter) after 180 s.
+        let fb = &r["failbacks"].as_array().unwrap()[0];
+        assert_in(
+            "observe failback",
+            f64_of(fb, "failback_latency_s"),
+            ((c.rise - 1.0) * (c.d + R) + R, c.rise * (c.d + R) + R),
+        );
+    }
+    // The same file without `observe` (and its keys): the active window, and every client
+    // refused until then.
+    let without = |t: &str| {
+        t.lines()
+            .filter(|l| {
+                !["observe", "error_limit", "on_error"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for seed in SEEDS {
+        let r = run_edited(file, without, seed);
+        let f = single_failover(&r, "crash", "CONNECT_REFUSED");
+        let lat = f64_of(f, "detection_latency_s");
+        assert_in(&format!("{file} without observe, seed {seed}"), lat, active);
+        let refused = r["traffic"]["refused"].as_u64().unwrap() as f64;
+        // Poisson around rate x latency: far more than error_limit.
+        assert!(
+            (refused - rate * lat).abs() < 5.0 * (rate * lat).sqrt(),
+            "{refused}"
+        );
+        assert!(r["warnings"].as_array().unwrap().is_empty());
     }
 }
 

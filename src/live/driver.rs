@@ -158,6 +158,30 @@ enum Due {
     FaultStart(usize),
     FaultEnd(usize),
     End,
+    /// haproxy `observe layer4`: a client connection to `role` attempted at `attempted_at` met
+    /// silence; HAProxy's `timeout connect` has run out now: a layer-4 error.
+    ObservedTimeout {
+        node: u32,
+        role: Role,
+        attempted_at: SimTime,
+    },
+    /// haproxy `on-error` moved the check task while the check sent at `sent_at` was in
+    /// progress: unless its verdict came first, it is aborted now as a timeout.
+    AbortCheck {
+        node: u32,
+        role: Role,
+        sent_at: SimTime,
+    },
+}
+
+/// haproxy `observe layer4` with `fastinter` set: what one (node, member) check task waits for,
+/// so that `on-error` can move it (see [`Driver::move_check`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct CheckTask {
+    /// The next check's timer (its sequence number) and when it is due.
+    pending: Option<(u64, SimTime)>,
+    /// The send time of the check in progress.
+    in_flight: Option<SimTime>,
 }
 
 /// A verdict coming back from a probe task.
@@ -213,6 +237,9 @@ struct Driver<'a> {
     /// envoy's data-plane draws (the DES's `Purpose::Passive` stream): each connection's
     /// priority level, outlier enforcement and ejection jitter.
     passive: Option<rand_chacha::ChaCha8Rng>,
+    /// haproxy `observe layer4` with `fastinter` set: per slot (`node * 2 + role`), what its
+    /// check task waits for (`None` otherwise).
+    checks: Option<Vec<CheckTask>>,
 }
 
 /// The driver's side of client traffic.
@@ -470,6 +497,10 @@ pub async fn run(cfg: &SimConfig, pool: &Pool, opts: &LiveOptions) -> Result<Liv
         passive: node_cfg
             .envoy
             .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
+        checks: node_cfg
+            .observe
+            .and_then(|o| o.reschedule)
+            .map(|_| vec![CheckTask::default(); cfg.lb_nodes.max(1) as usize * 2]),
     };
     d.start();
     let end = d.run_loop(&mut rx, &mut traffic_rx, &cancel).await;
@@ -550,6 +581,9 @@ impl Driver<'_> {
         let wall = self.clock.wall(at);
         self.heap.push(Reverse((wall, self.seq)));
         self.due.insert(self.seq, due);
+        if let (Some(checks), Due::ProbeSend { node, role }) = (self.checks.as_mut(), due) {
+            checks[node as usize * 2 + role.index()].pending = Some((self.seq, at));
+        }
     }
 
     fn start(&mut self) {
@@ -625,7 +659,55 @@ impl Driver<'_> {
     fn fire(&mut self, due: Due) {
         let now = self.clock.now();
         match due {
-            Due::ProbeSend { node, role } => self.send_probe(now, node, role),
+            Due::ProbeSend { node, role } => {
+                if let Some(checks) = self.checks.as_mut() {
+                    let c = &mut checks[node as usize * 2 + role.index()];
+                    c.pending = None;
+                    c.in_flight = Some(now);
+                }
+                self.send_probe(now, node, role)
+            }
+            Due::ObservedTimeout {
+                node,
+                role,
+                attempted_at,
+            } => self.observe_connection(
+                now,
+                node,
+                role,
+                Some((crate::model::probe::Reason::ConnectTimeout, attempted_at)),
+            ),
+            Due::AbortCheck {
+                node,
+                role,
+                sent_at,
+            } => {
+                let slot = node as usize * 2 + role.index();
+                if self
+                    .checks
+                    .as_ref()
+                    .is_some_and(|c| c[slot].in_flight == Some(sent_at))
+                {
+                    tracing::debug!(at = %now, node, member = role.as_str(), sent = %sent_at, "live check in progress aborted (on-error)");
+                    // The real check carries on in its task; its verdict, when it comes, is
+                    // dropped (no longer in flight).
+                    let result = ProbeResult {
+                        ok: false,
+                        reason: Some(crate::model::probe::Reason::ConnectTimeout),
+                        http_status: None,
+                        rtt: Duration::from_secs_f64(
+                            now.since(sent_at).as_secs_f64() * self.clock.scale,
+                        ),
+                        note: Some("aborted: on-error moved the check task".into()),
+                    };
+                    self.on_verdict(VerdictMsg {
+                        node,
+                        role,
+                        sent_at,
+                        result,
+                    });
+                }
+            }
             Due::Node { node, timer, cause } => {
                 self.nodes[node as usize].handle_timer(now, timer);
                 self.node_actions(now, node, cause);
@@ -674,6 +756,14 @@ impl Driver<'_> {
     }
 
     fn on_verdict(&mut self, m: VerdictMsg) {
+        if let Some(checks) = self.checks.as_mut() {
+            let c = &mut checks[m.node as usize * 2 + m.role.index()];
+            if c.in_flight != Some(m.sent_at) {
+                // A check that on-error aborted: it already has its verdict.
+                return;
+            }
+            c.in_flight = None;
+        }
         let now = self.clock.now();
         self.log.events += 1;
         let v = m.result.verdict();
@@ -798,6 +888,56 @@ impl Driver<'_> {
         }
     }
 
+    /// haproxy `observe layer4`, as the engine does it: a client connection `node` sent to `role`
+    /// opened (`error` is `None`) or failed (why, and when it was attempted). An `on-error`
+    /// status change is logged with the attempt as its probe; its reschedule moves the check.
+    fn observe_connection(
+        &mut self,
+        now: SimTime,
+        node: u32,
+        role: Role,
+        error: Option<(crate::model::probe::Reason, SimTime)>,
+    ) {
+        let moved = self.nodes[node as usize].handle_l4_outcome(now, role, error.map(|e| e.0));
+        let Some((_, attempted_at)) = error else {
+            return;
+        };
+        let logged = self.log.transitions.len();
+        self.node_actions(now, node, None);
+        for x in &mut self.log.transitions[logged..] {
+            x.probe_sent_at = attempted_at;
+        }
+        if let Some(at) = moved {
+            self.move_check(now, node, role, at);
+        }
+    }
+
+    /// haproxy `on-error` with `fastinter` set: the check task of (`node`, `role`) expires at
+    /// `at` if that is sooner (the engine's `move_check`). A pending check goes out at `at`
+    /// instead; a check in progress is aborted at `at` as a timeout unless its verdict comes
+    /// first (its verdict time is not known here until it comes).
+    fn move_check(&mut self, _now: SimTime, node: u32, role: Role, at: SimTime) {
+        let Some(checks) = self.checks.as_ref() else {
+            return;
+        };
+        let c = checks[node as usize * 2 + role.index()];
+        if let Some(sent_at) = c.in_flight {
+            self.push(
+                at,
+                Due::AbortCheck {
+                    node,
+                    role,
+                    sent_at,
+                },
+            );
+        } else if let Some((seq, next)) = c.pending {
+            if at < next {
+                self.due.remove(&seq);
+                self.push(at, Due::ProbeSend { node, role });
+            }
+        }
+    }
+
     /// A route change on `node`: as in the engine, a failback opens a persisted-return record
     /// (with SOURCE_IP persistence), any change closes the previous one.
     fn on_route_change(&mut self, now: SimTime, node: u32, failback: bool) {
@@ -913,6 +1053,29 @@ impl Driver<'_> {
                     };
                     t.counters().add(counter, 1);
                     t.fail(node, at, f);
+                    if n.observes_layer4() {
+                        // haproxy: a refusal is an error now; silence once HAProxy's
+                        // `timeout connect` has run out since the attempt, if the client was
+                        // still waiting then (as the engine decides it).
+                        let member = conn.member;
+                        if timed_out {
+                            let patience = self.cfg.traffic.as_ref().map(|t| t.connect_timeout);
+                            let after = n.config().observe.and_then(|o| o.timeout_connect);
+                            if let Some(after) = after.filter(|&c| patience.is_some_and(|p| c < p))
+                            {
+                                let due = Due::ObservedTimeout {
+                                    node,
+                                    role: member,
+                                    attempted_at: at,
+                                };
+                                self.push(at + after, due);
+                            }
+                        } else {
+                            let refused = crate::model::probe::Reason::ConnectRefused;
+                            self.observe_connection(now, node, member, Some((refused, at)));
+                        }
+                        return;
+                    }
                     // envoy's outlier detection: a refused connection is a 503, a timed-out
                     // one a 504.
                     if let (true, Some(r)) = (n.wants_client_outcomes(), self.passive.as_mut()) {
@@ -930,6 +1093,12 @@ impl Driver<'_> {
             }
             TrafficMsg::Established { node, id } => {
                 let Some(conn) = self.nodes[node as usize].conn(id) else {
+                    return;
+                };
+                if self.nodes[node as usize].observes_layer4() {
+                    self.observe_connection(now, node, conn.member, None);
+                }
+                let Some(t) = self.traffic.as_mut() else {
                     return;
                 };
                 if let Some(entry) = t.open.get_mut(&conn.serial) {

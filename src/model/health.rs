@@ -334,6 +334,13 @@ impl Prober {
         })
     }
 
+    /// haproxy's `on-error` action after `error-limit` failed client connections
+    /// ([`super::profile::haproxy::on_error`]); the probe schedule is not touched. Returns the
+    /// new status if it changed.
+    pub fn on_error(&mut self, mode: super::profile::haproxy::OnError) -> Option<Health> {
+        super::profile::haproxy::on_error(&mut self.checker, self.rules.fall, mode)
+    }
+
     /// The cluster has carried traffic: the profile's traffic intervals apply from now on.
     pub fn set_traffic_seen(&mut self) {
         self.state.traffic_seen = true;

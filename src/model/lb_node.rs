@@ -35,6 +35,7 @@ use super::health::{Health, ProbeSchedule, Prober, VerdictEffect};
 use super::persistence::PersistenceTable;
 use super::probe::Reason;
 use super::profile::envoy::{self, DataPlane, OutlierDetector, OutlierEvent};
+use super::profile::haproxy::{self, ErrorCounter};
 use super::profile::Rules;
 use super::quic::CidTable;
 use super::router::{AllDown, Failback, Role, RouteChange, Router, Target};
@@ -71,6 +72,9 @@ pub struct LbNodeConfig {
     /// The envoy profile's data-plane parts: priority/panic routing, outlier detection, the
     /// router's reading of `x-envoy-immediate-health-check-fail` (`None` for other profiles).
     pub envoy: Option<DataPlane>,
+    /// The haproxy profile's passive side: `observe layer4` with its `error-limit` and
+    /// `on-error` (`None` for other profiles, or without `observe`).
+    pub observe: Option<haproxy::Observe>,
 }
 
 /// A timer the node asked for; the driver hands it back through [`LbNode::handle_timer`].
@@ -117,7 +121,8 @@ pub enum Action {
     /// The LB closed an open connection.
     Closed { conn: Conn, why: LbClose },
     /// `role`'s status changed in this node's view for a reason other than a probe verdict
-    /// (envoy: outlier ejection or return, the immediate-fail header on a client's answer).
+    /// (envoy: outlier ejection or return, the immediate-fail header on a client's answer;
+    /// haproxy: `on-error` after `error-limit` failed client connections).
     /// Like a verdict's change, it reaches the data plane through a later
     /// [`Timer::ApplyHealth`] (queued right after this action).
     StatusChanged {
@@ -169,6 +174,11 @@ pub struct LbNode {
     /// envoy: outlier detection of this node, when configured (boxed: the other profiles' nodes
     /// stay small to clone).
     outlier: Option<Box<OutlierDetector>>,
+    /// haproxy `observe layer4`: each member's `consecutive_errors` (unused otherwise).
+    errors: [ErrorCounter; 2],
+    /// A verdict does more than the prober's counting (envoy's outlier detection, haproxy's
+    /// error counts): [`LbNode::handle_probe_verdict`] takes its out-of-line path.
+    passive_verdicts: bool,
 }
 
 impl LbNode {
@@ -189,6 +199,9 @@ impl LbNode {
             drain_started: [None; 2],
             hold_epoch: 0,
             actions: VecDeque::new(),
+            errors: [ErrorCounter::default(); 2],
+            passive_verdicts: cfg.envoy.is_some_and(|e| e.outlier.is_some())
+                || cfg.observe.is_some(),
         }
     }
 
@@ -247,10 +260,11 @@ impl LbNode {
         mismatch: Option<u16>,
         draw: f64,
     ) -> VerdictEffect {
-        // Only envoy keeps outlier detection, and envoy's probers never have a fixed interval:
-        // huawei's verdicts pay one check, which the prober repeats (and the compiler merges).
-        if !self.probers[role.index()].has_fixed_interval() && self.outlier.is_some() {
-            return self.probe_verdict_with_outlier(now, role, ok, mismatch, draw);
+        // Only envoy (outlier detection) and haproxy (observe) have a passive side, and their
+        // probers never have a fixed interval: huawei's verdicts pay one check, which the
+        // prober repeats (and the compiler merges).
+        if !self.probers[role.index()].has_fixed_interval() && self.passive_verdicts {
+            return self.probe_verdict_passive(now, role, ok, mismatch, draw);
         }
         let effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
         if let Some(health) = effect.transition {
@@ -259,10 +273,10 @@ impl LbNode {
         effect
     }
 
-    /// [`LbNode::handle_probe_verdict`] under envoy's outlier detection (out of line: the other
-    /// profiles' path stays small).
+    /// [`LbNode::handle_probe_verdict`] with a passive side: envoy's outlier detection, haproxy's
+    /// `observe` (out of line: the other profiles' path stays small).
     #[inline(never)]
-    fn probe_verdict_with_outlier(
+    fn probe_verdict_passive(
         &mut self,
         now: SimTime,
         role: Role,
@@ -274,6 +288,10 @@ impl LbNode {
         // (`Timer::OutlierSweep`), so a verdict changes no other status than its member's.
         let before = self.status(role);
         let mut effect = self.probers[role.index()].on_probe_verdict(now, ok, mismatch, draw);
+        if ok {
+            // haproxy: a passed check clears `consecutive_errors` (`set_server_check_status`).
+            self.errors[role.index()].on_check_passed();
+        }
         if ok && self.probers[role.index()].status() == Health::Online {
             if let Some(od) = self.outlier.as_mut() {
                 od.on_active_check_passed(now, role);
@@ -390,6 +408,45 @@ impl LbNode {
         let not_ejected = self.outlier.as_ref().is_some_and(|o| !o.ejected(role));
         let header = dp.immediate_fail_header && self.status(role) == Health::Online;
         not_ejected || header
+    }
+
+    // ---- haproxy's passive side ----
+
+    /// Whether client connections' layer-4 outcomes matter to this node (haproxy with
+    /// `observe layer4`): drivers skip [`LbNode::handle_l4_outcome`] otherwise.
+    #[inline]
+    pub fn observes_layer4(&self) -> bool {
+        self.cfg.observe.is_some()
+    }
+
+    /// A client connection this node routed to `role` opened (`error` is `None`) or failed to
+    /// open at `now` (`error`: CONNECT_REFUSED, CONNECT_TIMEOUT, or SSL_HANDSHAKE_ERROR for a
+    /// failed TLS handshake with a TLS member). Under haproxy's `observe layer4` it is counted
+    /// (`__health_adjust`, [`haproxy::ErrorCounter`]); at `error-limit` consecutive errors the
+    /// `on-error` action runs on the member's counters ([`haproxy::on_error`]), and a status
+    /// change comes out as [`Action::StatusChanged`] with `error` as its reason (HAProxy's
+    /// "Detected N consecutive errors, last one was: ..."). Returns `now + fastinter` when the
+    /// action ran and `fastinter` is set: the driver moves the member's next check there if
+    /// that is sooner (an idle check starts then, one in progress is aborted then as a timeout:
+    /// see [`haproxy`]).
+    pub fn handle_l4_outcome(
+        &mut self,
+        now: SimTime,
+        role: Role,
+        error: Option<Reason>,
+    ) -> Option<SimTime> {
+        let obs = self.cfg.observe?;
+        let r = role.index();
+        if !self.errors[r].on_connection(error.is_none(), obs.error_limit) {
+            return None;
+        }
+        let before = self.status(role);
+        self.probers[r].on_error(obs.on_error);
+        let after = self.status(role);
+        if before != after {
+            self.status_changed(now, role, after, error, None);
+        }
+        obs.reschedule.map(|d| now + d)
     }
 
     /// Runs the outlier sweeps due by `now`; members they return change status.
@@ -767,6 +824,7 @@ mod tests {
                 false,
             ),
             envoy: None,
+            observe: None,
         }
     }
 
@@ -945,6 +1003,146 @@ mod tests {
             n.handle_verdict(t(7), Role::Master, true, 0.0).transition,
             Some(Online)
         );
+    }
+
+    /// A haproxy node (rise 2, fall 3, inter 1 s) with `observe layer4`, `error-limit 3`.
+    fn haproxy_cfg(on_error: haproxy::OnError, fastinter: Option<SimDuration>) -> LbNodeConfig {
+        let m = crate::model::profile::Monitor {
+            kind: crate::model::probe::ProbeKind::Tcp,
+            delay: SimDuration::from_secs(1),
+            timeout: SimDuration::from_secs(1),
+            rise: 2,
+            fall: 3,
+        };
+        let opts = haproxy::Options {
+            observe: haproxy::ObserveMode::Layer4,
+            error_limit: 3,
+            on_error,
+            fastinter,
+            ..haproxy::Options::default()
+        };
+        LbNodeConfig {
+            rise: 2,
+            fall: 3,
+            route_update_delay: SimDuration::ZERO,
+            drain: None,
+            persistence: None,
+            rules: opts
+                .rules(&m, ProbeSchedule::AfterCompletion, false)
+                .expect("haproxy rules"),
+            observe: opts.observe(),
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn haproxy_observe_runs_on_error_after_error_limit_client_errors() {
+        use crate::model::probe::Reason::{ConnectRefused, ConnectTimeout};
+        // mark-down: the third error in a row takes the master out, with its reason.
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::MarkDown, None));
+        assert!(n.observes_layer4());
+        assert_eq!(
+            n.handle_l4_outcome(t(1), Role::Master, Some(ConnectRefused)),
+            None
+        );
+        assert_eq!(
+            n.handle_l4_outcome(t(1), Role::Master, Some(ConnectRefused)),
+            None
+        );
+        assert!(actions(&mut n).is_empty());
+        // A connection that opens clears the count.
+        n.handle_l4_outcome(t(2), Role::Master, None);
+        n.handle_l4_outcome(t(3), Role::Master, Some(ConnectRefused));
+        n.handle_l4_outcome(t(3), Role::Master, Some(ConnectRefused));
+        assert!(actions(&mut n).is_empty());
+        n.handle_l4_outcome(t(4), Role::Master, Some(ConnectTimeout));
+        let a = actions(&mut n);
+        assert_eq!(
+            a[0],
+            Action::StatusChanged {
+                role: Role::Master,
+                health: Offline,
+                reason: Some(ConnectTimeout),
+                status: None
+            }
+        );
+        settle(&mut n, a);
+        assert_eq!(n.target(), Target::Slave);
+        // Checks bring it back as usual (rise 2).
+        n.handle_verdict(t(5), Role::Master, true, 0.0);
+        assert_eq!(
+            n.handle_verdict(t(6), Role::Master, true, 0.0).transition,
+            Some(Online)
+        );
+
+        // fail-check: each third error is one failed check; a passed check clears the count.
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::FailCheck, None));
+        let errors = |n: &mut LbNode, k: u32| {
+            for _ in 0..k {
+                n.handle_l4_outcome(t(1), Role::Master, Some(ConnectRefused));
+            }
+        };
+        errors(&mut n, 6);
+        assert_eq!(n.status(Role::Master), Online, "two failed checks of three");
+        errors(&mut n, 2);
+        n.handle_verdict(t(2), Role::Master, true, 0.0);
+        errors(&mut n, 2);
+        assert_eq!(
+            n.status(Role::Master),
+            Online,
+            "the check cleared the count"
+        );
+        // The passed check also reset the failure streak: three more actions to go down, the
+        // third at the ninth error since the check.
+        errors(&mut n, 6);
+        assert_eq!(n.status(Role::Master), Online);
+        errors(&mut n, 1);
+        assert_eq!(n.status(Role::Master), Offline);
+
+        // sudden-death: the first action leaves it one failure from DOWN.
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::SuddenDeath, None));
+        errors(&mut n, 3);
+        assert_eq!(n.status(Role::Master), Online);
+        assert_eq!(
+            n.handle_verdict(t(2), Role::Master, false, 0.0).transition,
+            Some(Offline)
+        );
+
+        // fastinter: no status change, and a reschedule only when fastinter is set.
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::FastInter, None));
+        errors(&mut n, 30);
+        assert_eq!(n.status(Role::Master), Online);
+        assert!(actions(&mut n).is_empty());
+        let fast = Some(SimDuration::from_millis(300));
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::FastInter, fast));
+        assert_eq!(
+            n.handle_l4_outcome(t(7), Role::Slave, Some(ConnectRefused)),
+            None
+        );
+        assert_eq!(
+            n.handle_l4_outcome(t(7), Role::Slave, Some(ConnectRefused)),
+            None
+        );
+        assert_eq!(
+            n.handle_l4_outcome(t(7), Role::Slave, Some(ConnectRefused)),
+            Some(t(7) + SimDuration::from_millis(300))
+        );
+        // Every mode moves the check when fastinter is set.
+        let mut n = LbNode::new(haproxy_cfg(haproxy::OnError::MarkDown, fast));
+        errors(&mut n, 2);
+        assert!(n
+            .handle_l4_outcome(t(8), Role::Master, Some(ConnectRefused))
+            .is_some());
+        // Without observe nothing is counted.
+        let mut n = LbNode::new(cfg());
+        assert!(!n.observes_layer4());
+        for _ in 0..20 {
+            assert_eq!(
+                n.handle_l4_outcome(t(1), Role::Master, Some(ConnectRefused)),
+                None
+            );
+        }
+        assert_eq!(n.status(Role::Master), Online);
     }
 
     fn t(s: u64) -> SimTime {

@@ -222,6 +222,11 @@ pub struct HaproxySection {
     pub spread_checks: Option<i64>,
     pub on_marked_down_shutdown_sessions: Option<bool>,
     pub slowstart: Option<Dur>,
+    /// `observe`: `"none"` or `"layer4"`.
+    pub observe: Option<String>,
+    pub error_limit: Option<i64>,
+    /// `on-error`, as HAProxy spells it (`"fastinter"`, `"fail-check"`, ...).
+    pub on_error: Option<String>,
 }
 
 /// `[model.keepalived]`: keepalived settings the API has no field for (`docs/profiles.md`).

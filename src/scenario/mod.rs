@@ -470,6 +470,17 @@ fn from_toml(
             ) {
                 problems.push(err(&key, msg));
             }
+            let mut warns = warns;
+            if let crate::model::profile::Profile::Haproxy(o) = p {
+                if o.observe().is_some() && f.traffic.is_none() {
+                    warns.push((
+                        "model.haproxy.observe".into(),
+                        "has no effect without [traffic]: observe layer4 judges members by \
+                         client connections; add a [traffic] section"
+                            .into(),
+                    ));
+                }
+            }
             for (key, msg) in warns {
                 let mut w = ScenarioError::at(path, &src, key_at(&key), &key, msg).problems;
                 for l in &mut w {

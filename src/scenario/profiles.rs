@@ -42,6 +42,23 @@ pub(super) fn profile(
                         .to_string(),
                 ));
             }
+            if o.observe == haproxy::ObserveMode::None {
+                let s = m.haproxy.as_ref();
+                for (key, set) in [
+                    ("error_limit", s.is_some_and(|s| s.error_limit.is_some())),
+                    ("on_error", s.is_some_and(|s| s.on_error.is_some())),
+                ] {
+                    if set {
+                        warnings.push((
+                            format!("model.haproxy.{key}"),
+                            "has no effect without observe = \"layer4\": HAProxy's error-limit \
+                             and on-error act on observed client errors (src/check.c \
+                             __health_adjust); add observe = \"layer4\" or remove the key"
+                                .to_string(),
+                        ));
+                    }
+                }
+            }
             Profile::Haproxy(o)
         }
         ProfileName::Keepalived => Profile::Keepalived(keepalived_options(m.keepalived.as_ref())?),
@@ -119,7 +136,58 @@ fn haproxy_options(s: Option<&HaproxySection>) -> Result<haproxy::Options, KeyEr
             ));
         }
     }
+    let observe = match s.observe.as_deref() {
+        None | Some("none") => haproxy::ObserveMode::None,
+        Some("layer4") => haproxy::ObserveMode::Layer4,
+        Some("layer7") => {
+            return Err((
+                "model.haproxy.observe".into(),
+                "\"layer7\" is not modelled, only \"layer4\" is: elbsim counts client \
+                 connections, not the HTTP responses HAProxy's layer7 mode judges \
+                 (src/http_ana.c); use \"layer4\" (connections that fail to open are errors) \
+                 or \"none\""
+                    .into(),
+            ))
+        }
+        Some(v) => {
+            return Err((
+                "model.haproxy.observe".into(),
+                format!("must be \"none\" or \"layer4\" (HAProxy's observe modes), got {v:?}"),
+            ))
+        }
+    };
+    let error_limit = match s.error_limit {
+        None => d.error_limit,
+        Some(v) if (1..=1_000_000).contains(&v) => v as u32,
+        Some(v) => {
+            return Err((
+                "model.haproxy.error_limit".into(),
+                format!(
+                    "must be 1..1000000 (consecutive client errors that run on_error; HAProxy \
+                     refuses 0: \"error-limit has to be > 0\"), got {v}; leave it out for \
+                     HAProxy's default, 10"
+                ),
+            ))
+        }
+    };
+    let on_error = match s.on_error.as_deref() {
+        None => d.on_error,
+        Some(v) => haproxy::OnError::parse(v).ok_or_else(|| {
+            (
+                "model.haproxy.on_error".to_string(),
+                format!(
+                    "must be one of {} (HAProxy's on-error modes), got {v:?}",
+                    haproxy::OnError::ALL
+                        .map(|m| format!("\"{}\"", m.as_str()))
+                        .join(", ")
+                ),
+            )
+        })?,
+    };
     Ok(haproxy::Options {
+        observe,
+        error_limit,
+        on_error,
         timeout_connect: s.timeout_connect.map_or(d.timeout_connect, |t| t.0),
         fastinter: s.fastinter.map(|x| x.0),
         downinter: s.downinter.map(|x| x.0),

@@ -249,6 +249,31 @@ impl<E: Words> EventQueue<E> {
         self.heap[i] = entry;
     }
 
+    /// Rewrites in place the earliest waiting event that `matches` picks to `with`, and returns
+    /// what it was, with its time; `None` when none matches. The entry keeps its time and
+    /// sequence number, so the order of the queue is unchanged: a cancellation for events that
+    /// carry no generation (the engine rewrites into a no-op). A scan of the in-order lane, the
+    /// heap and the wheel bucket being consumed, not of the wheel's later buckets (they hold
+    /// only connection ends): for rare events only.
+    #[cold]
+    #[inline(never)]
+    pub fn replace_first(
+        &mut self,
+        mut matches: impl FnMut(SimTime, E) -> bool,
+        with: E,
+    ) -> Option<(SimTime, E)> {
+        let best = self
+            .fifo
+            .iter_mut()
+            .chain(self.heap.iter_mut())
+            .chain(self.active.iter_mut())
+            .filter(|e| matches(SimTime(e.time), E::from_words(e.w)))
+            .min_by_key(|e| e.key())?;
+        let was = E::from_words(best.w);
+        best.w = with.to_words();
+        Some((SimTime(best.time), was))
+    }
+
     /// Entry `i`, read one word at a time. The entries read here (the root and the last) are
     /// often the ones a push just wrote word by word; a wider load spanning two of those stores
     /// could not be forwarded from them and would wait for them to reach the cache.
@@ -345,6 +370,24 @@ mod tests {
         q.push_in_order(SimTime(5), 53u64);
         let order: Vec<u64> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, [1, 3, 51, 52, 53]);
+    }
+
+    #[test]
+    fn replace_first_rewrites_the_earliest_match_in_place() {
+        let mut q = EventQueue::<u64>::default();
+        q.push(SimTime(5), 51u64);
+        q.push_in_order(SimTime(2), 21u64);
+        q.push(SimTime(1), 11u64);
+        q.push_in_order(SimTime(7), 71u64);
+        // The earliest event from time 2 on with odd tens: 51 (in the heap), not 71 (in order);
+        // 11 is too early and 21's tens are even.
+        let got = q.replace_first(|t, e| t.0 >= 2 && (e / 10) % 2 == 1, 0);
+        assert_eq!(got, Some((SimTime(5), 51)));
+        assert_eq!(q.replace_first(|_, e| e == 99, 0), None);
+        let order: Vec<(u64, u64)> = std::iter::from_fn(|| q.pop())
+            .map(|(t, e)| (t.0, e))
+            .collect();
+        assert_eq!(order, [(1, 11), (2, 21), (5, 0), (7, 71)]);
     }
 
     #[test]

@@ -35,6 +35,21 @@
 //!   `ceil(uweight * elapsed / slowstart)`, at least 1 at once; with one active server and one
 //!   backup, as in a master/slave pool, any weight above 0 takes every new connection, so it
 //!   changes no route (accepted for completeness; the scenario loader warns).
+//! - **observe layer4** (`src/check.c`, `__health_adjust`; called from `src/backend.c`,
+//!   `back_handle_st_cer` with `HANA_STATUS_L4_ERR` for every failed connection attempt, and
+//!   `src/stream.c`, `back_establish` with `HANA_STATUS_L4_OK`): client connections judge the
+//!   server too. An error increments `consecutive_errors`, a success clears it (so does a passed
+//!   check: `set_server_check_status`, `if (s->onerror)`); at `error-limit` (default 10,
+//!   `DEF_HANA_ERRLIMIT`) the `on-error` action runs and the count restarts:
+//!   `fastinter` nothing more; `fail-check` (the default, `DEF_HANA_ONERR`) one failed check
+//!   (`HCHK_STATUS_HANA`); `sudden-death` health down to `rise + 1` first, so the failed check
+//!   leaves the server one failure from DOWN; `mark-down` health to `rise` first, so the failed
+//!   check takes it DOWN. Then, when `fastinter` is *set*, the check task is moved to
+//!   `now + fastinter` if that is sooner than its expiry: an idle check starts then, a check in
+//!   progress is aborted then as a timeout (`process_chk_conn` wakes with `expired`). A
+//!   connection to a silent server is an error when `timeout connect` runs out, and none if the
+//!   client gave up before (measured against HAProxy 2.6.12: `scripts/haproxy-observe.py`). See
+//!   [`ErrorCounter`], [`on_error`] and [`Observe`].
 
 use super::{
     FirstProbes, Intervals, Jitter, Judging, Monitor, ProfileError, ProfileName, Read, Rules,
@@ -61,6 +76,157 @@ pub struct Options {
     pub on_marked_down_shutdown_sessions: bool,
     /// `slowstart`.
     pub slowstart: SimDuration,
+    /// `observe`: what client traffic tells the health checker (none, or `layer4`).
+    pub observe: ObserveMode,
+    /// `error-limit`: consecutive errors that run the `on-error` action (at least 1).
+    pub error_limit: u32,
+    /// `on-error`.
+    pub on_error: OnError,
+}
+
+/// HAProxy's `observe` (`src/server.c`, `srv_parse_observe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObserveMode {
+    /// `none`: client traffic is not observed (HAProxy's default).
+    #[default]
+    None,
+    /// `layer4`: client connections that fail to open (refused, timed out, TLS handshake
+    /// failed) are errors, connections that open are successes.
+    Layer4,
+}
+
+/// HAProxy's `on-error` (`src/server.c`, `srv_parse_on_error`; the `HANA_ONERR_*` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// `fastinter`: only the check task's reschedule.
+    FastInter,
+    /// `fail-check`: one failed check (HAProxy's default, `DEF_HANA_ONERR` in
+    /// `include/haproxy/defaults.h`).
+    #[default]
+    FailCheck,
+    /// `sudden-death`: a pre-fatal failed check, one more failure marks the server DOWN.
+    SuddenDeath,
+    /// `mark-down`: the server DOWN at once.
+    MarkDown,
+}
+
+impl OnError {
+    /// Every mode, as HAProxy spells them.
+    pub const ALL: [OnError; 4] = [
+        OnError::FastInter,
+        OnError::FailCheck,
+        OnError::SuddenDeath,
+        OnError::MarkDown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::FastInter => "fastinter",
+            OnError::FailCheck => "fail-check",
+            OnError::SuddenDeath => "sudden-death",
+            OnError::MarkDown => "mark-down",
+        }
+    }
+
+    /// The mode spelt `s` (HAProxy's spelling).
+    pub fn parse(s: &str) -> Option<OnError> {
+        OnError::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// HAProxy's `error-limit` default (`DEF_HANA_ERRLIMIT`, `include/haproxy/defaults.h`).
+pub const DEFAULT_ERROR_LIMIT: u32 = 10;
+
+/// The passive side of `observe layer4`, compiled for a data plane: what [`LbNode`] needs to
+/// count client connections and act on too many errors.
+///
+/// [`LbNode`]: crate::model::lb_node::LbNode
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    /// `error-limit`.
+    pub error_limit: u32,
+    pub on_error: OnError,
+    /// `fastinter` when it is *set*: `__health_adjust` moves the check task only then
+    /// (`if (s->check.fastinter) expire = now + fastinter; else expire = TICK_ETERNITY`).
+    pub reschedule: Option<SimDuration>,
+    /// `timeout connect`: a client connection to a silent server fails, and its error is
+    /// observed, this long after the attempt (`back_handle_st_cer` runs when the connect timer
+    /// expires); `None` (no `timeout connect`): such an attempt never fails.
+    pub timeout_connect: Option<SimDuration>,
+}
+
+/// One member's `consecutive_errors` under `observe layer4` (`src/check.c`, `__health_adjust`),
+/// sans-IO: fed each client connection's layer-4 outcome, it says when the `on-error` action is
+/// due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorCounter {
+    consecutive: u32,
+}
+
+impl ErrorCounter {
+    /// Counts one client connection: `ok` is `HANA_STATUS_L4_OK` (it opened), else
+    /// `HANA_STATUS_L4_ERR`. Returns true when this error reaches `limit`: the caller runs the
+    /// `on-error` action; the count has restarted (`s->consecutive_errors = 0` after the action).
+    #[inline]
+    pub fn on_connection(&mut self, ok: bool, limit: u32) -> bool {
+        if ok {
+            // "good: clear consecutive_errors"
+            self.consecutive = 0;
+            return false;
+        }
+        self.consecutive = self.consecutive.saturating_add(1);
+        if self.consecutive < limit {
+            return false;
+        }
+        self.consecutive = 0;
+        true
+    }
+
+    /// A passed active check clears the count (`set_server_check_status`, `CHK_RES_PASSED`:
+    /// "clear consecutive_errors if observing is enabled", `if (s->onerror)`, which is always
+    /// set: its default is fail-check).
+    #[inline]
+    pub fn on_check_passed(&mut self) {
+        self.consecutive = 0;
+    }
+
+    /// Errors counted since the last success or action.
+    pub fn count(&self) -> u32 {
+        self.consecutive
+    }
+}
+
+/// The `on-error` action on a member's counters (`__health_adjust`'s `switch (s->onerror)`), in
+/// the streak form of HAProxy's health (`health = rise + fall - 1 - fail_streak` while UP,
+/// `ok_streak` while DOWN: see `interval` and the module docs). Returns the member's new
+/// status if it changed.
+///
+/// - `fastinter`: nothing here (the caller reschedules the check).
+/// - `fail-check`: `set_server_check_status(HCHK_STATUS_HANA)`, a failed check: one failure.
+/// - `sudden-death`: `if (health > rise) health = rise + 1`, then the failed check: an UP
+///   server with fewer than `fall - 2` failures counted is set to `fall - 2` first, so that it
+///   is left at `fall - 1`, one failure from DOWN; at `fall - 1` already, it goes DOWN.
+/// - `mark-down`: `health = rise`, then the failed check, which drops health below `rise` to 0
+///   (`check_notify_failure`, `srv_set_stopped`): DOWN, both streaks cleared, whatever the
+///   state before (a DOWN server part-way back up starts over).
+pub fn on_error(checker: &mut HealthChecker, fall: u32, mode: OnError) -> Option<Health> {
+    match mode {
+        OnError::FastInter => None,
+        OnError::FailCheck => checker.on_verdict(false),
+        OnError::SuddenDeath => {
+            let (_, fail_streak) = checker.streaks();
+            let pre_fatal = fall.saturating_sub(2);
+            if checker.status() == Health::Online && fail_streak < pre_fatal {
+                *checker = checker.with_fail_streak(pre_fatal);
+            }
+            checker.on_verdict(false)
+        }
+        OnError::MarkDown => {
+            let was = checker.status();
+            checker.set_status(Health::Offline);
+            (was == Health::Online).then_some(Health::Offline)
+        }
+    }
 }
 
 impl Default for Options {
@@ -72,11 +238,27 @@ impl Default for Options {
             spread_checks: 0,
             on_marked_down_shutdown_sessions: false,
             slowstart: SimDuration::ZERO,
+            observe: ObserveMode::None,
+            error_limit: DEFAULT_ERROR_LIMIT,
+            on_error: OnError::FailCheck,
         }
     }
 }
 
 impl Options {
+    /// The passive side these options ask for: `None` without `observe layer4`.
+    pub fn observe(&self) -> Option<Observe> {
+        match self.observe {
+            ObserveMode::None => None,
+            ObserveMode::Layer4 => Some(Observe {
+                error_limit: self.error_limit.max(1),
+                on_error: self.on_error,
+                reschedule: self.fastinter.filter(|d| d.0 > 0),
+                timeout_connect: self.timeout_connect.filter(|d| d.0 > 0),
+            }),
+        }
+    }
+
     /// HAProxy's rules for `m`.
     pub fn rules(
         &self,
@@ -106,6 +288,13 @@ impl Options {
                     "must be 0..50 (HAProxy's own limit), got {}",
                     self.spread_checks
                 ),
+            ));
+        }
+        if self.error_limit == 0 {
+            return Err(ProfileError::new(
+                "model.haproxy.error_limit",
+                "must be at least 1 (HAProxy: \"error-limit has to be > 0\", src/server.c \
+                 srv_parse_error_limit); leave it out for the default, 10",
             ));
         }
         let inter = m.delay;
@@ -251,6 +440,248 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// HAProxy's server under `observe layer4`, literally: `check.health`, the server's state
+    /// and `consecutive_errors` as `set_server_check_status`, `check_notify_failure`,
+    /// `check_notify_success` and `__health_adjust` (src/check.c, v2.6.0) change them.
+    struct HaproxyServer {
+        health: u32,
+        up: bool,
+        consecutive_errors: u32,
+        rise: u32,
+        fall: u32,
+        limit: u32,
+        onerror: OnError,
+    }
+
+    impl HaproxyServer {
+        /// `set_server_check_status` with a passed or failed result, then `check_notify_*`.
+        fn check(&mut self, passed: bool) {
+            let (rise, fall) = (self.rise, self.fall);
+            if passed {
+                if self.health < rise + fall - 1 {
+                    self.health += 1;
+                    if self.health >= rise {
+                        self.health = rise + fall - 1;
+                    }
+                }
+                // "clear consecutive_errors if observing is enabled"
+                self.consecutive_errors = 0;
+                if self.health >= rise {
+                    self.up = true; // check_notify_success: srv_set_running
+                }
+            } else {
+                if self.health > 0 {
+                    self.health -= 1;
+                    if self.health < rise {
+                        self.health = 0;
+                    }
+                }
+                if self.health == 0 {
+                    self.up = false; // check_notify_failure: srv_set_stopped
+                }
+            }
+        }
+
+        /// `__health_adjust(s, L4_OK / L4_ERR)`; true when the on-error action ran.
+        fn health_adjust(&mut self, l4_ok: bool) -> bool {
+            if l4_ok {
+                self.consecutive_errors = 0;
+                return false;
+            }
+            self.consecutive_errors += 1;
+            if self.consecutive_errors < self.limit {
+                return false;
+            }
+            match self.onerror {
+                OnError::FastInter => {}
+                OnError::SuddenDeath => {
+                    if self.health > self.rise {
+                        self.health = self.rise + 1;
+                    }
+                    self.check(false); // HCHK_STATUS_HANA: CHK_RES_FAILED
+                }
+                OnError::FailCheck => self.check(false),
+                OnError::MarkDown => {
+                    self.health = self.rise;
+                    self.check(false);
+                }
+            }
+            self.consecutive_errors = 0;
+            true
+        }
+    }
+
+    #[test]
+    fn observe_layer4_is_haproxys_health_adjust() {
+        // Every sequence of 7 inputs (a passed or failed check, a client connection that opened
+        // or failed), for each on-error mode, from both start states, for several rise/fall:
+        // the streak counter, the error counter and `on_error` agree with HAProxy's health,
+        // state and consecutive_errors after every input, and the action runs on the same one.
+        for (rise, fall) in [(2, 3), (1, 1), (3, 2), (1, 4)] {
+            let m = Monitor {
+                rise,
+                fall,
+                ..monitor()
+            };
+            for onerror in OnError::ALL {
+                let o = Options {
+                    observe: ObserveMode::Layer4,
+                    error_limit: 2,
+                    on_error: onerror,
+                    ..Options::default()
+                };
+                let obs = o.observe().unwrap();
+                for fresh in [true, false] {
+                    let rules = o.rules(&m, ProbeSchedule::AfterCompletion, fresh).unwrap();
+                    for bits in 0u32..(1 << 14) {
+                        let mut c = rules.checker();
+                        let mut e = ErrorCounter::default();
+                        let mut h = HaproxyServer {
+                            health: if fresh { rise } else { rise + fall - 1 },
+                            up: true,
+                            consecutive_errors: 0,
+                            rise,
+                            fall,
+                            limit: obs.error_limit,
+                            onerror,
+                        };
+                        for i in 0..7 {
+                            let input = bits >> (2 * i) & 3;
+                            let ok = input & 1 == 1;
+                            if input & 2 == 0 {
+                                c.on_verdict(ok);
+                                if ok {
+                                    e.on_check_passed();
+                                }
+                                h.check(ok);
+                            } else {
+                                let acts = e.on_connection(ok, obs.error_limit);
+                                if acts {
+                                    on_error(&mut c, fall, onerror);
+                                }
+                                assert_eq!(acts, h.health_adjust(ok), "bits {bits:b} step {i}");
+                            }
+                            let at = format!("{onerror:?} rise {rise} fall {fall} fresh {fresh} bits {bits:b} step {i}");
+                            assert_eq!(c.status() == Health::Online, h.up, "{at}");
+                            let (ok_streak, fail_streak) = c.streaks();
+                            let health = if h.up {
+                                rise + fall - 1 - fail_streak
+                            } else {
+                                ok_streak
+                            };
+                            assert_eq!(health, h.health, "{at}");
+                            assert_eq!(e.count(), h.consecutive_errors, "{at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_on_error_mode_from_full_health() {
+        // rise 2, fall 3, from full health: 10 errors run the action once.
+        let m = monitor();
+        let after = |mode: OnError, errors: u32| {
+            let o = Options {
+                observe: ObserveMode::Layer4,
+                on_error: mode,
+                ..Options::default()
+            };
+            let obs = o.observe().unwrap();
+            assert_eq!(obs.error_limit, 10);
+            let mut c = o
+                .rules(&m, ProbeSchedule::AfterCompletion, false)
+                .unwrap()
+                .checker();
+            let mut e = ErrorCounter::default();
+            let mut transitions = Vec::new();
+            for _ in 0..errors {
+                if e.on_connection(false, obs.error_limit) {
+                    transitions.push(on_error(&mut c, m.fall, mode));
+                }
+            }
+            (c, transitions)
+        };
+        // Nine errors do nothing.
+        for mode in OnError::ALL {
+            let (c, t) = after(mode, 9);
+            assert!(t.is_empty());
+            assert_eq!(c.streaks(), (0, 0));
+        }
+        // fastinter: the streaks are untouched.
+        let (c, t) = after(OnError::FastInter, 30);
+        assert_eq!(
+            (c.status(), c.streaks(), t),
+            (Health::Online, (0, 0), vec![None; 3])
+        );
+        // fail-check: one failure per 10 errors, DOWN at the third action (fall 3).
+        let (c, t) = after(OnError::FailCheck, 20);
+        assert_eq!((c.status(), c.streaks().1), (Health::Online, 2));
+        assert_eq!(t, vec![None, None]);
+        let (_, t) = after(OnError::FailCheck, 30);
+        assert_eq!(t, vec![None, None, Some(Health::Offline)]);
+        // sudden-death: one failure from DOWN at the first action, DOWN at the second.
+        let (c, t) = after(OnError::SuddenDeath, 10);
+        assert_eq!(
+            (c.status(), c.streaks().1, t),
+            (Health::Online, 2, vec![None])
+        );
+        let (_, t) = after(OnError::SuddenDeath, 20);
+        assert_eq!(t, vec![None, Some(Health::Offline)]);
+        // mark-down: DOWN at once.
+        let (c, t) = after(OnError::MarkDown, 10);
+        assert_eq!(
+            (c.status(), c.streaks(), t),
+            (Health::Offline, (0, 0), vec![Some(Health::Offline)])
+        );
+    }
+
+    #[test]
+    fn a_success_clears_the_errors_and_fastinter_must_be_set_to_reschedule() {
+        let mut e = ErrorCounter::default();
+        for _ in 0..9 {
+            assert!(!e.on_connection(false, 10));
+        }
+        assert!(!e.on_connection(true, 10));
+        assert_eq!(e.count(), 0);
+        for _ in 0..9 {
+            assert!(!e.on_connection(false, 10));
+        }
+        e.on_check_passed();
+        assert_eq!(e.count(), 0);
+        // error-limit 1: every error acts.
+        assert!(e.on_connection(false, 1) && e.on_connection(false, 1));
+        // Without observe there is no passive side; fastinter reschedules only when set.
+        assert_eq!(Options::default().observe(), None);
+        let o = Options {
+            observe: ObserveMode::Layer4,
+            ..Options::default()
+        };
+        assert_eq!(o.observe().unwrap().reschedule, None);
+        assert_eq!(o.observe().unwrap().on_error, OnError::FailCheck);
+        let o = Options {
+            fastinter: Some(SimDuration::from_secs(1)),
+            ..o
+        };
+        assert_eq!(
+            o.observe().unwrap().reschedule,
+            Some(SimDuration::from_secs(1))
+        );
+        // error-limit 0 is refused, as HAProxy refuses it.
+        let e = Options {
+            error_limit: 0,
+            ..o
+        }
+        .rules(&monitor(), ProbeSchedule::AfterCompletion, false)
+        .unwrap_err();
+        assert_eq!(e.key, "model.haproxy.error_limit");
+        for mode in OnError::ALL {
+            assert_eq!(OnError::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(OnError::parse("markdown"), None);
     }
 
     #[test]

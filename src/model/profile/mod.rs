@@ -53,7 +53,10 @@
 //! Envoy's passive side (outlier detection, the router's reading of
 //! `x-envoy-immediate-health-check-fail`) and its priority/panic routing are data-plane
 //! decisions, so they live in `crate::model::lb_node` (state from [`envoy`]), fed client
-//! outcomes by the drivers (`LbNode::handle_client_outcome`).
+//! outcomes by the drivers (`LbNode::handle_client_outcome`). HAProxy's passive check
+//! (`observe layer4`, `error-limit`, `on-error`) is kept the same way: a per-member
+//! [`haproxy::ErrorCounter`] in the node, fed each client connection's fate
+//! (`LbNode::handle_l4_outcome`), acting on the checker's own counters ([`haproxy::on_error`]).
 
 pub mod envoy;
 pub mod haproxy;

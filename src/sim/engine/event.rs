@@ -85,6 +85,16 @@ pub(super) enum Event {
         member: Role,
         generation: u32,
     },
+    /// haproxy `observe layer4`: a client connection `node` sent to `member` at `attempted_at`
+    /// that met silence fails now, `timeout connect` later: a layer-4 error.
+    ObservedTimeout {
+        node: u32,
+        member: Role,
+        attempted_at: SimTime,
+    },
+    /// A cancelled event, rewritten in place in the queue (`EventQueue::replace_first`): haproxy's
+    /// `on-error` moved a check.
+    Cancelled,
 }
 
 /// An [`Event`] as two words. Word `a`: tag in bits 0..4, small flags in bits 4..32, the main
@@ -120,6 +130,8 @@ const QUIC_ROTATE: u64 = 9;
 const QUIC_MIGRATE: u64 = 10;
 const STALL: u64 = 11;
 const CLIENT_REQUEST: u64 = 12;
+const CANCELLED: u64 = 13;
+const OBSERVED_TIMEOUT: u64 = 14;
 
 /// Every reason, by code - 1 (code 0 is "no reason").
 const REASONS: [Reason; 11] = [
@@ -268,6 +280,15 @@ impl From<Event> for Packed {
                 a: CLIENT_REQUEST | (member.index() as u64) << 4 | hi(node),
                 b: u64::from(generation),
             },
+            Event::Cancelled => Packed { a: CANCELLED, b: 0 },
+            Event::ObservedTimeout {
+                node,
+                member,
+                attempted_at,
+            } => Packed {
+                a: OBSERVED_TIMEOUT | (member.index() as u64) << 4 | hi(node),
+                b: attempted_at.0,
+            },
         }
     }
 }
@@ -340,6 +361,12 @@ impl From<Packed> for Event {
                 node: main,
                 member: role_of(a >> 4),
                 generation: b as u32,
+            },
+            CANCELLED => Event::Cancelled,
+            OBSERVED_TIMEOUT => Event::ObservedTimeout {
+                node: main,
+                member: role_of(a >> 4),
+                attempted_at: SimTime(b),
             },
             // Only QUIC_MIGRATE is left: every packed word came from `From<Event>`.
             _ => Event::QuicMigrate {
@@ -421,6 +448,17 @@ mod tests {
                 node: 0,
                 member: Role::Master,
                 generation: 0,
+            },
+            Event::Cancelled,
+            Event::ObservedTimeout {
+                node: u32::MAX,
+                member: Role::Slave,
+                attempted_at: SimTime(u64::MAX),
+            },
+            Event::ObservedTimeout {
+                node: 3,
+                member: Role::Master,
+                attempted_at: SimTime(0),
             },
         ];
         for role in Role::BOTH {

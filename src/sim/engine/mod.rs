@@ -285,6 +285,10 @@ pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
     };
     LbNodeConfig {
         envoy,
+        observe: match cfg.model.profile {
+            Profile::Haproxy(o) => o.observe(),
+            _ => None,
+        },
         schedule: cfg.model.probe_schedule,
         delay: cfg.check.delay,
         rise: rules.rise,
@@ -382,6 +386,8 @@ struct Engine<'a> {
     jitter_rng: Option<ChaCha8Rng>,
     /// envoy's data-plane draws (route hash, outlier), when the profile is envoy.
     passive_rng: Option<ChaCha8Rng>,
+    /// haproxy `observe layer4`: client connections are fed to the nodes' error counts.
+    observe_l4: bool,
     traffic: Option<Traffic>,
     /// Failing verdicts and route updates in flight, for the quiescence check.
     pending_failures: u32,
@@ -493,6 +499,7 @@ impl<'a> Engine<'a> {
             passive_rng: node_cfg
                 .envoy
                 .map(|_| rng::stream(opts.seed, opts.trial, Purpose::Passive)),
+            observe_l4: node_cfg.observe.is_some(),
             traffic: cfg
                 .traffic
                 .as_ref()
@@ -721,6 +728,17 @@ impl<'a> Engine<'a> {
                 member,
                 generation,
             } => self.on_client_request(now, node, member, generation),
+            Event::Cancelled => {}
+            Event::ObservedTimeout {
+                node,
+                member,
+                attempted_at,
+            } => self.observe_connection(
+                now,
+                node,
+                member,
+                Some((crate::model::probe::Reason::ConnectTimeout, attempted_at)),
+            ),
         }
     }
 

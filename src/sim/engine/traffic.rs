@@ -22,6 +22,7 @@
 use super::{Engine, Event, LimitKind, Stopped};
 use crate::model::connections::{Conn, ConnId};
 use crate::model::lb_node::{CidOutcome, LbClose};
+use crate::model::probe::Reason;
 use crate::model::profile::envoy;
 use crate::model::quic::{self, MAX_CID_LEN};
 use crate::model::router::Role;
@@ -695,7 +696,13 @@ impl Engine<'_> {
                 envoy::Outcome::ConnectFailed
             };
             self.client_outcome(now, node, member, outcome);
+            if self.observe_l4 {
+                self.observe_failed(now, node, member, counter);
+            }
             return;
+        }
+        if self.observe_l4 {
+            self.observe_connection(now, node, member, None);
         }
 
         let tr = self.tr();
@@ -1074,6 +1081,140 @@ impl Engine<'_> {
         self.nodes[node as usize]
             .handle_client_outcome(now, member, outcome, &mut || rng.gen::<u64>());
         self.node_actions(now, node, super::NO_CAUSE);
+    }
+
+    /// haproxy `observe layer4`: a client connection `node` routed to `member` failed to open
+    /// (`counter` says how). A refusal or a failed TLS handshake with the member is an error at
+    /// once. A connection that met silence fails `timeout connect` later, when HAProxy's connect
+    /// timer expires (`src/backend.c`, `back_handle_st_cer`), and is observed then; but only if
+    /// the client is still waiting: a client that gives up first (`[traffic] connect_timeout`
+    /// not longer than `timeout connect`) aborts HAProxy's attempt, which is then no server
+    /// error (measured: `scripts/haproxy-observe.py`); never without `timeout connect`.
+    #[cold]
+    #[inline(never)]
+    fn observe_failed(&mut self, now: SimTime, node: u32, member: Role, counter: Counter) {
+        let error = match counter {
+            Counter::TimedOut => {
+                let observe = self.nodes[node as usize].config().observe;
+                let patience = self.traffic_cfg().connect_timeout;
+                let expires = observe.and_then(|o| o.timeout_connect);
+                if let Some(after) = expires.filter(|&c| c < patience) {
+                    let attempted_at = now;
+                    self.queue.push(
+                        now + after,
+                        Event::ObservedTimeout {
+                            node,
+                            member,
+                            attempted_at,
+                        },
+                    );
+                }
+                return;
+            }
+            Counter::TlsFailed => Reason::SslHandshakeError,
+            _ => Reason::ConnectRefused,
+        };
+        self.observe_connection(now, node, member, Some((error, now)));
+    }
+
+    /// haproxy `observe layer4`: a client connection `node` routed to `member` opened (`error` is
+    /// `None`) or failed to open: `error` is why, and when it was attempted. The node counts it;
+    /// an `on-error` action's status change is logged like envoy's passive ones, with the
+    /// attempt as its "probe" (faults are attributed by it), and its reschedule moves the
+    /// member's check ([`Self::move_check`]). Out of line: only such runs come here.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn observe_connection(
+        &mut self,
+        now: SimTime,
+        node: u32,
+        member: Role,
+        error: Option<(Reason, SimTime)>,
+    ) {
+        let moved = self.nodes[node as usize].handle_l4_outcome(now, member, error.map(|e| e.0));
+        let Some((_, attempted_at)) = error else {
+            return;
+        };
+        let logged = self.log.transitions.len();
+        self.node_actions(now, node, super::NO_CAUSE);
+        for x in &mut self.log.transitions[logged..] {
+            x.probe_sent_at = attempted_at;
+        }
+        if let Some(at) = moved {
+            self.move_check(now, node * 2 + member.index() as u32, at);
+        }
+    }
+
+    /// haproxy `on-error` with `fastinter` set (`src/check.c`, `__health_adjust`): prober `slot`'s
+    /// check task expires at `at` if that is sooner (`task_schedule` when `tick_is_lt(expire,
+    /// task->expire)`). What the task waits for decides:
+    /// - the next check (its `ProbeSend` event, or, where sends ride on verdicts, a verdict event
+    ///   whose probe goes out after `now`) goes out at `at` instead;
+    /// - the verdict of a check in progress that would come after `at`: the check is aborted at
+    ///   `at` as a timeout (`process_chk_conn` wakes `expired`; `chk_report_conn_err`: L4TOUT while
+    ///   connecting, L7TOUT once connected, i.e. RECV_RESPONSE_TIMEOUT when that check was
+    ///   waiting for an answer, else CONNECT_TIMEOUT).
+    ///
+    /// A check that completes first is rescheduled from its completion (`process_chk_conn` sets
+    /// the expiry afresh), so nothing moves; nor does a verdict held by a stall.
+    #[cold]
+    #[inline(never)]
+    fn move_check(&mut self, now: SimTime, slot: u32, at: SimTime) {
+        let found = self.queue.replace_first(
+            |t, p| match Event::from(p) {
+                Event::ProbeSend { slot: s } => s == slot && t > at,
+                Event::ProbeVerdict {
+                    slot: s, sent_at, ..
+                } if s == slot => {
+                    if sent_at > now {
+                        sent_at > at
+                    } else {
+                        t > at
+                    }
+                }
+                _ => false,
+            },
+            super::Packed::from(Event::Cancelled),
+        );
+        let Some((_, was)) = found else {
+            return;
+        };
+        match Event::from(was) {
+            Event::ProbeVerdict {
+                sent_at,
+                ok,
+                reason,
+                ..
+            } => {
+                self.pending_failures -= u32::from(!ok);
+                if sent_at > now {
+                    tracing::debug!(at = %now, slot, from = %sent_at, to = %at, "check moved (on-error)");
+                    self.send_probe(at, slot);
+                } else {
+                    let reason = if reason == Some(Reason::RecvResponseTimeout) {
+                        Reason::RecvResponseTimeout
+                    } else {
+                        Reason::ConnectTimeout
+                    };
+                    tracing::debug!(at = %now, slot, sent = %sent_at, abort = %at, "check in progress aborted (on-error)");
+                    self.pending_failures += 1;
+                    self.queue.push(
+                        at,
+                        Event::ProbeVerdict {
+                            slot,
+                            sent_at,
+                            ok: false,
+                            reason: Some(reason),
+                            status: None,
+                        },
+                    );
+                }
+            }
+            _ => {
+                tracing::debug!(at = %now, slot, to = %at, "check moved (on-error)");
+                self.queue.push(at, Event::ProbeSend { slot });
+            }
+        }
     }
 
     /// What a request to `member` meets now, when its answer fails in a way Envoy's passive
