@@ -968,12 +968,36 @@ impl<'a> Engine<'a> {
         SimTime((cycle * phase) as u64)
     }
 
-    /// Recomputes member `r`'s condition span around `at`, and its fixed verdict when probes
-    /// draw nothing.
     /// Draws one sent probe's round trip and losses (independent, then `[network.burst]`'s) and
     /// judges it under `cond`; a UDP port-unreachable the ICMP rate limit keeps back is silence.
     #[inline]
     fn judge_probe(
+        &mut self,
+        cond: &Condition,
+        slot: u32,
+        at: SimTime,
+    ) -> (SimDuration, crate::model::probe::Verdict) {
+        if self.burst.is_some() || self.icmp.is_some() {
+            return self.judge_probe_on_a_real_path(cond, slot, at);
+        }
+        // The common case, small enough to inline into the send: the same draws in the same
+        // order as below with no burst and no ICMP limit.
+        let rtt = self.rtt.draw(&mut self.probes_rng);
+        let kind = self.cfg.check.kind;
+        let lost = Lost {
+            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
+            udp_probe: kind == ProbeKind::UdpConnect
+                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+        };
+        world::judge(kind, &self.judging, cond, rtt, lost)
+    }
+
+    /// [`Engine::judge_probe`] with `[network.burst]` or `[network.icmp_ratelimit]` (out of
+    /// line: measured, the whole of it in the send kept the send from being inlined).
+    #[cold]
+    #[inline(never)]
+    fn judge_probe_on_a_real_path(
         &mut self,
         cond: &Condition,
         slot: u32,
