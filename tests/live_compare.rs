@@ -4,8 +4,9 @@
 //!
 //! The live trials start at the DES's own phases for trials 0..N, so their detection latencies
 //! spread over the window as the DES's do; with five of them the p50 difference is a fraction of
-//! a probe cycle. The bound here (half a cycle) is loose on purpose: a loaded CI machine makes
-//! timers late, and that lateness is inside the live latencies.
+//! a probe cycle. The bound here (half a cycle, plus three times the latest timer the run saw)
+//! is loose on purpose: a loaded CI machine makes timers late, and that lateness is inside the
+//! live latencies.
 
 use std::time::Duration;
 
@@ -38,6 +39,11 @@ fn compare_prints_live_and_des_side_by_side() {
         .map(|l| l["latency"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["detection", "failover", "failback"]);
+    // Timers that fire late make live latencies later: on a loaded machine each of the three
+    // probes of a detection (fall 3) can be as late as the latest timer seen, in scenario time.
+    let width = w["width_s"].as_f64().unwrap();
+    let late = r["lateness_max_scenario_ms"].as_f64().unwrap() / 1000.0;
+    let bound = 0.5 + 3.0 * late / width;
     for l in r["latencies"].as_array().unwrap() {
         let what = l["latency"].as_str().unwrap();
         // Both columns exist: every live trial detected the crash and failed back once.
@@ -48,8 +54,8 @@ fn compare_prints_live_and_des_side_by_side() {
             .as_f64()
             .unwrap_or_else(|| panic!("{what}: no p50 fraction: {l}"));
         assert!(
-            frac.is_finite() && frac.abs() < 0.5,
-            "{what}: live p50 - DES p50 = {frac} of the window ({l})"
+            frac.is_finite() && frac.abs() < bound,
+            "{what}: live p50 - DES p50 = {frac} of the window, bound {bound} ({l})"
         );
     }
     assert!(r["lateness"]["timers"].as_u64().unwrap() > 100);
