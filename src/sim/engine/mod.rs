@@ -911,15 +911,21 @@ impl<'a> Engine<'a> {
     /// Draws one probe's round trip and losses and judges it under `cond`.
     #[inline]
     fn draw_verdict(&mut self, cond: &Condition) -> (SimDuration, crate::model::probe::Verdict) {
+        let (rtt, lost) = self.draw_path(cond);
+        world::judge(self.cfg.check.kind, &self.judging, cond, rtt, lost)
+    }
+
+    /// One probe's round trip and independent losses under `cond`, from the probes' stream.
+    #[inline]
+    fn draw_path(&mut self, cond: &Condition) -> (SimDuration, Lost) {
         let rtt = self.rtt.draw(&mut self.probes_rng);
-        let kind = self.cfg.check.kind;
+        let udp = self.cfg.check.kind == ProbeKind::UdpConnect;
         let lost = Lost {
             first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
             // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
-            udp_probe: kind == ProbeKind::UdpConnect
-                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
+            udp_probe: udp && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
         };
-        world::judge(kind, &self.judging, cond, rtt, lost)
+        (rtt, lost)
     }
 
     /// The taped verdict of the probe prober `slot` sends at `at`, when replaying a tape that
@@ -980,21 +986,11 @@ impl<'a> Engine<'a> {
         if self.burst.is_some() || self.icmp.is_some() {
             return self.judge_probe_on_a_real_path(cond, slot, at);
         }
-        // The common case, small enough to inline into the send: the same draws in the same
-        // order as below with no burst and no ICMP limit.
-        let rtt = self.rtt.draw(&mut self.probes_rng);
-        let kind = self.cfg.check.kind;
-        let lost = Lost {
-            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
-            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
-            udp_probe: kind == ProbeKind::UdpConnect
-                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
-        };
-        world::judge(kind, &self.judging, cond, rtt, lost)
+        self.draw_verdict(cond)
     }
 
     /// [`Engine::judge_probe`] with `[network.burst]` or `[network.icmp_ratelimit]` (out of
-    /// line: measured, the whole of it in the send kept the send from being inlined).
+    /// line, so that the common send stays small).
     #[cold]
     #[inline(never)]
     fn judge_probe_on_a_real_path(
@@ -1004,18 +1000,13 @@ impl<'a> Engine<'a> {
         at: SimTime,
     ) -> (SimDuration, crate::model::probe::Verdict) {
         let (node, role) = slot_parts(slot);
-        let rtt = self.rtt.draw(&mut self.probes_rng);
         let kind = self.cfg.check.kind;
+        // The channel draws from its own stream: its place here moves no probe draw.
         let burst = match self.burst.as_mut() {
             Some(b) => b.loss_at(slot as usize, at, at),
             None => 0.0,
         };
-        let mut lost = Lost {
-            first: network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
-            // UDP_CONNECT's second exchange; other checks have none, and draw nothing for it.
-            udp_probe: kind == ProbeKind::UdpConnect
-                && network::lost(&self.cfg.network, cond.loss, &mut self.probes_rng),
-        };
+        let (rtt, mut lost) = self.draw_path(cond);
         if burst > 0.0 {
             // Drawn after the independent losses, so that those stay what they were.
             lost.first |= rng::chance(&mut self.probes_rng, burst);
