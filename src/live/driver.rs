@@ -828,16 +828,9 @@ impl Driver<'_> {
                     // update that follows.
                     tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), "live member status (passive)");
                     cause = Some(self.log.transitions.len() as u32);
-                    self.log.transitions.push(Transition {
-                        at: now,
-                        lb_node: node,
-                        member: role,
-                        to: health,
-                        reason,
-                        status,
-                        probe_sent_at: now,
-                        stall: None,
-                    });
+                    self.log
+                        .transitions
+                        .push(Transition::passive(now, node, role, health, reason, status));
                 }
                 // A timer already due (route_update_delay 0) acts at once, as the DES's
                 // same-instant event does, instead of paying a round through the timer wheel.

@@ -113,6 +113,30 @@ pub struct Transition {
     pub stall: Option<u32>,
 }
 
+impl Transition {
+    /// A status change the node's passive side made (envoy's outlier detection or immediate-fail
+    /// header, haproxy's `observe`): no probe decided it, so it is dated by itself.
+    pub fn passive(
+        at: SimTime,
+        lb_node: u32,
+        member: Role,
+        to: Health,
+        reason: Option<Reason>,
+        status: Option<u16>,
+    ) -> Self {
+        Transition {
+            at,
+            lb_node,
+            member,
+            to,
+            reason,
+            status,
+            probe_sent_at: at,
+            stall: None,
+        }
+    }
+}
+
 /// A change of where one node sends new connections.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouteLog {
@@ -756,16 +780,9 @@ impl<'a> Engine<'a> {
                     // status change of its own, the cause of the route update queued next.
                     tracing::debug!(at = %now, node, member = role.as_str(), to = health.as_str(), reason = reason.map(Reason::as_str), "member status (passive)");
                     cause = self.log.transitions.len() as u32;
-                    self.log.transitions.push(Transition {
-                        at: now,
-                        lb_node: node,
-                        member: role,
-                        to: health,
-                        reason,
-                        status,
-                        probe_sent_at: now,
-                        stall: None,
-                    });
+                    self.log
+                        .transitions
+                        .push(Transition::passive(now, node, role, health, reason, status));
                     self.count_log(now, 1);
                     if health == Health::Online {
                         self.start_requests(now, node, role);
