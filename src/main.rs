@@ -166,7 +166,6 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 Err(code) => return code,
             };
             let mode = match exact_mode("trials", exact, sample, n.is_some(), shard.is_some()) {
-                Ok(m) if merged.is_some() => m.min_sample(),
                 Ok(m) => m,
                 Err(code) => return code,
             };
@@ -333,7 +332,6 @@ fn dispatch(command: Command, merged: Option<&commands::merge::MergeInput>) -> E
                 Err(code) => return code,
             };
             let mode = match exact_mode("tune", exact, sample, n.is_some(), shard.is_some()) {
-                Ok(m) if merged.is_some() => m.min_sample(),
                 Ok(m) => m,
                 Err(code) => return code,
             };

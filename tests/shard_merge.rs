@@ -104,6 +104,13 @@ fn trials_shards_merge_byte_identical() {
         );
     }
     check_split(&["trials", &traffic, "-n", "6"], 3, dir.path());
+    // Shards run with --step-every-probe (how the engine works, not what it computes) merge.
+    let crash = scenario("crash.toml");
+    check_split(
+        &["trials", &crash, "-n", "60", "--step-every-probe"],
+        3,
+        dir.path(),
+    );
     // Windowed trials: the window is the same in every shard.
     let windowed = scenario("noisy-host-down.toml");
     check_split(

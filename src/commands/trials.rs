@@ -319,7 +319,13 @@ pub enum Source<'a> {
 
 /// The fingerprint of a loaded scenario, for shard files.
 pub fn scenario_fingerprint(s: &scenario::Scenario) -> String {
-    shard::fingerprint(&format!("{}\n{:?}", s.name, s.sim))
+    // `--step-every-probe` changes how the engine works, never what it computes: shards run
+    // with and without it merge (and `merge` rebuilds the command without it).
+    let sim = crate::sim::config::SimConfig {
+        step_every_probe: false,
+        ..s.sim.clone()
+    };
+    shard::fingerprint(&format!("{}\n{:?}", s.name, sim))
 }
 
 /// `elbsim trials SCENARIO -n N`. Ctrl-C ([`super::INTERRUPTED`]) stops the batch, even inside a

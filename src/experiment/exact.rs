@@ -75,16 +75,6 @@ pub enum Mode {
     Auto,
 }
 
-impl Mode {
-    /// Merging shards renders their sampled figures: never exact.
-    pub fn min_sample(self) -> Mode {
-        match self {
-            Mode::Exact => Mode::Exact,
-            Mode::Sample | Mode::Auto => Mode::Sample,
-        }
-    }
-}
-
 /// Most fault edges (starts, ends, flap phase changes) exact mode walks; a flap with a tiny
 /// period over a long run has more, and is sampled instead.
 pub const MAX_EDGES: usize = 100_000;
@@ -882,10 +872,7 @@ fn outcome_of(cfg: &SimConfig, log: &RunLog, windows: &[(SimTime, SimTime)]) -> 
     o.false_failovers = m
         .false_failovers
         .iter()
-        .filter(|x| {
-            let k = windows.partition_point(|&(a, _)| a <= x.at);
-            !(k > 0 && x.at < windows[k - 1].1)
-        })
+        .filter(|x| !super::trials::inside(windows, x.at))
         .count() as u64;
     o.missed = m.missed.len() as u64;
     o.censored = m.censored.len() as u64;
@@ -1034,12 +1021,13 @@ impl Exact {
             0.0
         };
         let missed_rate = (self.pairs > 0).then(|| self.missed as f64 / self.pairs as f64);
+        let detection = self.detection.summary();
         TrialsReport {
             trials,
             trials_requested: trials,
             partial: false,
             seed,
-            detection_latency_s: self.detection.summary(),
+            detection_latency_s: detection.clone(),
             failover_latency_s: self.failover.summary(),
             failback_latency_s: self.failback.summary(),
             outage_latency_s: self.outage.summary(),
@@ -1061,7 +1049,7 @@ impl Exact {
             qos: crate::report::qos::QosReport::new(
                 cfg,
                 &crate::report::qos::QosTotals::default(),
-                &self.detection.summary(),
+                &detection,
             ),
             limit: None,
             method: Some("exact"),

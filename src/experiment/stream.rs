@@ -10,9 +10,7 @@
 //!
 //! This module runs that stream for the master of each LB node over the fault-free time of a
 //! run and counts, per pair, the false failovers (ONLINE -> OFFLINE on noise alone: the
-//! *mistakes* of the failure-detector literature), the time spent OFFLINE because of them, and
-//! the time observed, so a caller gets the mistake rate, mean mistake duration and availability
-//! of the check too. It is the simulated check of the false-failover closed form
+//! *mistakes* of the failure-detector literature). It is the simulated check of the false-failover closed form
 //! (`super::rare`) in windowed `tune`, drawn from its own random stream
 //! (`Purpose::NoiseCheck`), so it does not share draws with the trial's windowed run.
 //!
@@ -32,7 +30,6 @@ use crate::sim::network::{self, RttSampler};
 use crate::sim::rng::{self, Purpose};
 use crate::sim::world::{self, Condition, Lost};
 use crate::time::SimDuration;
-use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -43,40 +40,20 @@ pub struct CounterPair {
     pub rise: u32,
 }
 
-/// What one pair's counters made of a noise-only stream, summed over LB nodes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct MistakeStats {
-    /// False failovers: the master turned OFFLINE with no fault.
-    pub mistakes: u64,
-    /// Time the master spent OFFLINE after those, in nanoseconds.
-    pub offline_ns: u64,
-    /// Time observed (per LB node, summed), in nanoseconds.
-    pub observed_ns: u64,
-}
-
-impl MistakeStats {
-    pub fn add(&mut self, o: &MistakeStats) {
-        self.mistakes += o.mistakes;
-        self.offline_ns += o.offline_ns;
-        self.observed_ns += o.observed_ns;
-    }
-}
-
 /// The counters of every pair over one stream of verdicts.
-struct Counters<'a> {
-    pairs: &'a [CounterPair],
+struct Counters {
     /// `by_fall[k]`: the pairs whose `fall` is k.
     by_fall: Vec<Vec<usize>>,
     by_rise: Vec<Vec<usize>>,
     ok_run: u32,
     fail_run: u32,
     online: Vec<bool>,
-    since: Vec<u64>,
-    stats: Vec<MistakeStats>,
+    /// Per pair: false failovers (ONLINE -> OFFLINE) so far.
+    mistakes: Vec<u64>,
 }
 
-impl<'a> Counters<'a> {
-    fn new(pairs: &'a [CounterPair]) -> Self {
+impl Counters {
+    fn new(pairs: &[CounterPair]) -> Self {
         let max_fall = pairs.iter().map(|p| p.fall.max(1)).max().unwrap_or(1) as usize;
         let max_rise = pairs.iter().map(|p| p.rise.max(1)).max().unwrap_or(1) as usize;
         let mut by_fall = vec![Vec::new(); max_fall + 1];
@@ -86,14 +63,12 @@ impl<'a> Counters<'a> {
             by_rise[p.rise.max(1) as usize].push(k);
         }
         Counters {
-            pairs,
             by_fall,
             by_rise,
             ok_run: 0,
             fail_run: 0,
             online: vec![true; pairs.len()],
-            since: vec![0; pairs.len()],
-            stats: vec![MistakeStats::default(); pairs.len()],
+            mistakes: vec![0; pairs.len()],
         }
     }
 
@@ -108,16 +83,13 @@ impl<'a> Counters<'a> {
     /// has a failure streak below its `fall` (it would have gone OFFLINE), and OFFLINE a success
     /// streak below its `rise`, so `==` is the model's `>=` (`crate::model::health`).
     #[inline]
-    fn verdict(&mut self, t: u64, ok: bool) {
+    fn verdict(&mut self, ok: bool) {
         if ok {
             self.fail_run = 0;
             self.ok_run = self.ok_run.saturating_add(1);
             if let Some(ks) = self.by_rise.get(self.ok_run as usize) {
                 for &k in ks {
-                    if !self.online[k] {
-                        self.online[k] = true;
-                        self.stats[k].offline_ns += t - self.since[k];
-                    }
+                    self.online[k] = true;
                 }
             }
         } else {
@@ -127,21 +99,10 @@ impl<'a> Counters<'a> {
                 for &k in ks {
                     if self.online[k] {
                         self.online[k] = false;
-                        self.since[k] = t;
-                        self.stats[k].mistakes += 1;
+                        self.mistakes[k] += 1;
                     }
                 }
             }
-        }
-    }
-
-    /// The node's stream ended at `end` ns.
-    fn close(&mut self, end: u64) {
-        for k in 0..self.pairs.len() {
-            if !self.online[k] {
-                self.stats[k].offline_ns += end - self.since[k];
-            }
-            self.stats[k].observed_ns += end;
         }
     }
 }
@@ -156,7 +117,7 @@ pub fn noise_check(
     seed: u64,
     trial: u64,
     span: SimDuration,
-) -> Vec<MistakeStats> {
+) -> Vec<u64> {
     let mut rng = rng::stream(seed, trial, Purpose::NoiseCheck);
     let sampler = RttSampler::new(cfg.network.rtt);
     let kind = cfg.check.kind;
@@ -186,7 +147,7 @@ pub fn noise_check(
                     if v >= end {
                         break;
                     }
-                    counters.verdict(v, ok);
+                    counters.verdict(ok);
                     t = v + delay;
                 }
             }
@@ -204,19 +165,18 @@ pub fn noise_check(
                             break;
                         }
                         pending.pop();
-                        counters.verdict(v, ok);
+                        counters.verdict(ok);
                     }
                 }
                 while let Some(Reverse((v, _, ok))) = pending.pop() {
                     if v < end {
-                        counters.verdict(v, ok);
+                        counters.verdict(ok);
                     }
                 }
             }
         }
-        counters.close(end);
     }
-    counters.stats
+    counters.mistakes
 }
 
 #[cfg(test)]
@@ -241,7 +201,7 @@ mod tests {
         for t in 0..5000u64 {
             x = crate::sim::rng::mix(x);
             let ok = x % 7 > 2;
-            c.verdict(t, ok);
+            c.verdict(ok);
             for (k, h) in checkers.iter_mut().enumerate() {
                 if h.on_verdict(ok) == Some(Health::Offline) {
                     mistakes[k] += 1;
@@ -250,7 +210,7 @@ mod tests {
             }
         }
         for (k, m) in mistakes.iter().enumerate() {
-            assert_eq!(c.stats[k].mistakes, *m);
+            assert_eq!(c.mistakes[k], *m);
         }
         assert!(mistakes.iter().any(|&m| m > 10));
     }

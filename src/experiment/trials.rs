@@ -375,7 +375,7 @@ pub fn fault_free(cfg: &SimConfig) -> SimDuration {
 }
 
 /// Whether `t` falls inside one of the sorted, merged `windows`.
-fn inside(windows: &[(SimTime, SimTime)], t: SimTime) -> bool {
+pub(crate) fn inside(windows: &[(SimTime, SimTime)], t: SimTime) -> bool {
     let k = windows.partition_point(|&(a, _)| a <= t);
     k > 0 && t < windows[k - 1].1
 }

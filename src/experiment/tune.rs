@@ -166,7 +166,7 @@ impl<'a> Runner<'a> {
             self.group = members
                 .iter()
                 .zip(results)
-                .map(|(m, r)| (m.0, r.acc))
+                .map(|(m, acc)| (m.0, acc))
                 .collect();
             let k = self.group.iter().position(|(j, _)| *j == i)?;
             return Some(self.group.swap_remove(k).1);

@@ -44,7 +44,7 @@
 //! [`MAX_WINDOW_FRACTION`] of the run.
 
 use super::rare::probe_failure_probability;
-use super::stream::{noise_check, CounterPair, MistakeStats};
+use super::stream::{noise_check, CounterPair};
 use super::trials::{add_trial, fault_free, trial_options, Accum};
 use crate::report::run::detection_window;
 use crate::sim::config::{FaultKind, InitialState, Rtt, SimConfig};
@@ -226,21 +226,14 @@ pub fn plan(cfg: &SimConfig, bounds: CounterBounds) -> Plan {
     }))
 }
 
-/// What one (fall, rise) pair of a group measured: its trials' accumulator (false failovers
-/// from the noise stream) and the noise stream's mistakes.
-#[derive(Debug, Clone)]
-pub struct PairResult {
-    pub acc: Accum,
-    pub mistakes: MistakeStats,
-}
-
 /// Runs trials `0..trials` of every pair of `pairs` in `window` (planned for `full`, the
 /// scenario with one point's delay and timeout; its own counters are ignored): per trial, one
 /// windowed run records the probe tape and every other pair replays it (a tape that does not
 /// match is run the ordinary way: the result is the same run either way), and one noise stream
 /// over the full run's fault-free time scores every pair's false failovers. Trial `i` is the
 /// same whichever thread runs it and accumulators merge exactly, so the result does not depend
-/// on `jobs`. `None` when `stop` was raised.
+/// on `jobs`. Per pair, its trials' accumulator, with the false failovers the noise stream
+/// counted; `None` when `stop` was raised.
 pub fn group_results(
     full: &SimConfig,
     window: &Window,
@@ -249,7 +242,7 @@ pub fn group_results(
     trials: u64,
     jobs: usize,
     stop: &AtomicBool,
-) -> Option<Vec<PairResult>> {
+) -> Option<Vec<Accum>> {
     const CHUNK: u64 = 16;
     let cfgs: Vec<SimConfig> = pairs
         .iter()
@@ -263,21 +256,13 @@ pub fn group_results(
     let fault_windows = crate::report::qos::member_windows(&window.cfg);
     let span = fault_free(full);
     let next = AtomicU64::new(0);
-    let total: Mutex<Vec<PairResult>> = Mutex::new(
-        pairs
-            .iter()
-            .map(|_| PairResult {
-                acc: Accum::default(),
-                mistakes: MistakeStats::default(),
-            })
-            .collect(),
-    );
+    let total: Mutex<Vec<(Accum, u64)>> = Mutex::new(vec![(Accum::default(), 0); pairs.len()]);
     let complete = AtomicBool::new(true);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
                 let mut accs: Vec<Accum> = vec![Accum::default(); pairs.len()];
-                let mut mistakes = vec![MistakeStats::default(); pairs.len()];
+                let mut mistakes = vec![0u64; pairs.len()];
                 let mut tape = ProbeTape::default();
                 'claim: loop {
                     let start = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -311,15 +296,15 @@ pub fn group_results(
                             .iter_mut()
                             .zip(noise_check(full, pairs, seed, i, span))
                         {
-                            m.add(&s);
+                            *m += s;
                         }
                     }
                 }
                 // A poisoned lock means another worker panicked; its panic is re-raised by scope.
                 if let Ok(mut t) = total.lock() {
-                    for (k, r) in t.iter_mut().enumerate() {
-                        r.acc.merge(&accs[k]);
-                        r.mistakes.add(&mistakes[k]);
+                    for (k, (acc, m)) in t.iter_mut().enumerate() {
+                        acc.merge(&accs[k]);
+                        *m += mistakes[k];
                     }
                 }
             });
@@ -328,11 +313,15 @@ pub fn group_results(
     if !complete.load(Ordering::Relaxed) {
         return None;
     }
-    let mut out = total.into_inner().unwrap_or_default();
-    for r in &mut out {
-        r.acc.set_false_failovers(r.mistakes.mistakes);
-    }
-    Some(out)
+    let out = total.into_inner().unwrap_or_default();
+    Some(
+        out.into_iter()
+            .map(|(mut acc, mistakes)| {
+                acc.set_false_failovers(mistakes);
+                acc
+            })
+            .collect(),
+    )
 }
 
 /// Windowed runs start at equilibrium; `tape` records, replays or neither.

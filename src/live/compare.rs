@@ -206,10 +206,7 @@ impl Distributions {
         self.false_failovers += m
             .false_failovers
             .iter()
-            .filter(|x| {
-                let k = windows.partition_point(|&(a, _)| a <= x.at);
-                !(k > 0 && x.at < windows[k - 1].1)
-            })
+            .filter(|x| !crate::experiment::trials::inside(&windows, x.at))
             .count() as u64;
     }
 }

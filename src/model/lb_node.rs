@@ -755,18 +755,13 @@ impl LbNode {
         self.conns.quic_mut(id).map(|q| q.migrations += 1).is_some()
     }
 
-    /// Handles of the connections open on `role` (a snapshot: the caller may close them).
-    pub fn conns_on(&self, role: Role) -> Vec<ConnId> {
-        self.conns.group(role)
-    }
-
     /// How many connections are open on `role`.
     pub fn open_on(&self, role: Role) -> usize {
         self.conns.open_on(role)
     }
 
     /// For closing every connection open on `role` without a snapshot: the one a snapshot
-    /// ([`LbNode::conns_on`]) would give at index `closed`, when the caller has closed the
+    /// ([`ConnTable::group`](super::connections::ConnTable::group)) would give at index `closed`, when the caller has closed the
     /// `closed` handles this returned before (see
     /// [`ConnTable::next_of`](super::connections::ConnTable::next_of)).
     pub fn next_conn_on(&self, role: Role, closed: usize) -> Option<ConnId> {

@@ -169,12 +169,8 @@ pub fn measure(
     windows: &[Vec<(SimTime, SimTime)>; 2],
 ) -> QosM {
     let nodes = cfg.lb_nodes.max(1) as usize;
-    let end = if log.end == SimTime::ZERO {
-        SimTime::ZERO + cfg.duration
-    } else {
-        log.end
-    };
-    let initial = cfg.rules().initial;
+    let end = super::run::covered_end(cfg, log);
+    let initial = super::run::initial_health(cfg);
     let start = Pair {
         status: initial,
         excused: initial == Health::Offline,

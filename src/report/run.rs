@@ -349,12 +349,12 @@ impl NodeIndex {
     }
 }
 
-fn initial_health(cfg: &SimConfig) -> Health {
+pub(crate) fn initial_health(cfg: &SimConfig) -> Health {
     cfg.rules().initial
 }
 
 /// The instant a run's log covers up to: where it stopped, else the end of the run.
-fn covered_end(cfg: &SimConfig, log: &RunLog) -> SimTime {
+pub(crate) fn covered_end(cfg: &SimConfig, log: &RunLog) -> SimTime {
     if log.end == SimTime::ZERO {
         SimTime::ZERO + cfg.duration
     } else {

@@ -511,7 +511,6 @@ struct HostMonitor {
     consecutive_5xx: u32,
     consecutive_gateway: u32,
     ejected: bool,
-    num_ejections: u32,
     /// `eject_time_backoff_`: the ejection lasts base × this (capped), and it decays by one per
     /// sweep while the host stays in.
     backoff: u32,
@@ -538,16 +537,8 @@ impl OutlierDetector {
         }
     }
 
-    pub fn config(&self) -> &OutlierConfig {
-        &self.cfg
-    }
-
     pub fn ejected(&self, role: Role) -> bool {
         self.hosts[role.index()].ejected
-    }
-
-    pub fn num_ejections(&self, role: Role) -> u32 {
-        self.hosts[role.index()].num_ejections
     }
 
     /// When the next sweep runs; the driver calls [`OutlierDetector::on_sweep`] then.
@@ -671,7 +662,6 @@ impl OutlierDetector {
         let max = ms(self.cfg.max_ejection_time);
         let h = &mut self.hosts[role.index()];
         h.ejected = true;
-        h.num_ejections = h.num_ejections.saturating_add(1);
         h.last_ejection = Some(now);
         h.jitter = jitter;
         if (h.backoff as u64).saturating_mul(base) < max.saturating_add(base) {
