@@ -173,13 +173,11 @@ fn model_line(sim: &SimConfig) -> String {
         p => format!("profile {p}, "),
     };
     // envoy: the panic threshold decides what happens with both members down.
-    let all_down = match m.profile {
-        crate::model::profile::Profile::Envoy(o)
-            if o.priority.healthy_panic_threshold > 0 && !o.priority.fail_traffic_on_panic =>
-        {
+    let all_down = match (m.profile, m.routing().1) {
+        (crate::model::profile::Profile::Envoy(_), crate::model::router::AllDown::Master) => {
             "panic (half to each)".to_string()
         }
-        _ => name(serde_json::json!(m.all_down)),
+        (_, all_down) => name(serde_json::json!(all_down)),
     };
     let failback = match m.failback {
         crate::model::router::Failback::HoldDown => {

@@ -447,19 +447,8 @@ fn from_toml(
     match profiles::profile(&f.model, cli_profile) {
         Ok((p, warns)) => {
             sim.model.profile = p;
-            if let crate::model::profile::Profile::Envoy(o) = p {
-                // Envoy's priority levels decide (the keys are refused under envoy): a
-                // recovered master takes the traffic back at once; with both down, the panic
-                // threshold fails open (half to each, reported as a fail-open) or drops.
-                sim.model.failback = crate::model::router::Failback::Preemptive;
-                sim.model.all_down = if o.priority.healthy_panic_threshold > 0
-                    && !o.priority.fail_traffic_on_panic
-                {
-                    crate::model::router::AllDown::Master
-                } else {
-                    crate::model::router::AllDown::Drop
-                };
-            }
+            // Envoy's priority levels decide (`ModelConfig::routing`).
+            (sim.model.failback, sim.model.all_down) = sim.model.routing();
             let fresh = sim.model.initial_state == crate::sim::config::InitialState::Initial;
             if let Err((key, msg)) = profiles::check_applies(
                 &p,

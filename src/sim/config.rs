@@ -86,6 +86,26 @@ pub enum MonitorProcess {
     Separate,
 }
 
+impl ModelConfig {
+    /// The failback and all-down rules routing applies. Under envoy its priority levels decide
+    /// (the scenario loader refuses the keys): a recovered master always takes the traffic
+    /// back, and with both down the panic threshold fails open to both (reported as a fail-open
+    /// to the master) or drops.
+    pub fn routing(&self) -> (Failback, AllDown) {
+        match self.profile {
+            Profile::Envoy(o) => (
+                Failback::Preemptive,
+                if o.priority.healthy_panic_threshold > 0 && !o.priority.fail_traffic_on_panic {
+                    AllDown::Master
+                } else {
+                    AllDown::Drop
+                },
+            ),
+            _ => (self.failback, self.all_down),
+        }
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {

@@ -71,7 +71,6 @@ use crate::model::health::Health;
 use crate::model::lb_node::{Action, LbNode, LbNodeConfig, Timer};
 use crate::model::probe::{ProbeKind, Reason};
 use crate::model::profile::{Judging, Profile};
-use crate::model::router::{AllDown, Failback};
 use crate::model::router::{Role, Target};
 use crate::sim::config::FailbackSessions;
 use crate::time::{SimDuration, SimTime};
@@ -303,6 +302,7 @@ pub fn quiet_from(cfg: &SimConfig, connect: SimDuration) -> Option<SimTime> {
 /// The settings every node of a run shares.
 pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
     let rules = cfg.rules();
+    let (failback, all_down) = cfg.model.routing();
     let envoy = match cfg.model.profile {
         Profile::Envoy(o) => Some(o.data_plane()),
         _ => None,
@@ -319,24 +319,9 @@ pub fn node_config(cfg: &SimConfig) -> LbNodeConfig {
         fall: rules.fall,
         // The profile's start state (`initial_state = "initial"`: Huawei OFFLINE, HAProxy UP).
         initial: rules.initial,
-        // envoy: priority levels decide (the scenario loader refuses other settings): a
-        // recovered master always takes the traffic back, and with both down the panic
-        // threshold fails open to both (reported as a fail-open to the master) or drops.
-        all_down: match envoy {
-            Some(dp)
-                if dp.priority.healthy_panic_threshold > 0
-                    && !dp.priority.fail_traffic_on_panic =>
-            {
-                AllDown::Master
-            }
-            Some(_) => AllDown::Drop,
-            None => cfg.model.all_down,
-        },
-        failback: if envoy.is_some() {
-            Failback::Preemptive
-        } else {
-            cfg.model.failback
-        },
+        // envoy: priority levels decide (`ModelConfig::routing`).
+        all_down,
+        failback,
         reset_on_failback: cfg.model.failback_sessions == FailbackSessions::Reset,
         route_update_delay: cfg.model.route_update_delay,
         // A profile that closes a DOWN member's connections at once (HAProxy
