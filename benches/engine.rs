@@ -38,6 +38,8 @@ fn config(nodes: u32, secs: u64) -> SimConfig {
     cfg.model.probe_schedule = ProbeSchedule::AfterCompletion;
     cfg.duration = SimDuration::from_secs(secs);
     cfg.lb_nodes = nodes;
+    // Every probe an event of its own: the per-event cost.
+    cfg.step_every_probe = true;
     let at = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
     let faults = [(6 * 3600, 6 * 3600 + 300), (18 * 3600, 18 * 3600 + 600)]
         .map(|(a, b)| (a * secs / DAY, b * secs / DAY));
@@ -52,25 +54,24 @@ fn config(nodes: u32, secs: u64) -> SimConfig {
     cfg
 }
 
-/// Every probe an event of its own: the per-event cost.
 fn opts(seed: u64) -> RunOptions<'static> {
     RunOptions {
         seed,
-        step_every_probe: true,
         ..Default::default()
     }
 }
 
-/// The default: settled probers coast.
-fn coasting(seed: u64) -> RunOptions<'static> {
-    RunOptions {
-        seed,
-        ..Default::default()
+/// `cfg` run as by default: settled probers coast.
+fn coasting(cfg: &SimConfig) -> SimConfig {
+    SimConfig {
+        step_every_probe: false,
+        ..cfg.clone()
     }
 }
 
 fn bench_engine(c: &mut Criterion) {
     let cfg = one_day_config();
+    let coasted_cfg = coasting(&cfg);
     let log = run(&cfg, opts(1));
     let events = log.events;
     assert!(events > 0);
@@ -94,10 +95,10 @@ fn bench_engine(c: &mut Criterion) {
     );
 
     // The same runs coasting (the default): the same events, counted, not all simulated.
-    assert_eq!(run(&cfg, coasting(1)), log, "coasting changes nothing");
+    assert_eq!(run(&coasted_cfg, opts(1)), log, "coasting changes nothing");
     let start = Instant::now();
     for seed in 0..reps {
-        black_box(run(&cfg, coasting(seed)));
+        black_box(run(&coasted_cfg, opts(seed)));
     }
     let coasted = start.elapsed().as_secs_f64();
     eprintln!(
@@ -137,7 +138,7 @@ fn bench_engine(c: &mut Criterion) {
         b.iter(|| run(black_box(&cfg), opts(1)))
     });
     group.bench_function("one_day_4_nodes_tcp_delay_1s_coasting", |b| {
-        b.iter(|| run(black_box(&cfg), coasting(1)))
+        b.iter(|| run(black_box(&coasted_cfg), opts(1)))
     });
     let big = config(256, 3_600);
     let big_events = run(&big, opts(1)).events;

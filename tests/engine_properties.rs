@@ -219,13 +219,13 @@ proptest! {
         }
         for quiet in [false, true] {
             let opts = RunOptions { seed, stop_when_quiet: quiet, ..Default::default() };
-            let stepped = run(&cfg, RunOptions { step_every_probe: true, ..opts });
+            let stepped = run(&SimConfig { step_every_probe: true, ..cfg.clone() }, opts);
             let coasted = run(&cfg, opts);
             prop_assert_eq!(&coasted, &stepped);
         }
         cfg.limits.max_events = budget;
         let opts = RunOptions { seed, ..Default::default() };
-        let stepped = run(&cfg, RunOptions { step_every_probe: true, ..opts });
+        let stepped = run(&SimConfig { step_every_probe: true, ..cfg.clone() }, opts);
         let coasted = run(&cfg, opts);
         prop_assert_eq!(&coasted.events, &stepped.events);
         prop_assert_eq!(&coasted.stopped.is_some(), &stepped.stopped.is_some());

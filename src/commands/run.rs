@@ -64,7 +64,6 @@ pub fn run_scenario(
             stop_when_quiet: false,
             interrupt: Some(&super::INTERRUPTED),
             failure_series: true,
-            step_every_probe: false,
         },
     );
     let codes = s.pool.healthmonitor.expected_codes.to_string();

@@ -257,7 +257,6 @@ pub(crate) fn trial_options(seed: u64, i: u64, interrupt: &AtomicBool) -> RunOpt
         stop_when_quiet: true,
         interrupt: Some(interrupt),
         failure_series: false,
-        step_every_probe: false,
     }
 }
 

@@ -901,7 +901,7 @@ impl Driver<'_> {
             x.probe_sent_at = attempted_at;
         }
         if let Some(at) = moved {
-            self.move_check(now, node, role, at);
+            self.move_check(node, role, at);
         }
     }
 
@@ -909,7 +909,7 @@ impl Driver<'_> {
     /// `at` if that is sooner (the engine's `move_check`). A pending check goes out at `at`
     /// instead; a check in progress is aborted at `at` as a timeout unless its verdict comes
     /// first (its verdict time is not known here until it comes).
-    fn move_check(&mut self, _now: SimTime, node: u32, role: Role, at: SimTime) {
+    fn move_check(&mut self, node: u32, role: Role, at: SimTime) {
         let Some(checks) = self.checks.as_ref() else {
             return;
         };

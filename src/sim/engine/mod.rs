@@ -36,7 +36,7 @@
 //! condition span, the quiescence instant, the end of the run and the event budget; and it is
 //! off whenever something reads every verdict (jitter draws, `--timeline`, stalls, per-path
 //! views, client traffic, envoy's outlier detection, a trace-level subscriber).
-//! `RunOptions::step_every_probe` turns it off; a property test runs both ways and compares.
+//! `SimConfig::step_every_probe` (`--step-every-probe`) turns it off; a property test runs both ways and compares.
 //!
 //! [`run_with`] adds two probe modes for windowed trials (`crate::experiment::windowed`): a start
 //! at equilibrium (each prober's first probe at the residual of a length-biased probe cycle, as
@@ -269,10 +269,6 @@ pub struct RunOptions<'a> {
     /// Keep client failures per second and LB node (`TrafficLog::failure_series`), for
     /// pictures; `run` does, `trials` does not.
     pub failure_series: bool,
-    /// Simulate every probe as an event of its own, never coasting (module docs): the same log
-    /// and event count, more work. For measuring the cost per event, and for tests that prove
-    /// coasting changes nothing.
-    pub step_every_probe: bool,
 }
 
 /// The instant after which a run can no longer change, if it has one: every fault has ended, the
@@ -385,7 +381,8 @@ struct Engine<'a> {
     stalled: Vec<u32>,
     held_verdicts: Vec<Vec<HeldVerdict>>,
     held_sends: Vec<Vec<u32>>,
-    /// The network draws nothing for a probe: fixed RTT, no loss.
+    /// The network draws no loss for a probe (with a fixed RTT, matched where this is read, it
+    /// draws nothing).
     quiet_network: bool,
     rtt: RttSampler,
     probes_rng: ChaCha8Rng,
@@ -454,6 +451,12 @@ impl<'a> Engine<'a> {
         let views = Views::new(cfg);
         let per_view = views.count() * 2;
         let single_view = views.count() == 1;
+        // Burst losses, ICMP budgets and stalls make a verdict depend on its send time's
+        // surroundings: every probe is sent from its own event (module docs).
+        let exact_sends = cfg.network.burst.is_some()
+            || cfg.network.icmp_ratelimit.is_some()
+            || !cfg.stalls.is_empty();
+        let stall_nodes = if cfg.stalls.is_empty() { 0 } else { nodes };
         let icmp_peers = match cfg.network.icmp_ratelimit {
             Some(l) if l.shared_source => 1,
             _ => nodes,
@@ -475,13 +478,10 @@ impl<'a> Engine<'a> {
                 per_view - 2
             ],
             probe_view: 0,
-            quiet_network: matches!(cfg.network.rtt, Rtt::Fixed(_))
-                && cfg.network.loss == 0.0
+            quiet_network: cfg.network.loss == 0.0
                 && cfg.network.burst.is_none()
                 && cfg.network.icmp_ratelimit.is_none(),
-            exact_sends: cfg.network.burst.is_some()
-                || cfg.network.icmp_ratelimit.is_some()
-                || !cfg.stalls.is_empty(),
+            exact_sends,
             burst: cfg.network.burst.map(|b| {
                 BurstChannels::new(
                     b,
@@ -495,9 +495,9 @@ impl<'a> Engine<'a> {
                     IcmpBudget::new(l, icmp_peers),
                 ]
             }),
-            stalled: vec![0; if cfg.stalls.is_empty() { 0 } else { nodes }],
-            held_verdicts: vec![Vec::new(); if cfg.stalls.is_empty() { 0 } else { nodes }],
-            held_sends: vec![Vec::new(); if cfg.stalls.is_empty() { 0 } else { nodes }],
+            stalled: vec![0; stall_nodes],
+            held_verdicts: vec![Vec::new(); stall_nodes],
+            held_sends: vec![Vec::new(); stall_nodes],
             rtt: RttSampler::new(cfg.network.rtt),
             probes_rng: rng::stream(opts.seed, opts.trial, Purpose::Probes),
             judging: node_cfg.rules.judging,
@@ -525,15 +525,12 @@ impl<'a> Engine<'a> {
             // jitter draws, the verdict log, stalls and exact sends (a verdict's timing against
             // other events), per-path views, client traffic (passive checks), a tracing
             // subscriber that wants every verdict. The profile's part is `Rules::coastable`.
-            coasting: !opts.step_every_probe
-                && !cfg.step_every_probe
+            coasting: !cfg.step_every_probe
                 && !opts.record_verdicts
                 && !node_cfg.rules.needs_draw()
                 && node_cfg.rules.coastable()
                 && node_cfg.envoy.is_none()
-                && cfg.stalls.is_empty()
-                && cfg.network.burst.is_none()
-                && cfg.network.icmp_ratelimit.is_none()
+                && !exact_sends
                 && cfg.traffic.is_none()
                 && single_view
                 && !tracing::enabled!(tracing::Level::TRACE),

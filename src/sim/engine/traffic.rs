@@ -1067,8 +1067,6 @@ impl Engine<'_> {
         }
     }
 
-    /// A route change on `node`: a failback opens a persisted-return record, any other change
-    /// closes it.
     /// envoy: a client operation `node` routed to `member` ended with `outcome`; the node's
     /// passive side (outlier detection, the immediate-fail header) takes it in.
     fn client_outcome(&mut self, now: SimTime, node: u32, member: Role, outcome: envoy::Outcome) {
@@ -1299,11 +1297,17 @@ impl Engine<'_> {
 
     /// Restarts every node's request streams to `member` (a fault edge, a return).
     pub(super) fn restart_requests(&mut self, now: SimTime, member: Role) {
+        // Only envoy's passive side sends requests of its own (`start_requests`).
+        if self.traffic.is_none() || self.passive_rng.is_none() {
+            return;
+        }
         for node in 0..self.nodes.len() as u32 {
             self.start_requests(now, node, member);
         }
     }
 
+    /// A route change on `node`: a failback opens a persisted-return record, any other change
+    /// closes it.
     pub(super) fn on_route_change(&mut self, now: SimTime, node: u32, failback: bool) {
         let Some(tr) = self.traffic.as_mut() else {
             return;
