@@ -864,35 +864,11 @@ impl<'a> Engine<'a> {
         if at < from || at >= until {
             self.refresh_condition(r, at);
         }
-        if let Some((after, v)) = self.verdict_cache[r] {
-            self.pending_failures += u32::from(!v.ok);
-            self.queue.push_in_order(
-                at + after,
-                Event::ProbeVerdict {
-                    slot,
-                    sent_at: at,
-                    ok: v.ok,
-                    reason: v.reason,
-                    status: v.status,
-                },
-            );
-            return;
-        }
-        let (after, v) = match self.replayed(slot, at) {
-            Some(e) => (e.after, e.verdict),
-            None => {
-                let cond = self.cond_cache[r].0;
-                let judged = self.judge_probe(&cond, slot, at);
-                if let TapeMode::Record(t) = &mut self.tape {
-                    t.entries.push(tape::TapeEntry {
-                        slot,
-                        sent_at: at,
-                        after: judged.0,
-                        verdict: judged.1,
-                    });
-                }
-                judged
-            }
+        // A fixed verdict (the probe path draws nothing) skips the tape: it has nothing to
+        // record or replay.
+        let (after, v) = match self.verdict_cache[r] {
+            Some(fixed) => fixed,
+            None => self.drawn_verdict(slot, at, r),
         };
         self.pending_failures += u32::from(!v.ok);
         self.queue.push_in_order(
@@ -905,6 +881,31 @@ impl<'a> Engine<'a> {
                 status: v.status,
             },
         );
+    }
+
+    /// The verdict of a probe whose path draws: replayed from the tape when it matches, else
+    /// drawn and judged (and recorded when recording).
+    #[inline(always)]
+    fn drawn_verdict(
+        &mut self,
+        slot: u32,
+        at: SimTime,
+        r: usize,
+    ) -> (SimDuration, crate::model::probe::Verdict) {
+        if let Some(e) = self.replayed(slot, at) {
+            return (e.after, e.verdict);
+        }
+        let cond = self.cond_cache[r].0;
+        let judged = self.judge_probe(&cond, slot, at);
+        if let TapeMode::Record(t) = &mut self.tape {
+            t.entries.push(tape::TapeEntry {
+                slot,
+                sent_at: at,
+                after: judged.0,
+                verdict: judged.1,
+            });
+        }
+        judged
     }
 
     /// Draws one probe's round trip and losses and judges it under `cond`.
